@@ -1,0 +1,350 @@
+import type { BaseLanguageModelInput } from '@langchain/core/language_models/base'
+import { ChatOpenAI } from '@langchain/openai'
+import { ConfigurationError } from '../errors'
+import { buildJudgePrompt, PROMPT_VERSION } from './prompt'
+import { scoreLogprobs, type LogprobScore, type ScoringFailureReason } from './scoring'
+
+/**
+ * Why the judge gave no score. Stable codes: they appear in `x-rag-guard-reason` and in logs.
+ */
+export type JudgeFailureReason =
+  | ScoringFailureReason
+  /** The judge did not answer within `timeoutMs` (retries included). */
+  | 'judge-timeout'
+  /** The judge API answered 429. */
+  | 'judge-rate-limited'
+  /** The judge API answered another non-2xx status. */
+  | 'judge-http-error'
+  /** The judge API answered 2xx with a body that is not a chat completion. */
+  | 'judge-bad-response'
+  /** The judge API could not be reached (connection refused or reset, DNS). */
+  | 'judge-unreachable'
+  /** The caller cancelled the judge call (for example, the client went away). */
+  | 'judge-aborted'
+  /** Any other failure of the judge call. */
+  | 'judge-error'
+  /** The question was empty. */
+  | 'no-question'
+  /** There were no documents to judge. */
+  | 'no-context'
+
+export interface TokenUsage {
+  inputTokens: number
+  outputTokens: number
+  totalTokens: number
+}
+
+interface JudgeResultBase {
+  /** The model that answered (as the API reports it), or the configured one. */
+  model: string
+  promptVersion: string
+  /** Wall time of the judge step, retries included. */
+  latencyMs: number
+  usage?: TokenUsage
+}
+
+export type JudgeScore = JudgeResultBase & Extract<LogprobScore, { ok: true }>
+
+export interface JudgeNoScore extends JudgeResultBase {
+  ok: false
+  reason: JudgeFailureReason
+  /** What went wrong, for logs. Never holds the API key or the judge API's own error text. */
+  message: string
+  /** HTTP status of the judge API, when it answered with an error. */
+  status?: number
+  /** The first token, when the model answered something other than True or False. */
+  token?: string
+}
+
+export type JudgeResult = JudgeScore | JudgeNoScore
+
+export interface JudgeInput {
+  question: string
+  /** The retrieved context: one string or one string per document. */
+  context: string | readonly string[]
+}
+
+export interface JudgeCallOptions {
+  /** Cancels the judge call; the result is then `judge-aborted`. */
+  signal?: AbortSignal
+}
+
+export interface Judge {
+  readonly model: string
+  readonly promptVersion: string
+  /** Resolves to a score or a no-score outcome. Never rejects. */
+  judge(input: JudgeInput, options?: JudgeCallOptions): Promise<JudgeResult>
+}
+
+/** What the judge needs of a LangChain chat model (`BaseChatModel` has it). */
+export interface JudgeChatModel {
+  invoke(
+    input: BaseLanguageModelInput,
+    options?: { signal?: AbortSignal; maxRetries?: number },
+  ): Promise<{
+    response_metadata?: Record<string, unknown>
+    usage_metadata?: { input_tokens?: number; output_tokens?: number; total_tokens?: number }
+  }>
+}
+
+export interface JudgeOptions {
+  /**
+   * Judge model name. It must return logprobs: reasoning models (o-series, most gpt-5) refuse them.
+   * @default 'gpt-4o-mini'
+   */
+  model?: string
+  /** API key for the judge. Optional when `baseURL` points at a server that needs none. */
+  apiKey?: string
+  /**
+   * Base URL of any OpenAI-compatible chat completions API (Azure OpenAI, vLLM, llama.cpp,
+   * Ollama, Cloudflare AI Gateway).
+   * @default 'https://api.openai.com/v1'
+   */
+  baseURL?: string
+  /**
+   * How many alternatives to read for the first token, 1 to 20. More alternatives catch more
+   * spellings of True and False at no extra cost.
+   * @default 20
+   */
+  topLogprobs?: number
+  /**
+   * Time budget for the whole judge step, retries included.
+   * @default 3000
+   * @unit milliseconds
+   */
+  timeoutMs?: number
+  /**
+   * Retries after a failed judge call (429, 5xx, network), within `timeoutMs`.
+   * @default 1
+   */
+  maxRetries?: number
+  /**
+   * An already-built LangChain chat model (`AzureChatOpenAI`, `ChatOpenAI` for another server).
+   * It must be set up for `logprobs: true`, `topLogprobs`, `maxTokens: 1` and `temperature: 0`;
+   * `model`, `apiKey`, `baseURL` and `topLogprobs` are then not used.
+   */
+  chatModel?: JudgeChatModel
+  /** The `fetch` the OpenAI client uses. @default globalThis.fetch */
+  fetch?: typeof fetch
+}
+
+export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
+  model: 'gpt-4o-mini',
+  topLogprobs: 20,
+  timeoutMs: 3000,
+  maxRetries: 1,
+})
+
+function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(
+      `RAG Guard judge: "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? String(value)}`,
+      name,
+    )
+  }
+  return value
+}
+
+/** Reads the logprobs settings of a ChatOpenAI-like model, where it has them, to fail early. */
+function checkChatModel(chatModel: JudgeChatModel): void {
+  const fields = chatModel as { logprobs?: unknown; topLogprobs?: unknown }
+  if ('logprobs' in fields && fields.logprobs !== true) {
+    throw new ConfigurationError(
+      'RAG Guard judge: "chatModel" must be created with logprobs: true (and topLogprobs 5 to 20), or the judge can read no score',
+      'chatModel',
+    )
+  }
+}
+
+class JudgeTimeout extends Error {
+  override readonly name = 'JudgeTimeout'
+}
+
+/** Maps a failed judge call to a reason code, without copying the API's error text. */
+function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message' | 'status'> {
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown
+    status?: unknown
+  }
+  const name = typeof fields.name === 'string' ? fields.name : 'Error'
+  const status = typeof fields.status === 'number' ? fields.status : undefined
+  if (status === 429 || name.startsWith('RateLimit')) {
+    return {
+      reason: 'judge-rate-limited',
+      message: 'the judge API answered 429 (rate limited)',
+      status: 429,
+    }
+  }
+  if (status !== undefined && status >= 400) {
+    return { reason: 'judge-http-error', message: `the judge API answered ${status}`, status }
+  }
+  if (name === 'APIConnectionError') {
+    return { reason: 'judge-unreachable', message: 'the judge API could not be reached' }
+  }
+  if (error instanceof SyntaxError || error instanceof TypeError) {
+    return {
+      reason: 'judge-bad-response',
+      message: `the judge API sent a body that is not a chat completion (${name})`,
+    }
+  }
+  return { reason: 'judge-error', message: `the judge call failed (${name})` }
+}
+
+function readUsage(
+  metadata: Awaited<ReturnType<JudgeChatModel['invoke']>>['usage_metadata'],
+): TokenUsage | undefined {
+  if (!metadata) return undefined
+  const inputTokens = metadata.input_tokens ?? 0
+  const outputTokens = metadata.output_tokens ?? 0
+  return {
+    inputTokens,
+    outputTokens,
+    totalTokens: metadata.total_tokens ?? inputTokens + outputTokens,
+  }
+}
+
+const SCORING_MESSAGES: Record<ScoringFailureReason, string> = {
+  'no-logprobs': 'the judge response carried no logprobs (does the model or server return them?)',
+  'no-content-tokens': 'the judge response had no content token',
+  'unexpected-token': 'the judge answered neither True nor False',
+}
+
+/**
+ * Creates the sufficiency judge: one chat completion per call, one output token at temperature
+ * 0, with `logprobs` and `top_logprobs`, scored as P(True).
+ *
+ * @example
+ * ```ts
+ * const judge = createJudge({ model: 'gpt-4o-mini', apiKey: env.OPENAI_API_KEY })
+ * const result = await judge.judge({ question: 'Who wrote it?', context: ['…', '…'] })
+ * if (result.ok) console.log(result.score)
+ * else console.log(result.reason)
+ * ```
+ */
+export function createJudge(options: JudgeOptions = {}): Judge {
+  const model = options.model ?? DEFAULT_JUDGE_OPTIONS.model
+  const topLogprobs = checkInteger(
+    'topLogprobs',
+    options.topLogprobs ?? DEFAULT_JUDGE_OPTIONS.topLogprobs,
+    1,
+    20,
+  )
+  const timeoutMs = checkInteger(
+    'timeoutMs',
+    options.timeoutMs ?? DEFAULT_JUDGE_OPTIONS.timeoutMs,
+    1,
+    600_000,
+  )
+  const maxRetries = checkInteger(
+    'maxRetries',
+    options.maxRetries ?? DEFAULT_JUDGE_OPTIONS.maxRetries,
+    0,
+    10,
+  )
+  if (typeof model !== 'string' || model.trim() === '') {
+    throw new ConfigurationError('RAG Guard judge: "model" must be a non-empty model name', 'model')
+  }
+  if (options.chatModel) checkChatModel(options.chatModel)
+  else if (!options.apiKey && !options.baseURL) {
+    throw new ConfigurationError(
+      'RAG Guard judge: "apiKey" is required for the OpenAI API (or set "baseURL" to a server that needs no key, or pass "chatModel")',
+      'apiKey',
+    )
+  }
+
+  const chatModel: JudgeChatModel =
+    options.chatModel ??
+    new ChatOpenAI({
+      model,
+      // OpenAI-compatible servers that need no key still need a non-empty one in the client.
+      apiKey: options.apiKey || 'no-key',
+      temperature: 0,
+      maxTokens: 1,
+      logprobs: true,
+      topLogprobs,
+      streaming: false,
+      useResponsesApi: false, // logprobs are only read from chat completions
+      maxRetries,
+      configuration: {
+        ...(options.baseURL ? { baseURL: options.baseURL } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      },
+    })
+
+  async function judge(
+    input: JudgeInput,
+    callOptions: JudgeCallOptions = {},
+  ): Promise<JudgeResult> {
+    const startedAt = Date.now()
+    const base = () => ({ model, promptVersion: PROMPT_VERSION, latencyMs: Date.now() - startedAt })
+    const documents = (typeof input.context === 'string' ? [input.context] : input.context).filter(
+      (document) => document.trim() !== '',
+    )
+    if (input.question.trim() === '') {
+      return { ok: false, reason: 'no-question', message: 'the question is empty', ...base() }
+    }
+    if (documents.length === 0) {
+      return {
+        ok: false,
+        reason: 'no-context',
+        message: 'there are no documents to judge',
+        ...base(),
+      }
+    }
+
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new JudgeTimeout()), timeoutMs)
+    const forwardAbort = () => controller.abort(callOptions.signal?.reason)
+    if (callOptions.signal?.aborted) forwardAbort()
+    callOptions.signal?.addEventListener('abort', forwardAbort, { once: true })
+    // Retries wait between attempts without watching the signal: this race bounds the whole step.
+    const aborted = new Promise<never>((_, reject) => {
+      if (controller.signal.aborted) reject(controller.signal.reason)
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), {
+        once: true,
+      })
+    })
+    try {
+      const { messages } = buildJudgePrompt(input.question, documents)
+      const prompt = messages.map(({ role, content }): [string, string] => [role, content])
+      const message = await Promise.race([
+        chatModel.invoke(prompt, { signal: controller.signal, maxRetries }),
+        aborted,
+      ])
+      const metadata = message.response_metadata ?? {}
+      const answered = {
+        ...base(),
+        model: typeof metadata.model_name === 'string' ? metadata.model_name : model,
+        usage: readUsage(message.usage_metadata),
+      }
+      const scored = scoreLogprobs(metadata.logprobs)
+      if (scored.ok) return { ...answered, ...scored }
+      return { ...answered, ...scored, message: SCORING_MESSAGES[scored.reason] }
+    } catch (error) {
+      if (controller.signal.aborted) {
+        return controller.signal.reason instanceof JudgeTimeout
+          ? {
+              ok: false,
+              reason: 'judge-timeout',
+              message: `the judge did not answer within ${timeoutMs} ms`,
+              ...base(),
+            }
+          : {
+              ok: false,
+              reason: 'judge-aborted',
+              message: 'the judge call was cancelled',
+              ...base(),
+            }
+      }
+      return { ok: false, ...classifyFailure(error), ...base() }
+    } finally {
+      clearTimeout(timer)
+      callOptions.signal?.removeEventListener('abort', forwardAbort)
+      // Settles the race's loser so that no rejection is left unhandled.
+      aborted.catch(() => {})
+      controller.abort()
+    }
+  }
+
+  return { model, promptVersion: PROMPT_VERSION, judge }
+}

@@ -1,0 +1,6 @@
+declare namespace Cloudflare {
+  interface Env {
+    /** Origin of the OpenAI-protocol stub server that test/global-setup.ts starts. */
+    STUB_ORIGIN: string
+  }
+}

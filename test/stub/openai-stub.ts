@@ -1,0 +1,314 @@
+/**
+ * A local server that speaks the OpenAI chat completions protocol (JSON and SSE, with logprobs)
+ * and is scripted per test over HTTP. It is the only stand-in in the test suite: everything the
+ * guard does, it does against this real HTTP server.
+ *
+ * Scripting, from any process (the tests run inside workerd and reach it by fetch):
+ *   PUT  /__scenarios/:id            body: StubScript — what calls under /s/:id/ answer
+ *   GET  /__scenarios/:id/requests   → the requests received under /s/:id/, in order
+ * A judge or client then uses `${origin}/s/${id}` (or `${origin}/s/${id}/v1`) as its base URL.
+ * Calls consume the script's steps in order; the last step repeats.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface StubTopLogprob {
+  token: string
+  logprob: number
+}
+
+export interface StubStep {
+  /** Wait this long before answering. */
+  delayMs?: number
+  /** Never answer (the connection stays open until the client gives up). */
+  hang?: boolean
+  /** Reset the connection without answering. */
+  reset?: boolean
+  /** @default 200 */
+  status?: number
+  headers?: Record<string, string>
+  /** Send exactly this body (with `contentType`), instead of a chat completion. */
+  rawBody?: string
+  /** @default 'application/json' for rawBody */
+  contentType?: string
+  /** Send this JSON value as the body, instead of a chat completion. */
+  json?: unknown
+  /** The first (or only) token. @default 'True' */
+  token?: string
+  /** Its logprob. @default 0 */
+  logprob?: number
+  /**
+   * The alternatives for the first token. The server cuts the list to the request's
+   * `top_logprobs`, as the API does. @default [{ token, logprob }]
+   */
+  topLogprobs?: StubTopLogprob[]
+  /** `logprobs: null` in the answer, as servers that do not support them send. */
+  noLogprobs?: boolean
+  /** Answer text when there is more than one token (streamed one word per chunk). */
+  content?: string
+  /** The `model` field of the answer. @default the request's model */
+  model?: string
+}
+
+export type StubScript = StubStep | { steps: StubStep[] }
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  headers: Record<string, string | string[] | undefined>
+  body: unknown
+}
+
+interface Scenario {
+  steps: StubStep[]
+  calls: number
+  requests: RecordedRequest[]
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    request.on('error', reject)
+  })
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+function tokenLogprobs(
+  token: string,
+  logprob: number,
+  alternatives: StubTopLogprob[],
+  topLogprobs: number,
+) {
+  return {
+    token,
+    logprob,
+    bytes: [...Buffer.from(token, 'utf8')],
+    top_logprobs: alternatives.slice(0, topLogprobs).map((alternative) => ({
+      ...alternative,
+      bytes: [...Buffer.from(alternative.token, 'utf8')],
+    })),
+  }
+}
+
+interface ChatRequest {
+  model?: string
+  stream?: boolean
+  logprobs?: boolean
+  top_logprobs?: number
+  stream_options?: { include_usage?: boolean }
+}
+
+/** Tokens of the answer: the scripted first token, then the rest of `content` word by word. */
+function answerTokens(step: StubStep): string[] {
+  const first = step.token ?? 'True'
+  if (step.content === undefined) return [first]
+  return step.content.match(/\s*\S+/g) ?? [first]
+}
+
+function completionBody(step: StubStep, request: ChatRequest) {
+  const tokens = answerTokens(step)
+  const logprob = step.logprob ?? 0
+  const alternatives = step.topLogprobs ?? [{ token: tokens[0] as string, logprob }]
+  const logprobs =
+    request.logprobs && !step.noLogprobs
+      ? {
+          content: tokens.map((token, index) =>
+            index === 0
+              ? tokenLogprobs(token, logprob, alternatives, request.top_logprobs ?? 0)
+              : tokenLogprobs(token, 0, [{ token, logprob: 0 }], request.top_logprobs ?? 0),
+          ),
+          refusal: null,
+        }
+      : null
+  return {
+    id: 'chatcmpl-stub',
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: step.model ?? request.model ?? 'stub-model',
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: tokens.join(''), refusal: null },
+        logprobs,
+        finish_reason: step.content === undefined ? 'length' : 'stop',
+      },
+    ],
+    usage: {
+      prompt_tokens: 42,
+      completion_tokens: tokens.length,
+      total_tokens: 42 + tokens.length,
+    },
+  }
+}
+
+async function sendStream(
+  response: ServerResponse,
+  step: StubStep,
+  request: ChatRequest,
+): Promise<void> {
+  const body = completionBody(step, request)
+  const choice = body.choices[0]!
+  const base = {
+    id: body.id,
+    object: 'chat.completion.chunk',
+    created: body.created,
+    model: body.model,
+  }
+  response.writeHead(step.status ?? 200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    ...step.headers,
+  })
+  const send = (value: unknown) => response.write(`data: ${JSON.stringify(value)}\n\n`)
+  send({
+    ...base,
+    choices: [
+      { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+    ],
+  })
+  const tokens = answerTokens(step)
+  for (const [index, token] of tokens.entries()) {
+    const logprobs = choice.logprobs
+      ? { content: [choice.logprobs.content[index]], refusal: null }
+      : null
+    send({
+      ...base,
+      choices: [{ index: 0, delta: { content: token }, logprobs, finish_reason: null }],
+    })
+  }
+  send({
+    ...base,
+    choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: choice.finish_reason }],
+  })
+  if (request.stream_options?.include_usage) send({ ...base, choices: [], usage: body.usage })
+  response.end('data: [DONE]\n\n')
+}
+
+async function answer(
+  response: ServerResponse,
+  step: StubStep,
+  request: ChatRequest,
+): Promise<void> {
+  if (step.delayMs) await sleep(step.delayMs)
+  if (step.hang) return
+  if (step.reset) {
+    response.socket?.destroy()
+    return
+  }
+  if (step.rawBody !== undefined) {
+    response.writeHead(step.status ?? 200, {
+      'content-type': step.contentType ?? 'application/json',
+      ...step.headers,
+    })
+    response.end(step.rawBody)
+    return
+  }
+  if (step.json !== undefined || (step.status ?? 200) >= 400) {
+    const json = step.json ?? {
+      error: { message: `stub error ${step.status}`, type: 'stub_error', code: null },
+    }
+    response.writeHead(step.status ?? 200, { 'content-type': 'application/json', ...step.headers })
+    response.end(JSON.stringify(json))
+    return
+  }
+  if (request.stream) return sendStream(response, step, request)
+  response.writeHead(step.status ?? 200, { 'content-type': 'application/json', ...step.headers })
+  response.end(JSON.stringify(completionBody(step, request)))
+}
+
+export interface OpenAIStub {
+  origin: string
+  close(): Promise<void>
+}
+
+/** Starts the stub on 127.0.0.1 and a free port. */
+export async function startOpenAIStub(): Promise<OpenAIStub> {
+  const scenarios = new Map<string, Scenario>()
+  const scenario = (id: string): Scenario => {
+    let found = scenarios.get(id)
+    if (!found) {
+      found = { steps: [{}], calls: 0, requests: [] }
+      scenarios.set(id, found)
+    }
+    return found
+  }
+
+  const server: Server = createServer(async (request, response) => {
+    try {
+      const url = new URL(request.url ?? '/', 'http://stub')
+      const control = url.pathname.match(/^\/__scenarios\/([^/]+)(\/requests)?$/)
+      if (control) {
+        const id = decodeURIComponent(control[1]!)
+        if (request.method === 'PUT' && !control[2]) {
+          const script = JSON.parse(await readBody(request)) as StubScript
+          scenarios.set(id, {
+            steps: 'steps' in script ? script.steps : [script],
+            calls: 0,
+            requests: [],
+          })
+          response.writeHead(204).end()
+        } else if (request.method === 'GET' && control[2]) {
+          response
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify(scenario(id).requests))
+        } else {
+          response.writeHead(405).end()
+        }
+        return
+      }
+      const call = url.pathname.match(/^\/s\/([^/]+)(\/.*)$/)
+      if (!call) {
+        response
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'no scenario in path' } }))
+        return
+      }
+      const current = scenario(decodeURIComponent(call[1]!))
+      const text = await readBody(request)
+      let body: unknown = text
+      try {
+        body = JSON.parse(text)
+      } catch {
+        // keep the text
+      }
+      current.requests.push({
+        method: request.method ?? 'GET',
+        path: call[2]!,
+        headers: request.headers,
+        body,
+      })
+      const step = current.steps[Math.min(current.calls, current.steps.length - 1)] ?? {}
+      current.calls += 1
+      if (!call[2]!.endsWith('/chat/completions')) {
+        response
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: `no route ${call[2]}` } }))
+        return
+      }
+      await answer(
+        response,
+        step,
+        (typeof body === 'object' && body !== null ? body : {}) as ChatRequest,
+      )
+    } catch (error) {
+      response
+        .writeHead(500, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message: String(error) } }))
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}

@@ -1,0 +1,19 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      miniflare: {
+        compatibilityDate: '2026-04-01',
+        bindings: { STUB_ORIGIN: inject('stubOrigin') },
+      },
+    })),
+  ],
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    // LangChain is large: pre-bundling it once saves most of a cold run.
+    deps: { optimizer: { ssr: { enabled: true, include: ['@langchain/openai', '@langchain/core'] } } },
+  },
+})
