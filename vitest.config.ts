@@ -14,6 +14,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     // LangChain is large: pre-bundling it once saves most of a cold run.
-    deps: { optimizer: { ssr: { enabled: true, include: ['@langchain/openai', '@langchain/core'] } } },
+    deps: {
+      optimizer: { ssr: { enabled: true, include: ['@langchain/openai', '@langchain/core'] } },
+    },
   },
 })

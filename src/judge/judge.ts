@@ -178,7 +178,9 @@ function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message
   if (status !== undefined && status >= 400) {
     return { reason: 'judge-http-error', message: `the judge API answered ${status}`, status }
   }
-  if (name === 'APIConnectionError') {
+  // openai-node's APIError carries `status`, `headers` and `requestID`; without a status it is a
+  // connection failure. Matched by shape: bundles can hold two copies of the class.
+  if ('requestID' in fields && 'headers' in fields && status === undefined) {
     return { reason: 'judge-unreachable', message: 'the judge API could not be reached' }
   }
   if (error instanceof SyntaxError || error instanceof TypeError) {
