@@ -141,6 +141,21 @@ describe('ragGuard: verdicts', () => {
     expect(await response.json()).toEqual({ refused: true, score: expect.closeTo(0.05, 10) })
     expect(seen[0]).toMatchObject({ verdict: 'block', mode: 'enforce' })
   })
+
+  it('falls back to the default block when blockResponse throws', async () => {
+    const { app } = await guardedApp(answering(0.05), {
+      answer: '/answer',
+      blockResponse: () => {
+        throw new Error('broken hook')
+      },
+    })
+    const response = await ask(app)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(((await response.json()) as { answer: string }).answer).toBe(
+      "I can't answer that reliably from the information I have.",
+    )
+  })
 })
 
 describe('ragGuard: shadow mode', () => {

@@ -217,7 +217,14 @@ export function ragGuard(
   }
 
   async function blocked(c: Context, decision: GuardDecision): Promise<Response> {
-    if (options.blockResponse) return options.blockResponse(c, decision)
+    if (options.blockResponse) {
+      try {
+        return await options.blockResponse(c, decision)
+      } catch (error) {
+        // A broken hook must not turn a block into a 500: fall back to the default form.
+        console.error('RAG Guard: blockResponse threw; using the default block response', error)
+      }
+    }
     if (answerPointer) {
       const original = c.res
       const body = await original.json().catch(() => undefined)
