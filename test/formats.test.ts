@@ -106,12 +106,12 @@ describe('readContext', () => {
   })
 
   it('names the bad element and what is allowed', () => {
-    const result = readContext(['fine', { text: 'wrong key' }], '/docs')
+    const result = readContext(['fine', { body: 'wrong key' }], '/docs')
     expect(result).toEqual({
       ok: false,
       reason: 'invalid-context',
       message:
-        'context at /docs/1 is an object without pageContent or page_content; expected a string, an array of strings, or documents with pageContent or page_content',
+        'context at /docs/1 is an object without pageContent, page_content or content; expected a string, an array of strings, or documents with pageContent, page_content or content',
     })
     expect(readContext(42, '/docs')).toMatchObject({ ok: false, reason: 'invalid-context' })
   })

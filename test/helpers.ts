@@ -1,11 +1,13 @@
 import { env } from 'cloudflare:workers'
-import type { RecordedRequest, StubScript, StubTopLogprob } from './stub/openai-stub'
+import type { RecordedRequest, StubScript, StubTopLogprob, UpstreamReply } from './stub/openai-stub'
 
 let counter = 0
 
 export interface ScriptedModel {
   /** Base URL for an OpenAI client or the judge: calls to it follow the script. */
   baseURL: string
+  /** Origin and prefix for a guard's UPSTREAM_URL: requests under it follow the script. */
+  root: string
   /** Requests the stub received for this script, in order. */
   requests(): Promise<RecordedRequest[]>
 }
@@ -20,6 +22,7 @@ export async function scriptModel(script: StubScript): Promise<ScriptedModel> {
   if (response.status !== 204) throw new Error(`scripting the stub failed: ${response.status}`)
   return {
     baseURL: `${env.STUB_ORIGIN}/s/${id}/v1`,
+    root: `${env.STUB_ORIGIN}/s/${id}`,
     async requests() {
       const recorded = await fetch(`${env.STUB_ORIGIN}/__scenarios/${id}/requests`)
       return (await recorded.json()) as RecordedRequest[]
@@ -41,3 +44,7 @@ export function binaryTopLogprobs(token: 'True' | 'False', logprob: number): Stu
     { token: ' The', logprob: Math.log(rest * 0.005) },
   ]
 }
+
+/** Scripts the stub as an upstream RAG endpoint: one reply per call, the last one repeating. */
+export const scriptUpstream = (...replies: UpstreamReply[]) =>
+  scriptModel({ steps: replies.map((upstream) => ({ upstream })) })

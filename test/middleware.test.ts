@@ -188,7 +188,7 @@ describe('ragGuard: missing or bad input', () => {
     ['an empty context', { question: 'q?', context: [] }, 'no-context'],
     [
       'a context of the wrong type',
-      { question: 'q?', context: [{ text: 'x' }] },
+      { question: 'q?', context: [{ body: 'x' }] },
       'invalid-context',
     ],
     ['a body that is not JSON', 'question=q', 'invalid-request-body'],

@@ -1,17 +1,22 @@
 /**
  * Retrieved context as it appears in RAG payloads: one string, an array of strings, or an array
- * of LangChain documents (`pageContent` in LangChain JS, `page_content` in Python), mixed freely.
+ * of documents — LangChain's (`pageContent` in JS, `page_content` in Python) or citations with
+ * `content` (Azure OpenAI "On Your Data") — mixed freely.
  */
 export type ContextReading =
   | { ok: true; documents: string[] }
   | { ok: false; reason: 'no-context' | 'invalid-context'; message: string }
 
+/** Keys that hold a document's text: LangChain JS, LangChain Python, OpenAI/Azure citations. */
+const TEXT_KEYS = ['pageContent', 'page_content', 'content'] as const
+
 function documentText(item: unknown): string | undefined {
   if (typeof item === 'string') return item
   if (typeof item === 'object' && item !== null) {
-    const document = item as { pageContent?: unknown; page_content?: unknown }
-    if (typeof document.pageContent === 'string') return document.pageContent
-    if (typeof document.page_content === 'string') return document.page_content
+    for (const key of TEXT_KEYS) {
+      const text = (item as Record<string, unknown>)[key]
+      if (typeof text === 'string') return text
+    }
   }
   return undefined
 }
@@ -20,7 +25,7 @@ function describe(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   return typeof value === 'object'
-    ? 'an object without pageContent or page_content'
+    ? 'an object without pageContent, page_content or content'
     : `a ${typeof value}`
 }
 
@@ -37,7 +42,7 @@ export function readContext(value: unknown, where: string): ContextReading {
       return {
         ok: false,
         reason: 'invalid-context',
-        message: `context at ${position} is ${describe(item)}; expected a string, an array of strings, or documents with pageContent or page_content`,
+        message: `context at ${position} is ${describe(item)}; expected a string, an array of strings, or documents with pageContent, page_content or content`,
       }
     }
     if (text.trim() !== '') documents.push(text)

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono'
 import { ConfigurationError } from '../errors'
-import { readContext, readQuestion } from '../formats/context'
-import { parseJsonPointer, readJsonPointer, replaceAtJsonPointer } from '../formats/json-pointer'
+import type { ContextReading, QuestionReading } from '../formats/context'
+import { createFormat, type ContextLocation, type FormatName, type RouteFormat } from '../formats'
 import {
   createJudge,
   type Judge,
@@ -18,6 +18,10 @@ export type GuardReason =
   | JudgeFailureReason
   /** The request body is not JSON. */
   | 'invalid-request-body'
+  /** The context was to be read from the response, and the response body is not JSON. */
+  | 'invalid-response-body'
+  /** The request asked for a streamed answer, which this route passes on unjudged. */
+  | 'streaming-not-supported'
   /** The value at the question pointer is not a string. */
   | 'invalid-question'
   /** The value at the context pointer is not a string, strings or documents. */
@@ -56,19 +60,28 @@ export interface RagGuardOptions {
   /** The judge: one made by `createJudge`, or the options to make one. */
   judge: Judge | JudgeOptions
   /**
-   * JSON Pointer (RFC 6901) to the question in the request body.
-   * @default '/question'
+   * How the endpoint carries question, context and answer: `'json'` (JSON Pointers below),
+   * `'openai-chat'` (chat completions), `'langserve'` (LangServe / retrieval-chain output), or
+   * a `RouteFormat` of your own.
+   * @default 'json'
+   */
+  format?: FormatName | RouteFormat
+  /**
+   * JSON Pointer (RFC 6901) to the question in the request body (`json`, `langserve`).
+   * @default '/question' for json; the input for langserve
    */
   question?: string
   /**
-   * JSON Pointer to the retrieved context in the request body: a string, an array of strings,
-   * or an array of LangChain documents (`pageContent` / `page_content`).
-   * @default '/context'
+   * Where the retrieved context is: a JSON Pointer into the request body, or
+   * `{ in: 'request' | 'response', pointer }`; `'system'` for openai-chat. The value there is a
+   * string, an array of strings, or an array of documents (`pageContent`, `page_content` or
+   * `content`).
+   * @default '/context' for json; 'system' for openai-chat; '/output/context' for langserve
    */
-  context?: string
+  context?: ContextLocation | 'system'
   /**
-   * JSON Pointer to the answer in the handler's JSON response. On block, the answer there is
-   * replaced by `fallbackMessage`. Without it, a block answers 422 with an
+   * JSON Pointer to the answer in the response body (`json`, `langserve`). On block, the answer
+   * there is replaced by `fallbackMessage`. For json without it, a block answers 422 with an
    * `insufficient_context` error.
    */
   answer?: string
@@ -136,21 +149,34 @@ function withDecisionHeaders(response: Response, decision: GuardDecision): Respo
 /** Headers of the handler's response that no longer hold once its body is replaced. */
 const BODY_HEADERS = ['content-length', 'content-encoding', 'content-md5', 'etag', 'content-range']
 
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch {
+    return { ok: false }
+  }
+}
+
+type Failed =
+  | Extract<QuestionReading | ContextReading, { ok: false }>
+  | { ok: false; reason: GuardReason; message: string }
+
 /**
- * Hono middleware that judges, for each request, whether the retrieved context in the request
- * can answer its question, and passes, flags or blocks the handler's answer.
+ * Hono middleware that judges, for each request, whether the retrieved context can answer its
+ * question, and passes, flags or blocks the handler's answer.
  *
- * The judge starts before the handler runs, so the two run in parallel. Pass and flag leave the
- * handler's response as it was, adding only the `x-rag-guard-*` headers.
+ * When the context is in the request, the judge starts before the handler runs, so the two run
+ * in parallel; when it is in the response, the judge runs once the response is there. Pass and
+ * flag leave the handler's response as it was, adding only the `x-rag-guard-*` headers.
  *
  * @example
  * ```ts
- * const app = new Hono<{ Bindings: Env }>()
- * app.post('/ask', (c, next) =>
- *   ragGuard({
- *     judge: { model: 'gpt-4o-mini', apiKey: c.env.OPENAI_API_KEY },
- *     answer: '/answer',
- *   })(c, next),
+ * import { env } from 'cloudflare:workers'
+ *
+ * app.post(
+ *   '/ask',
+ *   ragGuard({ judge: { apiKey: env.OPENAI_API_KEY }, answer: '/answer' }),
+ *   async (c) => c.json({ answer: await generate(await c.req.json()) }),
  * )
  * ```
  */
@@ -164,10 +190,14 @@ export function ragGuard(
     'judge' in options.judge && typeof options.judge.judge === 'function'
       ? (options.judge as Judge)
       : createJudge(options.judge as JudgeOptions)
-  const questionPointer = parseJsonPointer(options.question ?? '/question', 'question')
-  const contextPointer = parseJsonPointer(options.context ?? '/context', 'context')
-  const answerPointer =
-    options.answer === undefined ? undefined : parseJsonPointer(options.answer, 'answer')
+  const format =
+    typeof options.format === 'object'
+      ? options.format
+      : createFormat(options.format ?? 'json', {
+          question: options.question,
+          context: options.context,
+          answer: options.answer,
+        })
   const thresholds = validateThresholds({
     blockBelow: options.blockBelow ?? DEFAULT_THRESHOLDS.blockBelow,
     flagBelow: options.flagBelow ?? DEFAULT_THRESHOLDS.flagBelow,
@@ -189,34 +219,31 @@ export function ragGuard(
     )
   }
 
-  /** Question and documents from the request body, or the reason there are none. */
-  async function readInput(
-    c: Context,
-  ): Promise<
-    | { ok: true; question: string; documents: string[] }
-    | { ok: false; reason: GuardReason; message: string }
-  > {
-    let body: unknown
-    try {
-      // Read through Hono's body cache, so the handler can still read the body in any form.
-      body = JSON.parse(await c.req.text())
-    } catch {
-      return { ok: false, reason: 'invalid-request-body', message: 'the request body is not JSON' }
-    }
-    const question = readQuestion(readJsonPointer(body, questionPointer), questionPointer.source)
-    if (!question.ok) return question
-    const context = readContext(readJsonPointer(body, contextPointer), contextPointer.source)
-    if (!context.ok) return context
-    return { ok: true, question: question.question, documents: context.documents }
-  }
+  const missing = (failed: Failed): GuardDecision => ({
+    verdict: onMissingInput,
+    mode,
+    reason: failed.reason,
+    message: failed.message,
+  })
 
-  function fromJudge(result: JudgeResult): GuardDecision {
+  async function judged(
+    question: string,
+    documents: string[],
+    signal: AbortSignal,
+  ): Promise<GuardDecision> {
+    const result = await judge.judge({ question, context: documents }, { signal })
     if (result.ok)
       return { verdict: decide(result.score, thresholds), mode, score: result.score, judge: result }
     return { verdict: onError, mode, reason: result.reason, message: result.message, judge: result }
   }
 
-  async function blocked(c: Context, decision: GuardDecision): Promise<Response> {
+  async function blocked(
+    c: Context,
+    response: Response,
+    responseBody: { ok: true; value: unknown } | { ok: false } | undefined,
+    requestBody: unknown,
+    decision: GuardDecision,
+  ): Promise<Response> {
     if (options.blockResponse) {
       try {
         return await options.blockResponse(c, decision)
@@ -225,21 +252,20 @@ export function ragGuard(
         console.error('RAG Guard: blockResponse threw; using the default block response', error)
       }
     }
-    if (answerPointer) {
-      const original = c.res
-      const body = await original.json().catch(() => undefined)
-      const replaced =
-        body === undefined ? undefined : replaceAtJsonPointer(body, answerPointer, fallbackMessage)
-      if (replaced !== undefined) {
-        const headers = new Headers(original.headers)
-        for (const name of BODY_HEADERS) headers.delete(name)
-        headers.set('content-type', 'application/json; charset=utf-8')
-        return new Response(JSON.stringify(replaced), {
-          status: original.status,
-          statusText: original.statusText,
-          headers,
-        })
-      }
+    const parsed = responseBody ?? parseJson(await response.text().catch(() => ''))
+    const body = format.blockBody(
+      parsed.ok ? parsed.value : undefined,
+      requestBody,
+      fallbackMessage,
+    )
+    if (body !== undefined) {
+      const headers = new Headers(parsed.ok ? response.headers : undefined)
+      for (const name of BODY_HEADERS) headers.delete(name)
+      headers.set('content-type', 'application/json; charset=utf-8')
+      return new Response(JSON.stringify(body), {
+        status: parsed.ok ? response.status : 200,
+        headers,
+      })
     }
     // No answer to replace: say so in a form any JSON client can read.
     return Response.json(
@@ -255,22 +281,52 @@ export function ragGuard(
     )
   }
 
+  /** Sends `response` with the decision's headers. */
+  function finish(c: Context, response: Response, decision: GuardDecision): void {
+    // Clear first: assigning over a response merges the old headers into the new one.
+    c.res = undefined
+    c.res = withDecisionHeaders(response, decision)
+  }
+
   return async function ragGuard(c, next) {
-    const input = await readInput(c)
+    // Read through Hono's body cache, so the handler can still read the body in any form.
+    const request = parseJson(await c.req.text())
+    const requestBody = request.ok ? request.value : undefined
+
+    if (request.ok && format.isStreaming(requestBody, c.req.path)) {
+      const decision: GuardDecision = {
+        verdict: onError === 'block' ? 'flag' : onError,
+        mode,
+        reason: 'streaming-not-supported',
+        message: 'streamed answers are passed on unjudged',
+      }
+      c.set('ragGuard', Promise.resolve(decision))
+      await next()
+      finish(c, c.res, decision)
+      return
+    }
+
+    const reading = request.ok ? format.readRequest(requestBody) : undefined
     const cancelJudge = new AbortController()
-    const decided: Promise<GuardDecision> = input.ok
-      ? judge
-          .judge(
-            { question: input.question, context: input.documents },
-            { signal: cancelJudge.signal },
-          )
-          .then(fromJudge)
-      : Promise.resolve({
-          verdict: onMissingInput,
-          mode,
-          reason: input.reason,
-          message: input.message,
-        })
+    let early: Promise<GuardDecision> | undefined
+    if (!reading) {
+      early = Promise.resolve(
+        missing({
+          ok: false,
+          reason: 'invalid-request-body',
+          message: 'the request body is not JSON',
+        }),
+      )
+    } else if (!reading.question.ok) {
+      early = Promise.resolve(missing(reading.question))
+    } else if (reading.context) {
+      early = reading.context.ok
+        ? judged(reading.question.question, reading.context.documents, cancelJudge.signal)
+        : Promise.resolve(missing(reading.context))
+    }
+    // With the context in the response, the decision settles after the handler.
+    let settleLate: (decision: GuardDecision) => void = () => {}
+    const decided = early ?? new Promise<GuardDecision>((resolve) => (settleLate = resolve))
     c.set('ragGuard', decided)
 
     await next()
@@ -284,16 +340,38 @@ export function ragGuard(
         reason: 'response-not-ok',
         message: `the handler answered ${c.res.status}`,
       }
+      settleLate(decision)
       c.set('ragGuard', Promise.resolve(decision))
-      c.res = withDecisionHeaders(c.res, decision)
+      finish(c, c.res, decision)
       return
     }
 
-    const decision = await decided
-    const response =
-      decision.verdict === 'block' && mode === 'enforce' ? await blocked(c, decision) : c.res
-    // Clear first: assigning over a response merges the old headers into the new one.
-    c.res = undefined
-    c.res = withDecisionHeaders(response, decision)
+    let response = c.res
+    let responseBody: { ok: true; value: unknown } | { ok: false } | undefined
+    let decision: GuardDecision
+    if (early) {
+      decision = await early
+    } else {
+      // The context is in the response: read it whole (the client gets the same bytes), then judge.
+      const bytes = await response.arrayBuffer()
+      response = new Response(bytes, response)
+      responseBody = parseJson(new TextDecoder().decode(bytes))
+      const context: ContextReading | Failed = responseBody.ok
+        ? format.readResponse(responseBody.value)
+        : { ok: false, reason: 'invalid-response-body', message: 'the response body is not JSON' }
+      const question = reading?.question
+      decision =
+        context.ok && question?.ok
+          ? await judged(question.question, context.documents, cancelJudge.signal)
+          : missing(
+              context.ok ? { ok: false, reason: 'no-question', message: 'no question' } : context,
+            )
+      settleLate(decision)
+    }
+
+    if (decision.verdict === 'block' && mode === 'enforce') {
+      response = await blocked(c, response, responseBody, requestBody, decision)
+    }
+    finish(c, response, decision)
   }
 }

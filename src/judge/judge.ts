@@ -126,6 +126,11 @@ export interface JudgeOptions {
   chatModel?: JudgeChatModel
   /** The `fetch` the OpenAI client uses. @default globalThis.fetch */
   fetch?: typeof fetch
+  /**
+   * Extra headers on every judge request, such as `cf-aig-authorization` for an authenticated
+   * Cloudflare AI Gateway. Their values are never logged.
+   */
+  headers?: Record<string, string>
 }
 
 export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
@@ -270,6 +275,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       configuration: {
         ...(options.baseURL ? { baseURL: options.baseURL } : {}),
         ...(options.fetch ? { fetch: options.fetch } : {}),
+        ...(options.headers ? { defaultHeaders: options.headers } : {}),
       },
     })
 

@@ -48,6 +48,21 @@ export interface StubStep {
   content?: string
   /** The `model` field of the answer. @default the request's model */
   model?: string
+  /** Play an upstream RAG endpoint instead of the model: answer this, whatever the path. */
+  upstream?: UpstreamReply
+}
+
+export interface UpstreamReply {
+  /** @default 200 */
+  status?: number
+  headers?: Record<string, string>
+  /** The body, exactly. */
+  body?: string
+  /** A JSON body (content type application/json). */
+  json?: unknown
+  /** A body sent in these pieces, `chunkDelayMs` apart (chunked transfer encoding). */
+  chunks?: string[]
+  chunkDelayMs?: number
 }
 
 export type StubScript = StubStep | { steps: StubStep[] }
@@ -55,8 +70,13 @@ export type StubScript = StubStep | { steps: StubStep[] }
 export interface RecordedRequest {
   method: string
   path: string
+  /** The query string, with its `?`, or ''. */
+  query: string
   headers: Record<string, string | string[] | undefined>
+  /** The body parsed as JSON, or its text when it is not JSON. */
   body: unknown
+  /** The body's text, exactly as received. */
+  rawBody: string
 }
 
 interface Scenario {
@@ -189,6 +209,23 @@ async function sendStream(
   response.end('data: [DONE]\n\n')
 }
 
+async function reply(response: ServerResponse, upstream: UpstreamReply): Promise<void> {
+  const headers = {
+    ...(upstream.json !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...upstream.headers,
+  }
+  response.writeHead(upstream.status ?? 200, headers)
+  if (upstream.chunks) {
+    for (const chunk of upstream.chunks) {
+      response.write(chunk)
+      if (upstream.chunkDelayMs) await sleep(upstream.chunkDelayMs)
+    }
+    response.end()
+    return
+  }
+  response.end(upstream.json !== undefined ? JSON.stringify(upstream.json) : (upstream.body ?? ''))
+}
+
 async function answer(
   response: ServerResponse,
   step: StubStep,
@@ -200,6 +237,7 @@ async function answer(
     response.socket?.destroy()
     return
   }
+  if (step.upstream) return reply(response, step.upstream)
   if (step.rawBody !== undefined) {
     response.writeHead(step.status ?? 200, {
       'content-type': step.contentType ?? 'application/json',
@@ -279,12 +317,14 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
       current.requests.push({
         method: request.method ?? 'GET',
         path: call[2]!,
+        query: url.search,
         headers: request.headers,
         body,
+        rawBody: text,
       })
       const step = current.steps[Math.min(current.calls, current.steps.length - 1)] ?? {}
       current.calls += 1
-      if (!call[2]!.endsWith('/chat/completions')) {
+      if (!step.upstream && !call[2]!.endsWith('/chat/completions')) {
         response
           .writeHead(404, { 'content-type': 'application/json' })
           .end(JSON.stringify({ error: { message: `no route ${call[2]}` } }))

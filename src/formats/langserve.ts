@@ -1,0 +1,95 @@
+import { readContext, readQuestion, type QuestionReading } from './context'
+import {
+  parseJsonPointer,
+  readJsonPointer,
+  replaceAtJsonPointer,
+  type JsonPointer,
+} from './json-pointer'
+import type { RouteFormat } from './types'
+
+export interface LangServeFormatOptions {
+  /** JSON Pointer to the question in the request body. @default the input, or its `input`, `question` or `query` */
+  question?: string
+  /** JSON Pointer to the documents in the response body. @default '/output/context' (or '/context' without the LangServe envelope) */
+  context?: string
+  /** JSON Pointer to the answer in the response body. @default '/output/answer', '/output' when it is a string, or '/answer' */
+  answer?: string
+}
+
+const QUESTION_KEYS = ['input', 'question', 'query'] as const
+const STREAM_PATH = /\/(?:stream|stream_log|stream_events)$/
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined
+}
+
+/**
+ * The question of a LangServe `/invoke` request (`{ input }`, input a string or an object with
+ * `input`, `question` or `query`) or of a retrieval chain called directly (`{ input: '…' }`).
+ */
+function defaultQuestion(body: unknown): QuestionReading {
+  const input = record(body)?.input
+  if (typeof input === 'string' || input === undefined) return readQuestion(input, 'request /input')
+  const fields = record(input)
+  const key = QUESTION_KEYS.find((name) => fields?.[name] !== undefined)
+  return key
+    ? readQuestion(fields?.[key], `request /input/${key}`)
+    : readQuestion(undefined, 'request /input')
+}
+
+/** The chain output: LangServe wraps it as `{ output, metadata }`; a chain called directly does not. */
+function chainOutput(body: unknown): { output: unknown; base: string } {
+  const root = record(body)
+  return root && 'output' in root
+    ? { output: root.output, base: '/output' }
+    : { output: body, base: '' }
+}
+
+/**
+ * `langserve`: LangServe `/invoke` (`{ input }` → `{ output, metadata }`) and the LangChain
+ * retrieval-chain output `{ input, context: Document[], answer }`, JS or Python documents.
+ */
+export function langServeFormat(
+  options: LangServeFormatOptions = {},
+  settingPrefix = '',
+): RouteFormat {
+  const question =
+    options.question === undefined
+      ? undefined
+      : parseJsonPointer(options.question, `${settingPrefix}question`)
+  const context =
+    options.context === undefined
+      ? undefined
+      : parseJsonPointer(options.context, `${settingPrefix}context`)
+  const answer =
+    options.answer === undefined
+      ? undefined
+      : parseJsonPointer(options.answer, `${settingPrefix}answer`)
+  const pointer = (source: string): JsonPointer =>
+    parseJsonPointer(source, `${settingPrefix}pointer`)
+
+  return {
+    name: 'langserve',
+    contextIn: 'response',
+    readRequest: (body) => ({
+      question: question
+        ? readQuestion(readJsonPointer(body, question), `request ${question.source}`)
+        : defaultQuestion(body),
+    }),
+    readResponse(body) {
+      const where = context ?? pointer(`${chainOutput(body).base}/context`)
+      return readContext(readJsonPointer(body, where), `response ${where.source}`)
+    },
+    isStreaming: (_body, path) => STREAM_PATH.test(path),
+    blockBody(response, _request, fallback) {
+      if (answer) return replaceAtJsonPointer(response, answer, fallback)
+      const { output, base } = chainOutput(response)
+      if (typeof output === 'string') return replaceAtJsonPointer(response, pointer(base), fallback)
+      if (record(output) && 'answer' in (output as object))
+        return replaceAtJsonPointer(response, pointer(`${base}/answer`), fallback)
+      return undefined
+    },
+  }
+}

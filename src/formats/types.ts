@@ -1,0 +1,26 @@
+import type { ContextReading, QuestionReading } from './context'
+
+/** Where a route's retrieved context is found. */
+export type ContextSource = 'request' | 'response'
+
+/**
+ * How one kind of RAG endpoint carries its question, context and answer. Every function is pure
+ * and works on parsed JSON; none throws on input of an unexpected shape.
+ */
+export interface RouteFormat {
+  readonly name: string
+  /** Where the context is: in the request (judged in parallel) or in the response (after it). */
+  readonly contextIn: ContextSource
+  /** The question, and the context when it is in the request. */
+  readRequest(body: unknown): { question: QuestionReading; context?: ContextReading }
+  /** The context, when it is in the response. */
+  readResponse(body: unknown): ContextReading
+  /** Whether the request asks for a streamed answer. `path` is the request's URL path. */
+  isStreaming(body: unknown, path: string): boolean
+  /**
+   * The body of a blocked response: the endpoint's own response shape carrying `fallback`.
+   * `response` is the upstream's parsed JSON, or `undefined` when it was not JSON. Returns
+   * `undefined` when no such body can be made (the guard then answers 422).
+   */
+  blockBody(response: unknown, request: unknown, fallback: string): unknown
+}

@@ -1,0 +1,89 @@
+import type { Context } from 'hono'
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are not forwarded; `host`
+ * is the upstream's, set by fetch from the target URL.
+ */
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]
+
+export interface Upstream {
+  /** Origin and optional path prefix of the guarded endpoint. */
+  url: URL
+  /** A service binding; when set, requests go through it instead of the network. */
+  fetcher?: Fetcher
+}
+
+function forwardedHeaders(incoming: Headers): Headers {
+  const headers = new Headers(incoming)
+  // Headers named in Connection are hop-by-hop too.
+  for (const name of (incoming.get('connection') ?? '').split(',')) headers.delete(name.trim())
+  for (const name of HOP_BY_HOP) headers.delete(name)
+  return headers
+}
+
+/** The upstream URL for a request: the configured origin and prefix, the request's path and query. */
+export function upstreamUrl(upstream: URL, requestUrl: string): URL {
+  const incoming = new URL(requestUrl)
+  const target = new URL(upstream.href)
+  const prefix = target.pathname.replace(/\/+$/, '')
+  // Only path and query come from the request: its scheme, host and port never choose the target.
+  target.pathname = `${prefix}${incoming.pathname}`
+  target.search = incoming.search
+  target.hash = ''
+  return target
+}
+
+function upstreamError(status: 502, type: string, message: string): Response {
+  return Response.json({ error: { type, message } }, { status })
+}
+
+/**
+ * The handler that forwards a request to the upstream and returns its response: method, path,
+ * query, headers (less hop-by-hop ones), body and status, streamed both ways. A body the guard
+ * already read (on guarded routes) is sent from Hono's cache, byte for byte.
+ */
+export function createProxy(upstream: Upstream) {
+  const send = upstream.fetcher ? upstream.fetcher.fetch.bind(upstream.fetcher) : fetch
+  return async function proxy(c: Context): Promise<Response> {
+    const method = c.req.method
+    const hasBody = method !== 'GET' && method !== 'HEAD'
+    const body = !hasBody ? null : c.req.raw.bodyUsed ? await c.req.arrayBuffer() : c.req.raw.body
+    const target = upstreamUrl(upstream.url, c.req.url)
+    let response: Response
+    try {
+      response = await send(target.href, {
+        method,
+        headers: forwardedHeaders(c.req.raw.headers),
+        body,
+        redirect: 'manual',
+        signal: c.req.raw.signal,
+      })
+    } catch (error) {
+      console.error(
+        JSON.stringify({
+          message: 'RAG Guard: upstream unreachable',
+          upstream: target.origin,
+          error: String(error),
+        }),
+      )
+      return upstreamError(
+        502,
+        'upstream_unreachable',
+        'The upstream RAG endpoint could not be reached.',
+      )
+    }
+    // A mutable copy: the guard adds its headers to it.
+    return new Response(response.body, response)
+  }
+}

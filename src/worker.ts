@@ -1,0 +1,40 @@
+/**
+ * The Worker entry (`main` in wrangler.toml): RAG Guard as its own Worker in front of an existing
+ * RAG endpoint, configured from the environment. See README.md for every setting.
+ */
+import type { Hono } from 'hono'
+import { createGuardApp } from './app'
+import type { GuardEnv } from './config'
+import { ConfigurationError } from './errors'
+
+// The settings are read once per isolate (env is the same object for every request).
+const apps = new WeakMap<object, Hono | ConfigurationError>()
+
+function appFor(env: GuardEnv): Hono | ConfigurationError {
+  let app = apps.get(env)
+  if (!app) {
+    try {
+      app = createGuardApp(env)
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error
+      // Said once per isolate, in the logs; every request then gets the same clear 503.
+      console.error(`${error.message}`)
+      app = error
+    }
+    apps.set(env, app)
+  }
+  return app
+}
+
+export default {
+  fetch(request, env, ctx) {
+    const app = appFor(env)
+    if (app instanceof ConfigurationError) {
+      return Response.json(
+        { error: { type: 'guard_misconfigured', message: app.message, setting: app.setting } },
+        { status: 503 },
+      )
+    }
+    return app.fetch(request, env, ctx)
+  },
+} satisfies ExportedHandler<GuardEnv>
