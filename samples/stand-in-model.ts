@@ -1,0 +1,219 @@
+/**
+ * A stand-in for the OpenAI API, so the demo and the calibration walk-through run with no key
+ * and no network. IT IS NOT A LANGUAGE MODEL, and its scores say nothing about how well a real
+ * judge separates good context from bad: they only make the flow visible.
+ *
+ * It speaks the chat completions protocol (JSON and server-sent events, with logprobs):
+ * - a judge call (`logprobs: true`, one output token) is answered True or False with
+ *   P(True) = how much of the question's vocabulary the documents contain, through a logistic
+ *   curve;
+ * - any other call is answered with the sentence of the system message that shares the most
+ *   words with the question ("I don't know." when none does), one word per streamed chunk.
+ *
+ * Run alone: `npx tsx samples/stand-in-model.ts [port]`.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { words } from './rag-service/retriever'
+
+export const STAND_IN_NOTICE =
+  'The stand-in model is NOT a language model: its True/False probabilities come from word overlap between question and documents, and only show how the guard flows.'
+
+export const STAND_IN_MODEL = 'stand-in-word-overlap'
+
+interface ChatRequest {
+  model?: string
+  messages?: Array<{ role?: string; content?: unknown }>
+  logprobs?: boolean
+  top_logprobs?: number
+  max_tokens?: number
+  max_completion_tokens?: number
+  stream?: boolean
+  stream_options?: { include_usage?: boolean }
+}
+
+const text = (content: unknown): string =>
+  typeof content === 'string'
+    ? content
+    : Array.isArray(content)
+      ? content.map((part) => (typeof part?.text === 'string' ? part.text : '')).join('\n')
+      : ''
+
+/** The share of the question's words that appear in the documents, in [0, 1]. */
+export function coverage(question: string, documents: string[]): number {
+  const asked = new Set(words(question))
+  if (asked.size === 0) return 0
+  const known = new Set(words(documents.join('\n')))
+  let found = 0
+  for (const word of asked) if (known.has(word)) found += 1
+  return found / asked.size
+}
+
+/** Coverage → P(True): about 0.5 at 60% coverage, 0.98 at full coverage, 0.05 at a third. */
+export function standInProbability(share: number): number {
+  const p = 1 / (1 + Math.exp(-10 * (share - 0.6)))
+  return Math.min(Math.max(p, 1e-6), 1 - 1e-6)
+}
+
+/** Reads question and documents out of the RAG Guard judge prompt, by its boundary markers. */
+function judgeInput(prompt: string): { question: string; documents: string[] } {
+  const boundary = prompt.match(/<<<QUESTION ([0-9a-f]+)>>>/)?.[1]
+  if (!boundary) return { question: prompt, documents: [] }
+  const blocks = [
+    ...prompt.matchAll(
+      new RegExp(`<<<([A-Z0-9 ]+) ${boundary}>>>\\n([\\s\\S]*?)\\n<<<END \\1 ${boundary}>>>`, 'g'),
+    ),
+  ]
+  return {
+    question: blocks.find((block) => block[1] === 'QUESTION')?.[2] ?? '',
+    documents: blocks
+      .filter((block) => block[1]?.startsWith('DOCUMENT'))
+      .map((block) => block[2] ?? ''),
+  }
+}
+
+function bestSentence(question: string, context: string): string {
+  const asked = new Set(words(question))
+  let best = { sentence: "I don't know.", hits: 0 }
+  for (const sentence of context.split(/(?<=[.!?])\s+/)) {
+    const hits = new Set(words(sentence).filter((word) => asked.has(word))).size
+    if (hits > best.hits) best = { sentence: sentence.trim(), hits }
+  }
+  return best.sentence
+}
+
+function judgeAnswer(request: ChatRequest) {
+  const prompt = text(request.messages?.findLast((message) => message.role === 'user')?.content)
+  const { question, documents } = judgeInput(prompt)
+  const p = standInProbability(coverage(question, documents))
+  const alternatives = [
+    { token: 'True', logprob: Math.log(p) },
+    { token: 'False', logprob: Math.log(1 - p) },
+  ].sort((a, b) => b.logprob - a.logprob)
+  const chosen = alternatives[0]!
+  return {
+    content: chosen.token,
+    logprobs: {
+      content: [
+        {
+          ...chosen,
+          bytes: null,
+          top_logprobs: alternatives
+            .slice(0, Math.max(request.top_logprobs ?? 0, 0))
+            .map((alternative) => ({ ...alternative, bytes: null })),
+        },
+      ],
+      refusal: null,
+    },
+    finishReason: 'length',
+  }
+}
+
+function generationAnswer(request: ChatRequest) {
+  const messages = request.messages ?? []
+  const question = text(messages.findLast((message) => message.role === 'user')?.content)
+  const context = messages
+    .filter((message) => message.role === 'system')
+    .map((message) => text(message.content))
+    .join('\n')
+  return { content: bestSentence(question, context), logprobs: null, finishReason: 'stop' }
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = ''
+    request.setEncoding('utf8')
+    request.on('data', (chunk: string) => (body += chunk))
+    request.on('end', () => resolve(body))
+    request.on('error', reject)
+  })
+}
+
+export interface StandInServer {
+  origin: string
+  baseURL: string
+  close(): Promise<void>
+}
+
+/** Starts the stand-in on 127.0.0.1 (port 0: any free port). */
+export async function startStandInModel(port = 0): Promise<StandInServer> {
+  const server: Server = createServer(async (incoming, response) => {
+    const json = (status: number, value: unknown) =>
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value))
+    if (incoming.method !== 'POST' || !incoming.url?.endsWith('/chat/completions')) {
+      return json(404, {
+        error: {
+          message: 'the stand-in model only serves POST /v1/chat/completions',
+          type: 'invalid_request_error',
+        },
+      })
+    }
+    let request: ChatRequest
+    try {
+      request = JSON.parse(await readBody(incoming)) as ChatRequest
+    } catch {
+      return json(400, {
+        error: { message: 'the body is not JSON', type: 'invalid_request_error' },
+      })
+    }
+    const isJudge =
+      request.logprobs === true && (request.max_tokens ?? request.max_completion_tokens) === 1
+    const answer = isJudge ? judgeAnswer(request) : generationAnswer(request)
+    const base = {
+      id: `chatcmpl-standin${Date.now().toString(36)}`,
+      created: Math.floor(Date.now() / 1000),
+      model: STAND_IN_MODEL,
+      system_fingerprint: 'stand-in',
+    }
+    const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
+
+    if (!request.stream) {
+      return json(200, {
+        ...base,
+        object: 'chat.completion',
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: answer.content, refusal: null },
+            logprobs: answer.logprobs,
+            finish_reason: answer.finishReason,
+          },
+        ],
+        usage,
+      })
+    }
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    const send = (choices: unknown[], extra: object = {}) =>
+      response.write(
+        `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices, ...extra })}\n\n`,
+      )
+    send([
+      { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+    ])
+    for (const token of answer.content.match(/\s*\S+/g) ?? [])
+      send([{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }])
+    send([{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finishReason }])
+    if (request.stream_options?.include_usage) send([], { usage })
+    response.end('data: [DONE]\n\n')
+  })
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    origin,
+    baseURL: `${origin}/v1`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+// Run directly: serve until stopped.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  void startStandInModel(Number(process.argv[2] ?? 0)).then((server) =>
+    console.log(
+      `${STAND_IN_NOTICE}\nServing the OpenAI chat completions protocol at ${server.baseURL}`,
+    ),
+  )
+}
