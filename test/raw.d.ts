@@ -1,5 +1,2 @@
-// Vite's `?raw` imports: the file's text.
-declare module '*?raw' {
-  const text: string
-  export default text
-}
+// Vite's client types: `?raw` imports and `import.meta.glob`, as the tests use them.
+/// <reference types="vite/client" />

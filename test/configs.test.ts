@@ -1,0 +1,34 @@
+import { parse } from 'smol-toml'
+import { describe, expect, it } from 'vitest'
+import { parseConfig, type GuardEnv } from '../src/config'
+import rootConfig from '../wrangler.toml?raw'
+
+const samples = import.meta.glob<string>('../samples/configs/*.toml', {
+  query: '?raw',
+  import: 'default',
+  eager: true,
+})
+
+describe('the shipped Worker configurations', () => {
+  const files = { 'wrangler.toml': rootConfig, ...samples }
+
+  it('include the four provider examples', () => {
+    expect(
+      Object.keys(samples)
+        .map((path) => path.split('/').pop())
+        .sort(),
+    ).toEqual(['ai-gateway.toml', 'azure-openai.toml', 'openai.toml', 'self-hosted.toml'])
+  })
+
+  it.each(Object.entries(files))(
+    '%s is valid: it names the guard Worker and its settings pass validation',
+    (_, text) => {
+      const toml = parse(text) as { main?: string; vars?: GuardEnv }
+      expect(toml.main).toBe('src/worker.ts')
+      // Secrets are not in the file: set them as `wrangler secret put` would.
+      const config = parseConfig({ OPENAI_API_KEY: 'sk-placeholder', ...toml.vars })
+      expect(config.routes.length).toBeGreaterThan(0)
+      expect(config.upstream.url.protocol).toMatch(/^https?:$/)
+    },
+  )
+})
