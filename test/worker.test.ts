@@ -381,6 +381,40 @@ describe('format langserve', () => {
   })
 })
 
+describe('flag, in every format: the upstream bytes with verdict flag', () => {
+  it.each([
+    ['json', '/ask', { question: 'q?', context: ['c'] }, { answer: 'a', sources: [] }],
+    [
+      'openai-chat',
+      '/v1/chat/completions',
+      {
+        messages: [
+          { role: 'system', content: 'docs' },
+          { role: 'user', content: 'q?' },
+        ],
+      },
+      completion('a'),
+    ],
+    [
+      'langserve',
+      '/rag/invoke',
+      { input: 'q?' },
+      { output: { input: 'q?', context: [{ page_content: 'doc' }], answer: 'a' }, metadata: {} },
+    ],
+  ])('%s', async (_, path, request, reply) => {
+    const body = `${JSON.stringify(reply, null, 1)}\n`
+    const { send } = await setup(
+      { headers: { 'content-type': 'application/json' }, body },
+      judgeSays(0.4),
+    )
+    const response = await send(path, postJson(request))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(response.headers.get('x-rag-guard-score')).toBe('0.4000')
+    expect(await response.text()).toBe(body)
+  })
+})
+
 describe('unguarded paths are proxied untouched', () => {
   it('method, path, query, headers and body go up; status, headers and body come back', async () => {
     const { send, upstream, judge } = await setup(
