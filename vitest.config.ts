@@ -6,7 +6,9 @@ export default defineConfig({
     cloudflareTest(({ inject }) => ({
       miniflare: {
         compatibilityDate: '2026-04-01',
+        compatibilityFlags: ['enable_request_signal'],
         bindings: { STUB_ORIGIN: inject('stubOrigin') },
+        kvNamespaces: ['TEST_CACHE'],
       },
     })),
   ],

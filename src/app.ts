@@ -1,6 +1,8 @@
 import { Hono } from 'hono'
 import { parseConfig, type GuardConfig, type GuardEnv } from './config'
+import { logDecision } from './guard/decision-log'
 import { ragGuard } from './guard/middleware'
+import { cacheApiStore, kvStore } from './judge/cache'
 import { createJudge } from './judge/judge'
 import { createProxy } from './proxy'
 
@@ -15,6 +17,11 @@ export function createGuardApp(env: GuardEnv): Hono {
 export function buildGuardApp(config: GuardConfig): Hono {
   const judge = createJudge(config.judge)
   const proxy = createProxy(config.upstream)
+  const cache =
+    config.cache &&
+    (config.cache.kv
+      ? kvStore(config.cache.kv, config.cache.ttlSeconds)
+      : cacheApiStore(config.cache.ttlSeconds))
   const app = new Hono()
   for (const route of config.routes) {
     app.on(
@@ -28,6 +35,11 @@ export function buildGuardApp(config: GuardConfig): Hono {
         mode: config.mode,
         onError: config.onError,
         fallbackMessage: route.fallbackMessage,
+        streamMode: route.streamMode,
+        streamBufferBytes: config.streamBufferBytes,
+        cache,
+        onDecision: config.logDecisions ? logDecision : undefined,
+        logContent: config.logContent,
       }),
       proxy,
     )

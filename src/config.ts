@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ConfigurationError } from './errors'
 import { createFormat, FORMAT_NAMES, type RouteFormat } from './formats'
-import type { GuardMode } from './guard/middleware'
+import { DEFAULT_STREAM_BUFFER_BYTES, type GuardMode, type StreamMode } from './guard/middleware'
 import { validateThresholds, VERDICTS, type Thresholds, type Verdict } from './guard/policy'
 import { DEFAULT_JUDGE_OPTIONS } from './judge/judge'
 
@@ -25,6 +25,12 @@ export interface GuardEnv {
   ON_ERROR?: unknown
   FALLBACK_MESSAGE?: unknown
   GUARD_ROUTES?: unknown
+  STREAM_MODE?: unknown
+  STREAM_BUFFER_BYTES?: unknown
+  CACHE_TTL_SECONDS?: unknown
+  GUARD_CACHE?: KVNamespace
+  LOG_DECISIONS?: unknown
+  LOG_CONTENT?: unknown
 }
 
 export interface RouteConfig {
@@ -34,6 +40,7 @@ export interface RouteConfig {
   format: RouteFormat
   thresholds: Thresholds
   fallbackMessage?: string
+  streamMode: StreamMode
 }
 
 export interface GuardConfig {
@@ -50,10 +57,16 @@ export interface GuardConfig {
   mode: GuardMode
   onError: Verdict
   routes: RouteConfig[]
+  streamBufferBytes: number
+  /** Verdict cache: where, and for how long; undefined when CACHE_TTL_SECONDS is 0. */
+  cache?: { ttlSeconds: number; kv?: KVNamespace }
+  logDecisions: boolean
+  logContent: boolean
 }
 
 export const DEFAULT_GUARD_MODE: GuardMode = 'shadow'
 export const DEFAULT_ON_ERROR: Verdict = 'flag'
+export const DEFAULT_CACHE_TTL_SECONDS = 3600
 
 const show = (value: unknown) => JSON.stringify(value) ?? String(value)
 
@@ -90,6 +103,12 @@ const httpUrl = z
     { error: (issue) => `must be an http(s) URL, got ${show(issue.input)}` },
   )
 
+/** A boolean, from TOML (`true`) or a string var (`"true"`, `"false"`). */
+const booleanLike = z.preprocess(
+  (value) => (value === 'true' ? true : value === 'false' ? false : value),
+  z.boolean({ error: (issue) => `must be true or false, got ${show(issue.input)}` }),
+)
+
 const pointer = z.string({
   error: (issue) => `must be a JSON Pointer string such as "/question", got ${show(issue.input)}`,
 })
@@ -123,11 +142,12 @@ const routeSchema = z.strictObject(
     fallbackMessage: z
       .string({ error: (issue) => `must be a string, got ${show(issue.input)}` })
       .optional(),
+    streamMode: oneOf(['hold', 'annotate'] as const).optional(),
   },
   {
     error: (issue) =>
       issue.code === 'unrecognized_keys'
-        ? `has unknown keys ${issue.keys.map((key) => `"${key}"`).join(', ')}; allowed: path, method, format, question, context, answer, blockBelow, flagBelow, fallbackMessage`
+        ? `has unknown keys ${issue.keys.map((key) => `"${key}"`).join(', ')}; allowed: path, method, format, question, context, answer, blockBelow, flagBelow, fallbackMessage, streamMode`
         : `must be a table (object) with at least path and format, got ${show(issue.input)}`,
   },
 )
@@ -181,6 +201,16 @@ const envSchema = z.object({
   ON_ERROR: oneOf(VERDICTS).optional(),
   FALLBACK_MESSAGE: z.string().optional(),
   GUARD_ROUTES: routesSchema,
+  STREAM_MODE: oneOf(['hold', 'annotate'] as const).optional(),
+  STREAM_BUFFER_BYTES: numberLike('an integer (bytes)', 1024, 33_554_432, true).optional(),
+  CACHE_TTL_SECONDS: numberLike(
+    'an integer (seconds; 0 turns the cache off)',
+    0,
+    31_536_000,
+    true,
+  ).optional(),
+  LOG_DECISIONS: booleanLike.optional(),
+  LOG_CONTENT: booleanLike.optional(),
 })
 
 /** `GUARD_ROUTES[1].format` from a zod issue path. */
@@ -260,6 +290,7 @@ export function parseConfig(env: GuardEnv): GuardConfig {
       ),
       thresholds: routeThresholds,
       fallbackMessage: rule.fallbackMessage ?? fallbackMessage,
+      streamMode: rule.streamMode ?? settings.STREAM_MODE ?? 'hold',
     }
   })
 
@@ -281,5 +312,15 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     mode: settings.GUARD_MODE ?? DEFAULT_GUARD_MODE,
     onError: settings.ON_ERROR ?? DEFAULT_ON_ERROR,
     routes,
+    streamBufferBytes: settings.STREAM_BUFFER_BYTES ?? DEFAULT_STREAM_BUFFER_BYTES,
+    cache:
+      (settings.CACHE_TTL_SECONDS ?? DEFAULT_CACHE_TTL_SECONDS) > 0
+        ? {
+            ttlSeconds: settings.CACHE_TTL_SECONDS ?? DEFAULT_CACHE_TTL_SECONDS,
+            kv: env.GUARD_CACHE,
+          }
+        : undefined,
+    logDecisions: settings.LOG_DECISIONS ?? true,
+    logContent: settings.LOG_CONTENT ?? false,
   }
 }

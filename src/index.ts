@@ -4,6 +4,8 @@
 export {
   ragGuard,
   DEFAULT_FALLBACK_MESSAGE,
+  DEFAULT_STREAM_BUFFER_BYTES,
+  HEADER_CACHE,
   HEADER_MODE,
   HEADER_REASON,
   HEADER_SCORE,
@@ -13,7 +15,18 @@ export {
   type GuardReason,
   type RagGuardOptions,
   type RagGuardVariables,
+  type StreamMode,
 } from './guard/middleware'
+export { logDecision, type DecisionRecord } from './guard/decision-log'
+export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
+export {
+  createFormat,
+  type ContextLocation,
+  type FormatName,
+  type RouteFormat,
+  type StreamFormat,
+} from './formats'
+export { SSEParser, formatSSE, ANNOTATION_EVENT, type SSEEvent } from './formats/sse'
 export {
   decide,
   validateThresholds,

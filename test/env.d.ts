@@ -2,5 +2,7 @@ declare namespace Cloudflare {
   interface Env {
     /** Origin of the OpenAI-protocol stub server that test/global-setup.ts starts. */
     STUB_ORIGIN: string
+    /** A KV namespace for verdict-cache tests. */
+    TEST_CACHE: KVNamespace
   }
 }

@@ -359,11 +359,31 @@ describe('judge failures become a no-score result with a reason, never a throw',
     expect(Date.now() - startedAt).toBeLessThan(300 + 700)
   })
 
-  it('timeoutMs bounds retries too', async () => {
+  it('retries within timeoutMs, and reports the last failure when the budget runs out', async () => {
     const startedAt = Date.now()
-    const { result } = await judgeWith({ status: 500 }, { timeoutMs: 400, maxRetries: 5 })
-    expect(result).toMatchObject({ ok: false, reason: 'judge-timeout' })
+    const { result, requests } = await judgeWith({ status: 500 }, { timeoutMs: 400, maxRetries: 5 })
+    expect(result).toMatchObject({ ok: false, reason: 'judge-http-error', status: 500 })
+    expect(!result.ok && result.message).toMatch(
+      /^the judge API answered 500 \(after [2-9] attempts\)$/,
+    )
+    expect(requests.length).toBeGreaterThanOrEqual(2)
     expect(Date.now() - startedAt).toBeLessThan(400 + 700)
+  })
+
+  it('does not wait for a Retry-After that does not fit in the budget', async () => {
+    const { result, requests } = await judgeWith(
+      { status: 429, headers: { 'retry-after': '30' } },
+      { timeoutMs: 2000, maxRetries: 3 },
+    )
+    expect(result).toMatchObject({ ok: false, reason: 'judge-rate-limited' })
+    expect(requests).toHaveLength(1)
+  })
+
+  it('does not retry what a second try will not fix (a 400, a bad body)', async () => {
+    for (const step of [{ status: 400 }, { rawBody: 'nope', contentType: 'text/plain' }]) {
+      const { requests } = await judgeWith(step, { timeoutMs: 2000, maxRetries: 3 })
+      expect(requests).toHaveLength(1)
+    }
   })
 
   it('retries a 500 and scores the answer that follows', async () => {

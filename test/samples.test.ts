@@ -98,12 +98,27 @@ describe('the sample RAG service behind the guard, as wrangler.toml configures i
     expect(await judgedDocuments(judge)).toContain('Riders must be at least 16 years old')
   })
 
-  it('langserve /rag/stream passes through as server-sent events', async () => {
+  it('langserve /rag/stream: held until the verdict, then replaced by a fallback stream on block', async () => {
     const { send } = await guardInFrontOfSample(0.05)
     const response = await send('/rag/stream', { input: { input: 'What does a day pass cost?' } })
-    expect(response.headers.get('x-rag-guard-reason')).toBe('streaming-not-supported')
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
     const text = await response.text()
     expect(text).toMatch(/^event: metadata\n/)
-    expect(text).toContain('event: end')
+    expect(text).toContain(JSON.stringify({ answer: FALLBACK }))
+    expect(text).not.toContain('A day pass costs $12.')
+    expect(text.endsWith('event: end\n\n')).toBe(true)
+  })
+
+  it('openai-chat streamed: a passed stream is the sample’s own', async () => {
+    const { send } = await guardInFrontOfSample(0.95)
+    const response = await send('/v1/chat/completions', {
+      model: 's',
+      stream: true,
+      messages: [{ role: 'user', content: 'What does a day pass cost?' }],
+    })
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+    const text = await response.text()
+    expect(text).toContain('"citations"')
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
   })
 })

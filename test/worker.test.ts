@@ -290,25 +290,6 @@ describe('format openai-chat', () => {
       .messages[1]!.content
     expect(prompt).toContain('Dickens was a friend of Lovelace.')
   })
-
-  it('a streamed answer passes through untouched, marked streaming-not-supported', async () => {
-    const chunks = [
-      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'She' } }] })}\n\n`,
-      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: ' was English.' } }] })}\n\n`,
-      'data: [DONE]\n\n',
-    ]
-    const { send, judge } = await setup(
-      { headers: { 'content-type': 'text/event-stream' }, chunks, chunkDelayMs: 20 },
-      judgeSays(0.01),
-    )
-    const response = await send('/v1/chat/completions', postJson({ ...chatRequest, stream: true }))
-    expect(response.status).toBe(200)
-    expect(response.headers.get('content-type')).toBe('text/event-stream')
-    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
-    expect(response.headers.get('x-rag-guard-reason')).toBe('streaming-not-supported')
-    expect(await response.text()).toBe(chunks.join(''))
-    expect(await judge.requests()).toHaveLength(0)
-  })
 })
 
 describe('format langserve', () => {
@@ -364,20 +345,20 @@ describe('format langserve', () => {
     expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
     expect(await response.json()).toEqual({ ...chain, answer: FALLBACK })
   })
+})
 
-  it('/stream passes through untouched, marked streaming-not-supported', async () => {
-    const chunks = [
-      'event: metadata\ndata: {"run_id": "r1"}\n\n',
-      'event: data\ndata: {"answer": "Eng"}\n\n',
-      'event: end\n\n',
-    ]
-    const { send } = await setup(
+describe('a format without streaming', () => {
+  it('passes a json-format stream on unjudged, marked streaming-not-supported', async () => {
+    const chunks = ['data: {"answer": "part"}\n\n', 'data: [DONE]\n\n']
+    const { send, judge } = await setup(
       { headers: { 'content-type': 'text/event-stream' }, chunks },
-      judgeSays(0.1),
+      judgeSays(0.01),
     )
-    const response = await send('/rag/stream', postJson({ input: { input: 'q?' } }))
+    const response = await send('/ask', postJson({ question: 'q?', context: 'c', stream: true }))
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
     expect(response.headers.get('x-rag-guard-reason')).toBe('streaming-not-supported')
     expect(await response.text()).toBe(chunks.join(''))
+    expect(await judge.requests()).toHaveLength(0)
   })
 })
 

@@ -5,6 +5,7 @@ import {
   replaceAtJsonPointer,
   type JsonPointer,
 } from './json-pointer'
+import { eventJson, formatSSE } from './sse'
 import type { RouteFormat } from './types'
 
 export interface LangServeFormatOptions {
@@ -69,6 +70,9 @@ export function langServeFormat(
       : parseJsonPointer(options.answer, `${settingPrefix}answer`)
   const pointer = (source: string): JsonPointer =>
     parseJsonPointer(source, `${settingPrefix}pointer`)
+  const streamContext = pointer(
+    context ? context.source.replace(/^\/output(?=\/|$)/, '') : '/context',
+  )
 
   return {
     name: 'langserve',
@@ -83,6 +87,43 @@ export function langServeFormat(
       return readContext(readJsonPointer(body, where), `response ${where.source}`)
     },
     isStreaming: (_body, path) => STREAM_PATH.test(path),
+    stream: {
+      // A LangServe stream sends the output in parts (`event: data`), each relative to the output.
+      contextFromEvent(event) {
+        if (event.event !== 'data') return undefined
+        const value = readJsonPointer(eventJson(event), streamContext)
+        return value === undefined
+          ? undefined
+          : readContext(value, `stream ${streamContext.source}`)
+      },
+      blockStream(seen, _request, fallback) {
+        const metadata =
+          seen.find((event) => event.event === 'metadata')?.data ??
+          JSON.stringify({ run_id: crypto.randomUUID() })
+        const parts = seen.filter((event) => event.event === 'data').map(eventJson)
+        const answerPath = answer
+          ? answer.tokens.slice(answer.tokens[0] === 'output' ? 1 : 0)
+          : ['answer']
+        const stringOutput =
+          answerPath.length === 0 || parts.some((part) => typeof part === 'string')
+        // Keep what was already said that is not the answer (input, documents), then the fallback.
+        const kept = stringOutput
+          ? []
+          : parts.filter(
+              (part) => record(part) !== undefined && !(answerPath[0]! in (part as object)),
+            )
+        const fallbackPart = stringOutput
+          ? fallback
+          : answerPath.reduceRight<unknown>((value, key) => ({ [key]: value }), fallback)
+        return [
+          formatSSE({ event: 'metadata', data: metadata }),
+          ...[...kept, fallbackPart].map((part) =>
+            formatSSE({ event: 'data', data: JSON.stringify(part) }),
+          ),
+          'event: end\n\n',
+        ].join('')
+      },
+    },
     blockBody(response, _request, fallback) {
       if (answer) return replaceAtJsonPointer(response, answer, fallback)
       const { output, base } = chainOutput(response)

@@ -1,6 +1,7 @@
 import { readContext, readQuestion, type ContextReading, type QuestionReading } from './context'
 import type { ContextLocation } from './json'
 import { parseJsonPointer, readJsonPointer } from './json-pointer'
+import { eventJson, formatSSE } from './sse'
 import type { RouteFormat } from './types'
 
 export interface OpenAIChatFormatOptions {
@@ -124,6 +125,11 @@ export function openAIChatFormat(
           `${settingPrefix}context`,
         )
   const contextIn = typeof location === 'object' ? location.in : 'request'
+  // In a stream, what a completion has in choices[].message comes in choices[].delta.
+  const streamPointer =
+    pointer && contextIn === 'response'
+      ? parseJsonPointer(pointer.source.replace('/message/', '/delta/'), `${settingPrefix}context`)
+      : undefined
 
   return {
     name: 'openai-chat',
@@ -146,5 +152,33 @@ export function openAIChatFormat(
     isStreaming: (body) =>
       field(body, 'stream', (value): value is boolean => value === true) === true,
     blockBody: fallbackCompletion,
+    stream: {
+      contextFromEvent(event) {
+        if (!streamPointer) return undefined
+        const value = readJsonPointer(eventJson(event), streamPointer)
+        return value === undefined
+          ? undefined
+          : readContext(value, `stream ${streamPointer.source}`)
+      },
+      blockStream(seen, request, fallback) {
+        const first = seen
+          .map(eventJson)
+          .find((chunk) => field(chunk, 'id', isString) !== undefined)
+        const base = {
+          id: field(first, 'id', isString) ?? completionId(),
+          object: 'chat.completion.chunk',
+          created: field(first, 'created', isNumber) ?? Math.floor(Date.now() / 1000),
+          model: field(first, 'model', isString) ?? field(request, 'model', isString) ?? 'unknown',
+        }
+        const chunk = (delta: object, finishReason: string | null) =>
+          formatSSE({
+            data: JSON.stringify({
+              ...base,
+              choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+            }),
+          })
+        return `${chunk({ role: 'assistant', content: fallback }, null)}${chunk({}, 'stop')}data: [DONE]\n\n`
+      },
+    },
   }
 }

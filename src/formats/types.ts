@@ -1,4 +1,5 @@
 import type { ContextReading, QuestionReading } from './context'
+import type { SSEEvent } from './sse'
 
 /** Where a route's retrieved context is found. */
 export type ContextSource = 'request' | 'response'
@@ -23,4 +24,16 @@ export interface RouteFormat {
    * `undefined` when no such body can be made (the guard then answers 422).
    */
   blockBody(response: unknown, request: unknown, fallback: string): unknown
+  /** How the format streams (server-sent events); without it, streams pass through unjudged. */
+  readonly stream?: StreamFormat
+}
+
+export interface StreamFormat {
+  /** The context, when this event of the upstream stream carries it (context in the response). */
+  contextFromEvent(event: SSEEvent): ContextReading | undefined
+  /**
+   * A complete, well-formed stream that carries `fallback` as the answer, shaped after the
+   * upstream events seen so far (their ids are kept), ending the way the format ends.
+   */
+  blockStream(seen: readonly SSEEvent[], request: unknown, fallback: string): string
 }

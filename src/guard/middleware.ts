@@ -9,7 +9,12 @@ import {
   type JudgeOptions,
   type JudgeResult,
 } from '../judge/judge'
+import { ANNOTATION_EVENT, formatSSE, SSEParser, type SSEEvent } from '../formats/sse'
+import { cacheKey, type VerdictCache } from '../judge/cache'
+import type { JudgeScore } from '../judge/judge'
+import { describeInput, type DecisionRecord } from './decision-log'
 import { decide, DEFAULT_THRESHOLDS, isVerdict, validateThresholds, type Verdict } from './policy'
+import { hold, relay } from './stream'
 
 export type GuardMode = 'enforce' | 'shadow'
 
@@ -20,8 +25,12 @@ export type GuardReason =
   | 'invalid-request-body'
   /** The context was to be read from the response, and the response body is not JSON. */
   | 'invalid-response-body'
-  /** The request asked for a streamed answer, which this route passes on unjudged. */
+  /** The request asked for a streamed answer, which this route's format cannot judge. */
   | 'streaming-not-supported'
+  /** Hold mode: the upstream sent more than `streamBufferBytes` before the verdict was known. */
+  | 'stream-buffer-exceeded'
+  /** The upstream stream broke off before the verdict was known. */
+  | 'upstream-stream-error'
   /** The value at the question pointer is not a string. */
   | 'invalid-question'
   /** The value at the context pointer is not a string, strings or documents. */
@@ -40,8 +49,10 @@ export interface GuardDecision {
   reason?: GuardReason
   /** What went wrong, for logs, when there is a reason. */
   message?: string
-  /** The judge's full result, when the judge was called. */
+  /** The judge's full result, when the judge was called (or its cached score). */
   judge?: JudgeResult
+  /** Whether the score came from the verdict cache, when one is configured. */
+  cache?: 'hit' | 'miss'
 }
 
 export interface RagGuardVariables {
@@ -117,7 +128,33 @@ export interface RagGuardOptions {
    * The handler's response is still at `c.res`.
    */
   blockResponse?: (c: Context, decision: GuardDecision) => Response | Promise<Response>
+  /**
+   * Streamed answers (server-sent events) in enforce mode: `'hold'` keeps the upstream stream in
+   * a buffer until the verdict is known, then sends it on or replaces it with a fallback stream;
+   * `'annotate'` sends every chunk at once and appends one `rag_guard` event with the verdict
+   * after the stream's own end (it can flag, never block). In shadow mode streams always pass
+   * at once, and the verdict only goes to `onDecision`.
+   * @default 'hold'
+   */
+  streamMode?: StreamMode
+  /**
+   * Hold mode's buffer limit. Past it, the `onError` verdict applies with reason
+   * `stream-buffer-exceeded`.
+   * @default 1048576
+   * @unit bytes
+   */
+  streamBufferBytes?: number
+  /** A verdict cache (`cacheApiStore`, `kvStore`): a repeated question and context skip the judge. */
+  cache?: VerdictCache
+  /** Receives one record per guarded request (after the response is sent when possible). */
+  onDecision?: (record: DecisionRecord) => void
+  /** Put the question and the documents themselves in the decision record, not only their hashes. @default false */
+  logContent?: boolean
 }
+
+export type StreamMode = 'hold' | 'annotate'
+
+export const DEFAULT_STREAM_BUFFER_BYTES = 1_048_576
 
 export const DEFAULT_FALLBACK_MESSAGE = "I can't answer that reliably from the information I have."
 
@@ -125,6 +162,7 @@ export const HEADER_VERDICT = 'x-rag-guard-verdict'
 export const HEADER_SCORE = 'x-rag-guard-score'
 export const HEADER_REASON = 'x-rag-guard-reason'
 export const HEADER_MODE = 'x-rag-guard-mode'
+export const HEADER_CACHE = 'x-rag-guard-cache'
 
 function checkVerdict(name: string, value: unknown): Verdict {
   if (!isVerdict(value)) {
@@ -142,6 +180,7 @@ function withDecisionHeaders(response: Response, decision: GuardDecision): Respo
   copy.headers.set(HEADER_VERDICT, decision.verdict)
   if (decision.score !== undefined) copy.headers.set(HEADER_SCORE, decision.score.toFixed(4))
   if (decision.reason !== undefined) copy.headers.set(HEADER_REASON, decision.reason)
+  if (decision.cache !== undefined) copy.headers.set(HEADER_CACHE, decision.cache)
   if (decision.mode === 'shadow') copy.headers.set(HEADER_MODE, 'shadow')
   return copy
 }
@@ -161,13 +200,30 @@ type Failed =
   | Extract<QuestionReading | ContextReading, { ok: false }>
   | { ok: false; reason: GuardReason; message: string }
 
+const encoder = new TextEncoder()
+
+function isEventStream(response: Response): boolean {
+  return (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
+}
+
+/** `waitUntil` when the runtime offers it (Workers), so work after the response is not cut short. */
+function defer(c: Context, work: Promise<unknown>): void {
+  const settled = work.catch((error) => console.error('RAG Guard: background task failed', error))
+  try {
+    c.executionCtx.waitUntil(settled)
+  } catch {
+    // No execution context (app.request in tests, other runtimes): the promise runs on its own.
+  }
+}
+
 /**
  * Hono middleware that judges, for each request, whether the retrieved context can answer its
  * question, and passes, flags or blocks the handler's answer.
  *
  * When the context is in the request, the judge starts before the handler runs, so the two run
- * in parallel; when it is in the response, the judge runs once the response is there. Pass and
- * flag leave the handler's response as it was, adding only the `x-rag-guard-*` headers.
+ * in parallel; when it is in the response (or in a stream), the judge starts as soon as the
+ * context is there. Pass and flag leave the handler's response as it was, adding only the
+ * `x-rag-guard-*` headers.
  *
  * @example
  * ```ts
@@ -218,6 +274,22 @@ export function ragGuard(
       'fallbackMessage',
     )
   }
+  const streamMode = options.streamMode ?? 'hold'
+  if (streamMode !== 'hold' && streamMode !== 'annotate') {
+    throw new ConfigurationError(
+      `RAG Guard middleware: "streamMode" must be "hold" or "annotate", got ${JSON.stringify(streamMode)}`,
+      'streamMode',
+    )
+  }
+  const streamBufferBytes = options.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES
+  if (!Number.isInteger(streamBufferBytes) || streamBufferBytes < 1) {
+    throw new ConfigurationError(
+      `RAG Guard middleware: "streamBufferBytes" must be a positive integer, got ${JSON.stringify(streamBufferBytes)}`,
+      'streamBufferBytes',
+    )
+  }
+  const { cache, onDecision } = options
+  const logContent = options.logContent === true
 
   const missing = (failed: Failed): GuardDecision => ({
     verdict: onMissingInput,
@@ -226,15 +298,44 @@ export function ragGuard(
     message: failed.message,
   })
 
+  function fromScore(score: JudgeScore, cached?: 'hit' | 'miss'): GuardDecision {
+    return {
+      verdict: decide(score.score, thresholds),
+      mode,
+      score: score.score,
+      judge: score,
+      ...(cached ? { cache: cached } : {}),
+    }
+  }
+
+  /** The decision for a question and its documents: from the cache, else from the judge. */
   async function judged(
+    c: Context,
     question: string,
     documents: string[],
     signal: AbortSignal,
   ): Promise<GuardDecision> {
+    const key = cache
+      ? await cacheKey(judge.identity, judge.promptVersion, question, documents)
+      : undefined
+    if (cache && key) {
+      const hit = await cache.get(key)
+      if (hit) return fromScore(hit, 'hit')
+    }
     const result = await judge.judge({ question, context: documents }, { signal })
-    if (result.ok)
-      return { verdict: decide(result.score, thresholds), mode, score: result.score, judge: result }
-    return { verdict: onError, mode, reason: result.reason, message: result.message, judge: result }
+    if (result.ok) {
+      if (cache && key) defer(c, cache.put(key, result))
+      return fromScore(result, cache ? 'miss' : undefined)
+    }
+    // Failures are never cached: the next request asks the judge again.
+    return {
+      verdict: onError,
+      mode,
+      reason: result.reason,
+      message: result.message,
+      judge: result,
+      ...(cache ? { cache: 'miss' as const } : {}),
+    }
   }
 
   async function blocked(
@@ -292,22 +393,67 @@ export function ragGuard(
     // Read through Hono's body cache, so the handler can still read the body in any form.
     const request = parseJson(await c.req.text())
     const requestBody = request.ok ? request.value : undefined
+    const streaming = request.ok && format.isStreaming(requestBody, c.req.path)
+    const reading = request.ok ? format.readRequest(requestBody) : undefined
+    const question = reading?.question.ok ? reading.question.question : undefined
+    let documents = reading?.context?.ok ? reading.context.documents : undefined
 
-    if (request.ok && format.isStreaming(requestBody, c.req.path)) {
+    const cancelJudge = new AbortController()
+    // The client went away: stop judging (the proxy stops the upstream on the same signal).
+    c.req.raw.signal?.addEventListener('abort', () => cancelJudge.abort(), { once: true })
+
+    let upstreamAt = Date.now()
+    const record = (decision: GuardDecision, status: number, stream?: DecisionRecord['stream']) => {
+      if (!onDecision) return
+      const sentAt = Date.now()
+      const judgeResult = decision.judge
+      defer(
+        c,
+        describeInput(question, documents, logContent).then((input) =>
+          onDecision({
+            message: 'rag-guard decision',
+            time: new Date(sentAt).toISOString(),
+            requestId:
+              c.req.header('cf-ray') ?? c.req.header('x-request-id') ?? crypto.randomUUID(),
+            route: c.req.routePath,
+            path: c.req.path,
+            method: c.req.method,
+            format: format.name,
+            mode,
+            ...(stream ? { stream } : {}),
+            verdict: decision.verdict,
+            applied: mode === 'enforce' && decision.verdict === 'block',
+            ...(decision.score !== undefined ? { score: decision.score } : {}),
+            ...(judgeResult?.ok ? { pTrue: judgeResult.pTrue, pFalse: judgeResult.pFalse } : {}),
+            ...(decision.reason ? { reason: decision.reason } : {}),
+            ...(decision.cache ? { cache: decision.cache } : {}),
+            ...(judgeResult
+              ? { judgeLatencyMs: judgeResult.latencyMs, model: judgeResult.model }
+              : {}),
+            addedLatencyMs: Math.max(0, sentAt - upstreamAt),
+            status,
+            promptVersion: judge.promptVersion,
+            ...input,
+          }),
+        ),
+      )
+    }
+
+    if (streaming && !format.stream) {
       const decision: GuardDecision = {
         verdict: onError === 'block' ? 'flag' : onError,
         mode,
         reason: 'streaming-not-supported',
-        message: 'streamed answers are passed on unjudged',
+        message: `streamed answers of the ${format.name} format are passed on unjudged`,
       }
       c.set('ragGuard', Promise.resolve(decision))
       await next()
+      upstreamAt = Date.now()
       finish(c, c.res, decision)
+      record(decision, c.res.status, 'unsupported')
       return
     }
 
-    const reading = request.ok ? format.readRequest(requestBody) : undefined
-    const cancelJudge = new AbortController()
     let early: Promise<GuardDecision> | undefined
     if (!reading) {
       early = Promise.resolve(
@@ -321,7 +467,7 @@ export function ragGuard(
       early = Promise.resolve(missing(reading.question))
     } else if (reading.context) {
       early = reading.context.ok
-        ? judged(reading.question.question, reading.context.documents, cancelJudge.signal)
+        ? judged(c, reading.question.question, reading.context.documents, cancelJudge.signal)
         : Promise.resolve(missing(reading.context))
     }
     // With the context in the response, the decision settles after the handler.
@@ -330,6 +476,7 @@ export function ragGuard(
     c.set('ragGuard', decided)
 
     await next()
+    upstreamAt = Date.now()
 
     if (c.error || !c.res.ok) {
       // The handler failed: there is no answer to guard, and its error reaches the client as is.
@@ -343,6 +490,148 @@ export function ragGuard(
       settleLate(decision)
       c.set('ragGuard', Promise.resolve(decision))
       finish(c, c.res, decision)
+      record(decision, c.res.status)
+      return
+    }
+
+    if (streaming && format.stream && isEventStream(c.res) && c.res.body) {
+      const streamFormat = format.stream
+      const upstream = c.res
+      const reader = upstream.body!.getReader()
+      const parser = new SSEParser()
+      const seen: SSEEvent[] = []
+      let decision = early
+      const holding = mode === 'enforce' && streamMode === 'hold'
+      /** Watches the stream for the context, and starts the judge when it appears. */
+      const observe = (events: SSEEvent[]) => {
+        for (const event of events) {
+          // Hold mode keeps what it saw (bounded by its buffer) to shape a block after it.
+          if (holding) seen.push(event)
+          if (decision) continue
+          const context = question === undefined ? undefined : streamFormat.contextFromEvent(event)
+          if (!context) continue
+          if (!context.ok) decision = Promise.resolve(missing(context))
+          else {
+            documents = context.documents
+            decision = judged(c, question!, context.documents, cancelJudge.signal)
+          }
+          void decision.then(settleLate)
+        }
+      }
+      /** The decision once the upstream has ended: without context seen, there is none to judge. */
+      const finalDecision = (): Promise<GuardDecision> => {
+        observe(parser.end())
+        decision ??= Promise.resolve(
+          missing({
+            ok: false,
+            reason: 'no-context',
+            message: 'no context in the streamed response',
+          }),
+        )
+        void decision.then(settleLate)
+        return decision
+      }
+      if (mode === 'shadow' || streamMode === 'annotate') {
+        // Every chunk goes out at once; the verdict is logged (shadow) or appended (annotate).
+        const body = relay(reader, {
+          onChunk: (chunk) => observe(parser.push(chunk)),
+          onEnd: async () => {
+            if (mode === 'shadow') {
+              const pending = finalDecision()
+              defer(
+                c,
+                pending.then((decision) => record(decision, upstream.status, 'shadow')),
+              )
+              return undefined
+            }
+            const final = await finalDecision()
+            record(final, upstream.status, 'annotate')
+            return encoder.encode(
+              formatSSE({
+                event: ANNOTATION_EVENT,
+                data: JSON.stringify({
+                  verdict: final.verdict,
+                  score: final.score ?? null,
+                  reason: final.reason ?? null,
+                  mode,
+                }),
+              }),
+            )
+          },
+          onCancel: () => cancelJudge.abort(),
+        })
+        const response = new Response(body, upstream)
+        c.res = undefined
+        c.res = response
+        if (mode === 'shadow') c.res.headers.set(HEADER_MODE, 'shadow')
+        return
+      }
+
+      // Hold: keep the stream until the verdict is known, within the buffer limit.
+      const held = await hold(
+        reader,
+        streamBufferBytes,
+        () => decision,
+        (chunk) => observe(parser.push(chunk)),
+      )
+      let final: GuardDecision
+      switch (held.outcome.kind) {
+        case 'decided':
+          final = held.outcome.value
+          break
+        case 'ended':
+          final = await finalDecision()
+          break
+        case 'overflow':
+          cancelJudge.abort()
+          final = {
+            verdict: onError,
+            mode,
+            reason: 'stream-buffer-exceeded',
+            message: `the stream passed ${streamBufferBytes} bytes before the verdict was known`,
+          }
+          break
+        case 'failed':
+          cancelJudge.abort()
+          final = {
+            verdict: onError,
+            mode,
+            reason: 'upstream-stream-error',
+            message: 'the upstream stream broke off before the verdict was known',
+          }
+          break
+      }
+      settleLate(final)
+      if (final.verdict === 'block') {
+        held.pending?.catch(() => {})
+        void reader.cancel().catch(() => {})
+        const responseHeaders = new Headers(upstream.headers)
+        for (const name of BODY_HEADERS) responseHeaders.delete(name)
+        finish(
+          c,
+          new Response(streamFormat.blockStream(seen, requestBody, fallbackMessage), {
+            status: upstream.status,
+            headers: responseHeaders,
+          }),
+          final,
+        )
+      } else if (held.outcome.kind === 'failed') {
+        finish(c, new Response(new Blob(held.chunks).stream(), upstream), final)
+      } else {
+        finish(
+          c,
+          new Response(
+            relay(reader, {
+              prefix: held.chunks,
+              pending: held.pending,
+              onCancel: () => cancelJudge.abort(),
+            }),
+            upstream,
+          ),
+          final,
+        )
+      }
+      record(final, upstream.status, 'hold')
       return
     }
 
@@ -359,10 +648,10 @@ export function ragGuard(
       const context: ContextReading | Failed = responseBody.ok
         ? format.readResponse(responseBody.value)
         : { ok: false, reason: 'invalid-response-body', message: 'the response body is not JSON' }
-      const question = reading?.question
+      if (context.ok) documents = context.documents
       decision =
-        context.ok && question?.ok
-          ? await judged(question.question, context.documents, cancelJudge.signal)
+        context.ok && question !== undefined
+          ? await judged(c, question, context.documents, cancelJudge.signal)
           : missing(
               context.ok ? { ok: false, reason: 'no-question', message: 'no question' } : context,
             )
@@ -373,5 +662,6 @@ export function ragGuard(
       response = await blocked(c, response, responseBody, requestBody, decision)
     }
     finish(c, response, decision)
+    record(decision, c.res.status)
   }
 }

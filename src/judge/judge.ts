@@ -71,6 +71,11 @@ export interface JudgeCallOptions {
 
 export interface Judge {
   readonly model: string
+  /**
+   * What makes this judge's scores comparable with another's: endpoint, model and settings.
+   * Part of every cache key, so another judge never reads these scores.
+   */
+  readonly identity: string
   readonly promptVersion: string
   /** Resolves to a score or a no-score outcome. Never rejects. */
   judge(input: JudgeInput, options?: JudgeCallOptions): Promise<JudgeResult>
@@ -114,7 +119,9 @@ export interface JudgeOptions {
    */
   timeoutMs?: number
   /**
-   * Retries after a failed judge call (429, 5xx, network), within `timeoutMs`.
+   * Retries after a failed judge call (5xx, 429, connection failure), within `timeoutMs`: the
+   * waits are 100 ms, 200 ms, 400 ms… (or a 429's Retry-After), and a retry whose wait does not
+   * fit in the budget is not made. A 4xx or a malformed answer is not retried.
    * @default 1
    */
   maxRetries?: number
@@ -165,36 +172,66 @@ class JudgeTimeout extends Error {
   override readonly name = 'JudgeTimeout'
 }
 
+/** The first wait between attempts; it doubles with each retry. */
+const RETRY_BASE_MS = 100
+
+/** The `retry-after` header of a failed call (seconds, or an HTTP date), in milliseconds. */
+function retryAfter(headers: unknown): number | undefined {
+  const value = headers instanceof Headers ? headers.get('retry-after') : undefined
+  if (!value) return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+}
+
 /** Maps a failed judge call to a reason code, without copying the API's error text. */
-function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message' | 'status'> {
+function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message' | 'status'> & {
+  retryable: boolean
+  retryAfterMs?: number
+} {
   const fields = (typeof error === 'object' && error !== null ? error : {}) as {
-    name?: unknown
     status?: unknown
+    headers?: unknown
   }
-  const name = typeof fields.name === 'string' ? fields.name : 'Error'
+  const name = error instanceof Error ? error.name : 'Error'
   const status = typeof fields.status === 'number' ? fields.status : undefined
-  if (status === 429 || name.startsWith('RateLimit')) {
+  if (status === 429) {
     return {
       reason: 'judge-rate-limited',
       message: 'the judge API answered 429 (rate limited)',
-      status: 429,
+      status,
+      retryable: true,
+      retryAfterMs: retryAfter(fields.headers),
     }
   }
   if (status !== undefined && status >= 400) {
-    return { reason: 'judge-http-error', message: `the judge API answered ${status}`, status }
+    // Server errors may pass on a second try; a 4xx will not.
+    return {
+      reason: 'judge-http-error',
+      message: `the judge API answered ${status}`,
+      status,
+      retryable: status >= 500 || status === 408,
+      retryAfterMs: retryAfter(fields.headers),
+    }
   }
   // openai-node's APIError carries `status`, `headers` and `requestID`; without a status it is a
   // connection failure. Matched by shape: bundles can hold two copies of the class.
   if ('requestID' in fields && 'headers' in fields && status === undefined) {
-    return { reason: 'judge-unreachable', message: 'the judge API could not be reached' }
+    return {
+      reason: 'judge-unreachable',
+      message: 'the judge API could not be reached',
+      retryable: true,
+    }
   }
   if (error instanceof SyntaxError || error instanceof TypeError) {
     return {
       reason: 'judge-bad-response',
       message: `the judge API sent a body that is not a chat completion (${name})`,
+      retryable: false,
     }
   }
-  return { reason: 'judge-error', message: `the judge call failed (${name})` }
+  return { reason: 'judge-error', message: `the judge call failed (${name})`, retryable: false }
 }
 
 function readUsage(
@@ -271,7 +308,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       topLogprobs,
       streaming: false,
       useResponsesApi: false, // logprobs are only read from chat completions
-      maxRetries,
+      maxRetries: 0, // the judge retries itself, within its time budget
       configuration: {
         ...(options.baseURL ? { baseURL: options.baseURL } : {}),
         ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -301,58 +338,80 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     }
 
     const controller = new AbortController()
+    const deadline = startedAt + timeoutMs
     const timer = setTimeout(() => controller.abort(new JudgeTimeout()), timeoutMs)
     const forwardAbort = () => controller.abort(callOptions.signal?.reason)
     if (callOptions.signal?.aborted) forwardAbort()
     callOptions.signal?.addEventListener('abort', forwardAbort, { once: true })
-    // Retries wait between attempts without watching the signal: this race bounds the whole step.
+    // Every wait below races this, so the budget bounds the whole step whatever the client does.
     const aborted = new Promise<never>((_, reject) => {
       if (controller.signal.aborted) reject(controller.signal.reason)
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), {
         once: true,
       })
     })
+    aborted.catch(() => {})
+    const { messages } = buildJudgePrompt(input.question, documents)
+    const prompt = messages.map(({ role, content }): [string, string] => [role, content])
+
     try {
-      const { messages } = buildJudgePrompt(input.question, documents)
-      const prompt = messages.map(({ role, content }): [string, string] => [role, content])
-      const message = await Promise.race([
-        chatModel.invoke(prompt, { signal: controller.signal, maxRetries }),
-        aborted,
-      ])
-      const metadata = message.response_metadata ?? {}
-      const answered = {
-        ...base(),
-        model: typeof metadata.model_name === 'string' ? metadata.model_name : model,
-        usage: readUsage(message.usage_metadata),
+      for (let attempt = 0; ; attempt++) {
+        let failure: ReturnType<typeof classifyFailure>
+        try {
+          const message = await Promise.race([
+            chatModel.invoke(prompt, { signal: controller.signal, maxRetries: 0 }),
+            aborted,
+          ])
+          const metadata = message.response_metadata ?? {}
+          const answered = {
+            ...base(),
+            model: typeof metadata.model_name === 'string' ? metadata.model_name : model,
+            usage: readUsage(message.usage_metadata),
+          }
+          const scored = scoreLogprobs(metadata.logprobs)
+          if (scored.ok) return { ...answered, ...scored }
+          return { ...answered, ...scored, message: SCORING_MESSAGES[scored.reason] }
+        } catch (error) {
+          if (controller.signal.aborted) throw error
+          failure = classifyFailure(error)
+        }
+        // Retry what may pass on a second try, if the wait still fits in the budget; otherwise
+        // report the failure itself rather than a timeout, so the real cause is seen.
+        const wait =
+          failure.retryAfterMs ?? RETRY_BASE_MS * 2 ** attempt * (0.8 + Math.random() * 0.4)
+        const { retryAfterMs: _retryAfter, ...reported } = failure
+        if (!failure.retryable || attempt >= maxRetries || Date.now() + wait >= deadline) {
+          return {
+            ok: false,
+            ...reported,
+            ...(attempt > 0
+              ? { message: `${reported.message} (after ${attempt + 1} attempts)` }
+              : {}),
+            ...base(),
+          }
+        }
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, wait)), aborted])
       }
-      const scored = scoreLogprobs(metadata.logprobs)
-      if (scored.ok) return { ...answered, ...scored }
-      return { ...answered, ...scored, message: SCORING_MESSAGES[scored.reason] }
-    } catch (error) {
-      if (controller.signal.aborted) {
-        return controller.signal.reason instanceof JudgeTimeout
-          ? {
-              ok: false,
-              reason: 'judge-timeout',
-              message: `the judge did not answer within ${timeoutMs} ms`,
-              ...base(),
-            }
-          : {
-              ok: false,
-              reason: 'judge-aborted',
-              message: 'the judge call was cancelled',
-              ...base(),
-            }
-      }
-      return { ok: false, ...classifyFailure(error), ...base() }
+    } catch {
+      return controller.signal.reason instanceof JudgeTimeout
+        ? {
+            ok: false,
+            reason: 'judge-timeout',
+            message: `the judge did not answer within ${timeoutMs} ms`,
+            ...base(),
+          }
+        : { ok: false, reason: 'judge-aborted', message: 'the judge call was cancelled', ...base() }
     } finally {
       clearTimeout(timer)
       callOptions.signal?.removeEventListener('abort', forwardAbort)
-      // Settles the race's loser so that no rejection is left unhandled.
-      aborted.catch(() => {})
       controller.abort()
     }
   }
 
-  return { model, promptVersion: PROMPT_VERSION, judge }
+  const identity = JSON.stringify(
+    options.chatModel
+      ? ['chat-model', model]
+      : [options.baseURL ?? 'https://api.openai.com/v1', model, topLogprobs],
+  )
+  return { model, identity, promptVersion: PROMPT_VERSION, judge }
 }

@@ -77,6 +77,8 @@ export interface RecordedRequest {
   body: unknown
   /** The body's text, exactly as received. */
   rawBody: string
+  /** Whether the client closed the connection before the answer was complete. */
+  abandoned: boolean
 }
 
 interface Scenario {
@@ -217,6 +219,7 @@ async function reply(response: ServerResponse, upstream: UpstreamReply): Promise
   response.writeHead(upstream.status ?? 200, headers)
   if (upstream.chunks) {
     for (const chunk of upstream.chunks) {
+      if (response.destroyed) return
       response.write(chunk)
       if (upstream.chunkDelayMs) await sleep(upstream.chunkDelayMs)
     }
@@ -321,6 +324,11 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
         headers: request.headers,
         body,
         rawBody: text,
+        abandoned: false,
+      })
+      const recorded = current.requests[current.requests.length - 1]!
+      response.on('close', () => {
+        if (!response.writableFinished) recorded.abandoned = true
       })
       const step = current.steps[Math.min(current.calls, current.steps.length - 1)] ?? {}
       current.calls += 1

@@ -1,0 +1,73 @@
+import { sha256Hex } from '../hash'
+import type { Verdict } from './policy'
+
+/**
+ * One structured line per guarded request: what was decided, from what, at what cost. Written
+ * for Workers Logs (`console.log` of one JSON object) and read back by `rag-guard calibrate`.
+ *
+ * It never holds a secret, and holds the question and the documents themselves only when
+ * `logContent` is on; otherwise their SHA-256 lets a log line be joined with labels.
+ */
+export interface DecisionRecord {
+  message: 'rag-guard decision'
+  time: string
+  /** `cf-ray`, else the client's `x-request-id`, else a random id. */
+  requestId: string
+  /** The route pattern that guarded the request, and the request's own path. */
+  route: string
+  path: string
+  method: string
+  format: string
+  mode: 'enforce' | 'shadow'
+  /** How a streamed answer was handled: held until the verdict, annotated, or passed on. */
+  stream?: 'hold' | 'annotate' | 'shadow' | 'unsupported'
+  verdict: Verdict
+  /** Whether the verdict changed the response (a block in enforce mode). */
+  applied: boolean
+  score?: number
+  pTrue?: number
+  pFalse?: number
+  reason?: string
+  cache?: 'hit' | 'miss'
+  /** The judge call's own time, retries included (0 for a cache hit). */
+  judgeLatencyMs?: number
+  /** Time the guard added after the upstream's response arrived, until the response went out. */
+  addedLatencyMs: number
+  /** Status of the response the client got. */
+  status: number
+  model?: string
+  promptVersion: string
+  questionChars?: number
+  contextDocuments?: number
+  contextChars?: number
+  questionHash?: string
+  contextHash?: string
+  question?: string
+  context?: string[]
+}
+
+/** The question and the documents: sizes and hashes, and the text itself when asked for. */
+export async function describeInput(
+  question: string | undefined,
+  documents: readonly string[] | undefined,
+  logContent: boolean,
+): Promise<Partial<DecisionRecord>> {
+  const described: Partial<DecisionRecord> = {}
+  if (question !== undefined) {
+    described.questionChars = question.length
+    described.questionHash = await sha256Hex(question)
+    if (logContent) described.question = question
+  }
+  if (documents !== undefined) {
+    described.contextDocuments = documents.length
+    described.contextChars = documents.reduce((total, document) => total + document.length, 0)
+    described.contextHash = await sha256Hex(JSON.stringify(documents))
+    if (logContent) described.context = [...documents]
+  }
+  return described
+}
+
+/** The default sink: one JSON line on stdout, which Workers Logs indexes. */
+export function logDecision(record: DecisionRecord): void {
+  console.log(JSON.stringify(record))
+}

@@ -1,0 +1,116 @@
+import { sha256Hex } from '../hash'
+import type { JudgeScore } from './judge'
+
+/**
+ * A cache of judge scores. Only scores are stored, never failures: a judge that was down must
+ * be asked again. The verdict is not stored either; it is decided from the score with the
+ * thresholds in force, so changing a threshold takes effect at once.
+ */
+export interface VerdictCache {
+  get(key: string): Promise<JudgeScore | undefined>
+  put(key: string, score: JudgeScore): Promise<void>
+}
+
+/** What is kept of a score (latency and usage belong to the call that made it). */
+type Stored = Omit<JudgeScore, 'latencyMs' | 'usage'>
+
+function stored(score: JudgeScore): Stored {
+  const { latencyMs: _latency, usage: _usage, ...rest } = score
+  return rest
+}
+
+function revived(value: unknown): JudgeScore | undefined {
+  const score = value as Partial<JudgeScore> | null
+  if (
+    !score ||
+    score.ok !== true ||
+    typeof score.score !== 'number' ||
+    score.score < 0 ||
+    score.score > 1
+  )
+    return undefined
+  return { ...(score as JudgeScore), latencyMs: 0 }
+}
+
+/**
+ * The key: SHA-256 over the prompt version, the judge's identity (endpoint, model, settings),
+ * the question and each document. A new prompt version or another judge never reads old scores.
+ */
+export function cacheKey(
+  judgeIdentity: string,
+  promptVersion: string,
+  question: string,
+  documents: readonly string[],
+): Promise<string> {
+  return sha256Hex(JSON.stringify([promptVersion, judgeIdentity, question, documents]))
+}
+
+/** Cache failures are logged and treated as misses: a cache never fails a request. */
+function logged(operation: string, error: unknown): undefined {
+  console.error(
+    JSON.stringify({
+      message: `RAG Guard: verdict cache ${operation} failed`,
+      error: String(error),
+    }),
+  )
+  return undefined
+}
+
+/**
+ * The Workers Cache API (`caches.default`), in the data center that serves the request.
+ * Note that it stores nothing on `*.workers.dev` hosts; use a KV namespace there.
+ * @see https://developers.cloudflare.com/workers/runtime-apis/cache/
+ */
+export function cacheApiStore(ttlSeconds: number, cache: Cache = caches.default): VerdictCache {
+  // The cache is keyed by URL; this host is never fetched.
+  const url = (key: string) => `https://rag-guard-verdict-cache.internal/${key}`
+  return {
+    async get(key) {
+      try {
+        const hit = await cache.match(url(key))
+        return hit ? revived(await hit.json()) : undefined
+      } catch (error) {
+        return logged('read', error)
+      }
+    },
+    async put(key, score) {
+      try {
+        const response = Response.json(stored(score), {
+          headers: { 'cache-control': `max-age=${ttlSeconds}` },
+        })
+        await cache.put(url(key), response)
+      } catch (error) {
+        logged('write', error)
+      }
+    },
+  }
+}
+
+/** KV's shortest expiry. */
+const KV_MIN_TTL_SECONDS = 60
+
+/**
+ * A Workers KV namespace: shared by every data center, eventually consistent (a new entry can
+ * take up to a minute to be seen elsewhere).
+ * @see https://developers.cloudflare.com/kv/api/write-key-value-pairs/
+ */
+export function kvStore(namespace: KVNamespace, ttlSeconds: number): VerdictCache {
+  return {
+    async get(key) {
+      try {
+        return revived(await namespace.get(key, 'json'))
+      } catch (error) {
+        return logged('read', error)
+      }
+    },
+    async put(key, score) {
+      try {
+        await namespace.put(key, JSON.stringify(stored(score)), {
+          expirationTtl: Math.max(ttlSeconds, KV_MIN_TTL_SECONDS),
+        })
+      } catch (error) {
+        logged('write', error)
+      }
+    },
+  }
+}

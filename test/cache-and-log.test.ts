@@ -1,0 +1,222 @@
+import { env } from 'cloudflare:workers'
+import { describe, expect, it, vi } from 'vitest'
+import type { DecisionRecord } from '../src'
+import { judgeSays, postJson, SECRET, setupGuard } from './guard-helpers'
+
+const request = {
+  question: 'What does a day pass cost?',
+  context: ['A day pass costs $12.', 'Rides last 45 minutes.'],
+}
+
+describe('verdict cache', () => {
+  it.each([
+    ['the Cache API (default)', {}],
+    ['a KV namespace (GUARD_CACHE)', { GUARD_CACHE: env.TEST_CACHE }],
+  ])('%s: the second identical request is a hit and skips the judge', async (_, store) => {
+    const { send, settle, judge } = await setupGuard(
+      { json: { answer: 'a' } },
+      judgeSays(0.42),
+      store,
+    )
+    const first = await send('/ask', postJson(request))
+    expect(first.headers.get('x-rag-guard-cache')).toBe('miss')
+    expect(first.headers.get('x-rag-guard-score')).toBe('0.4200')
+    await settle()
+    const second = await send('/ask', postJson(request))
+    expect(second.headers.get('x-rag-guard-cache')).toBe('hit')
+    expect(second.headers.get('x-rag-guard-score')).toBe('0.4200')
+    expect(second.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(await judge.requests()).toHaveLength(1)
+  })
+
+  it('another question or other documents are a miss', async () => {
+    const { send, settle, judge } = await setupGuard({ json: { answer: 'a' } }, judgeSays(0.9))
+    await send('/ask', postJson(request))
+    await settle()
+    const otherQuestion = await send(
+      '/ask',
+      postJson({ ...request, question: 'What does a year cost?' }),
+    )
+    const otherDocuments = await send(
+      '/ask',
+      postJson({ ...request, context: ['A day pass costs $12.'] }),
+    )
+    expect([
+      otherQuestion.headers.get('x-rag-guard-cache'),
+      otherDocuments.headers.get('x-rag-guard-cache'),
+    ]).toEqual(['miss', 'miss'])
+    expect(await judge.requests()).toHaveLength(3)
+  })
+
+  it('never caches a failure: the judge is asked again', async () => {
+    const { send, settle, judge } = await setupGuard(
+      { json: { answer: 'a' } },
+      { steps: [{ status: 500 }, judgeSays(0.9)] },
+    )
+    const failed = await send('/ask', postJson(request))
+    expect(failed.headers.get('x-rag-guard-reason')).toBe('judge-http-error')
+    expect(failed.headers.get('x-rag-guard-cache')).toBe('miss')
+    await settle()
+    const retried = await send('/ask', postJson(request))
+    expect(retried.headers.get('x-rag-guard-cache')).toBe('miss')
+    expect(retried.headers.get('x-rag-guard-verdict')).toBe('pass')
+    expect(await judge.requests()).toHaveLength(2)
+  })
+
+  it('keeps scores, not verdicts: new thresholds apply to a cached score', async () => {
+    const first = await setupGuard({ json: { answer: 'a' } }, judgeSays(0.42), {
+      GUARD_CACHE: env.TEST_CACHE,
+    })
+    await first.send('/ask', postJson(request))
+    await first.settle()
+    const stricter = await setupGuard({ json: { answer: 'a' } }, judgeSays(0.99), {
+      GUARD_CACHE: env.TEST_CACHE,
+      OPENAI_BASE_URL: first.env.OPENAI_BASE_URL, // the same judge
+      BLOCK_BELOW: 0.5,
+      FLAG_BELOW: 0.9,
+    })
+    const response = await stricter.send('/ask', postJson(request))
+    expect(response.headers.get('x-rag-guard-cache')).toBe('hit')
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+  })
+
+  it('a different judge (another endpoint or model) never reads another judge’s scores', async () => {
+    const first = await setupGuard({ json: { answer: 'a' } }, judgeSays(0.42))
+    await first.send('/ask', postJson(request))
+    await first.settle()
+    const otherModel = await setupGuard({ json: { answer: 'a' } }, judgeSays(0.99), {
+      OPENAI_BASE_URL: first.env.OPENAI_BASE_URL,
+      JUDGE_MODEL: 'gpt-4.1-mini',
+    })
+    const response = await otherModel.send('/ask', postJson(request))
+    expect(response.headers.get('x-rag-guard-cache')).toBe('miss')
+  })
+
+  it('CACHE_TTL_SECONDS = 0 turns it off', async () => {
+    const { send, settle, judge } = await setupGuard({ json: { answer: 'a' } }, judgeSays(0.9), {
+      CACHE_TTL_SECONDS: 0,
+    })
+    await send('/ask', postJson(request))
+    await settle()
+    const second = await send('/ask', postJson(request))
+    expect(second.headers.get('x-rag-guard-cache')).toBeNull()
+    expect(await judge.requests()).toHaveLength(2)
+  })
+})
+
+describe('decision log', () => {
+  async function logged(envOverrides: Record<string, unknown>, path: string, body: unknown) {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {})
+    try {
+      const { send, settle } = await setupGuard(
+        { json: { answer: 'a', sources: [{ pageContent: 'From the response.' }] } },
+        judgeSays(0.3),
+        { LOG_DECISIONS: true, ...envOverrides },
+      )
+      const response = await send(
+        path,
+        postJson(body, {
+          headers: { 'content-type': 'application/json', 'x-request-id': 'req-77' },
+        }),
+      )
+      await response.text()
+      await settle()
+      return log.mock.calls.map(([line]) => String(line))
+    } finally {
+      log.mockRestore()
+    }
+  }
+
+  it('writes one JSON line per guarded request, with hashes and sizes but not the content', async () => {
+    const lines = await logged({}, '/ask', request)
+    expect(lines).toHaveLength(1)
+    const record = JSON.parse(lines[0]!) as DecisionRecord
+    expect(record).toMatchObject({
+      message: 'rag-guard decision',
+      requestId: 'req-77',
+      route: '/ask',
+      path: '/ask',
+      method: 'POST',
+      format: 'json',
+      mode: 'enforce',
+      verdict: 'flag',
+      applied: false,
+      cache: 'miss',
+      status: 200,
+      model: 'gpt-4o-mini',
+      questionChars: request.question.length,
+      contextDocuments: 2,
+      contextChars: request.context.join('').length,
+    })
+    expect(record.score).toBeCloseTo(0.3, 10)
+    expect(record.judgeLatencyMs).toBeGreaterThanOrEqual(0)
+    expect(record.addedLatencyMs).toBeGreaterThanOrEqual(0)
+    expect(record.promptVersion).toMatch(/^sufficiency-/)
+    expect(record.contextHash).toMatch(/^[0-9a-f]{64}$/)
+    const digest = new Uint8Array(
+      await crypto.subtle.digest(
+        'SHA-256',
+        new TextEncoder().encode(JSON.stringify(request.context)),
+      ),
+    )
+    expect(record.contextHash).toBe(
+      [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join(''),
+    )
+    expect(lines[0]).not.toContain('A day pass costs')
+    expect(lines[0]).not.toContain(request.question)
+    expect(lines[0]).not.toContain(SECRET)
+  })
+
+  it('includes question and documents when LOG_CONTENT is on', async () => {
+    const [line] = await logged({ LOG_CONTENT: 'true' }, '/ask-late', { question: 'Q?' })
+    const record = JSON.parse(line!) as DecisionRecord
+    expect(record).toMatchObject({
+      route: '/ask-late',
+      question: 'Q?',
+      context: ['From the response.'],
+      contextDocuments: 1,
+    })
+  })
+
+  it('says nothing about unguarded requests, and nothing at all when LOG_DECISIONS is false', async () => {
+    expect(await logged({}, '/not-guarded', request)).toEqual([])
+    expect(await logged({ LOG_DECISIONS: 'false' }, '/ask', request)).toEqual([])
+  })
+})
+
+describe('failure policy through the Worker', () => {
+  it.each([
+    ['HTTP 500', { status: 500 }, 'judge-http-error'],
+    [
+      'HTTP 429 with retry-after',
+      { status: 429, headers: { 'retry-after': '1' } },
+      'judge-rate-limited',
+    ],
+    [
+      'a body that is not JSON',
+      { rawBody: '<html>', contentType: 'text/html' },
+      'judge-bad-response',
+    ],
+    ['no logprobs', { noLogprobs: true }, 'no-logprobs'],
+    ['a connection reset', { reset: true }, 'judge-unreachable'],
+    ['slower than JUDGE_TIMEOUT_MS', { delayMs: 3000 }, 'judge-timeout'],
+  ])('%s → the ON_ERROR verdict with reason %s, never a 500', async (_, step, reason) => {
+    for (const onError of ['pass', 'flag', 'block'] as const) {
+      const { send } = await setupGuard({ json: { answer: 'upstream answer' } }, step, {
+        ON_ERROR: onError,
+        JUDGE_TIMEOUT_MS: '200',
+        JUDGE_MAX_RETRIES: '2',
+      })
+      const response = await send('/ask', postJson(request))
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe(onError)
+      expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
+      const body = (await response.json()) as { answer: string }
+      expect(body.answer).toBe(
+        onError === 'block'
+          ? "I can't answer that reliably from the information I have."
+          : 'upstream answer',
+      )
+    }
+  })
+})

@@ -1,0 +1,120 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import type { GuardEnv } from '../src/config'
+import worker from '../src/worker'
+import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
+import type { StubStep, UpstreamReply } from './stub/openai-stub'
+
+export const SECRET = 'sk-test-secret-4f9a'
+export const FALLBACK = "I can't answer that reliably from the information I have."
+
+/** The judge's answer: P(True) = p, optionally after a delay. */
+export function judgeSays(p: number, extra: StubStep = {}): StubStep {
+  return {
+    token: p >= 0.5 ? 'True' : 'False',
+    logprob: Math.log(Math.max(p, 1 - p)),
+    topLogprobs: [
+      { token: 'True', logprob: Math.log(p) },
+      { token: 'False', logprob: Math.log(1 - p) },
+    ].sort((a, b) => b.logprob - a.logprob),
+    ...extra,
+  }
+}
+
+export interface GuardSetup {
+  upstream: ScriptedModel
+  judge: ScriptedModel
+  env: GuardEnv
+  /** Sends a request to the guard Worker, as the runtime does for a client on the internet. */
+  send(path: string, init?: RequestInit): Promise<Response>
+  /** Waits for the work the Worker left running after its responses (logs, cache writes). */
+  settle(): Promise<void>
+}
+
+export const ROUTES = [
+  { path: '/ask', format: 'json', answer: '/answer' },
+  {
+    path: '/ask-late',
+    format: 'json',
+    context: { in: 'response', pointer: '/sources' },
+    answer: '/answer',
+  },
+  { path: '/v1/chat/completions', format: 'openai-chat' },
+  { path: '/annotated/chat/completions', format: 'openai-chat', streamMode: 'annotate' },
+  {
+    path: '/azure/chat/completions',
+    format: 'openai-chat',
+    context: { in: 'response', pointer: '/choices/0/message/context/citations' },
+  },
+  { path: '/rag/invoke', format: 'langserve' },
+  { path: '/rag/stream', format: 'langserve' },
+  { path: '/annotated/rag/stream', format: 'langserve', streamMode: 'annotate' },
+  { path: '/chain', format: 'langserve' },
+]
+
+export async function setupGuard(
+  reply: UpstreamReply | UpstreamReply[],
+  judge: StubStep | { steps: StubStep[] },
+  env: Partial<GuardEnv> = {},
+): Promise<GuardSetup> {
+  const upstream = await scriptUpstream(...(Array.isArray(reply) ? reply : [reply]))
+  const model = await scriptModel(judge)
+  const fullEnv: GuardEnv = {
+    UPSTREAM_URL: upstream.root,
+    OPENAI_API_KEY: SECRET,
+    OPENAI_BASE_URL: model.baseURL,
+    JUDGE_MAX_RETRIES: '0',
+    GUARD_MODE: 'enforce',
+    BLOCK_BELOW: 0.2,
+    FLAG_BELOW: 0.8,
+    LOG_DECISIONS: false,
+    GUARD_ROUTES: ROUTES,
+    ...env,
+  }
+  const contexts: ExecutionContext[] = []
+  return {
+    upstream,
+    judge: model,
+    env: fullEnv,
+    send: async (path, init) => {
+      const ctx = createExecutionContext()
+      contexts.push(ctx)
+      const request = new Request(new URL(path, 'https://guard.example.com'), init)
+      return worker.fetch(request as Parameters<typeof worker.fetch>[0], fullEnv, ctx)
+    },
+    settle: async () => {
+      await Promise.all(contexts.map((ctx) => waitOnExecutionContext(ctx)))
+    },
+  }
+}
+
+export const postJson = (body: unknown, init: RequestInit = {}): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+  ...init,
+})
+
+/** Server-sent events in wire form. */
+export const sse = (...events: Array<{ event?: string; data?: unknown }>) =>
+  events.map(
+    ({ event, data }) =>
+      `${event ? `event: ${event}\n` : ''}${data === undefined ? '' : `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n`}\n`,
+  )
+
+/** A chat.completion.chunk. */
+export const chunk = (delta: object, finishReason: string | null = null) => ({
+  id: 'chatcmpl-up1',
+  object: 'chat.completion.chunk',
+  created: 1_760_000_000,
+  model: 'rag-model',
+  choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+})
+
+/** Waits until `check` holds, polling (for effects on the other side of a connection). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the condition did not hold in time')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
