@@ -27,7 +27,9 @@ export interface Upstream {
 function forwardedHeaders(incoming: Headers): Headers {
   const headers = new Headers(incoming)
   // Headers named in Connection are hop-by-hop too.
-  for (const name of (incoming.get('connection') ?? '').split(',')) headers.delete(name.trim())
+  for (const name of (incoming.get('connection') ?? '').split(',')) {
+    if (name.trim()) headers.delete(name.trim())
+  }
   for (const name of HOP_BY_HOP) headers.delete(name)
   return headers
 }
