@@ -220,3 +220,33 @@ describe('failure policy through the Worker', () => {
     }
   })
 })
+
+describe('a slow or broken verdict cache', () => {
+  it('counts as a miss: the judge answers, the request is not held up', async () => {
+    const { ragGuard } = await import('../src')
+    const { Hono } = await import('hono')
+    const { scriptModel } = await import('./helpers')
+    const model = await scriptModel(judgeSays(0.9))
+    const slow = {
+      get: () => new Promise<undefined>((resolve) => setTimeout(resolve, 5000)),
+      put: async () => {},
+    }
+    const broken = {
+      get: () => Promise.reject(new Error('cache down')),
+      put: () => Promise.reject(new Error('cache down')),
+    }
+    for (const cache of [slow, broken]) {
+      const app = new Hono()
+      app.post(
+        '/ask',
+        ragGuard({ judge: { apiKey: 'k', baseURL: model.baseURL }, cache: cache as never }),
+        (c) => c.json({ answer: 'a' }),
+      )
+      const startedAt = Date.now()
+      const response = await app.request('/ask', postJson(request))
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+      expect(response.headers.get('x-rag-guard-cache')).toBe('miss')
+      expect(Date.now() - startedAt).toBeLessThan(2000)
+    }
+  })
+})

@@ -202,6 +202,9 @@ type Failed =
 
 const encoder = new TextEncoder()
 
+/** The longest a verdict-cache lookup may take before it counts as a miss. */
+const CACHE_LOOKUP_LIMIT_MS = 50
+
 function isEventStream(response: Response): boolean {
   return (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
 }
@@ -319,7 +322,14 @@ export function ragGuard(
       ? await cacheKey(judge.identity, judge.promptVersion, question, documents)
       : undefined
     if (cache && key) {
-      const hit = await cache.get(key)
+      // A slow cache must not slow the request: past the bound, it counts as a miss.
+      const bound = AbortSignal.timeout(CACHE_LOOKUP_LIMIT_MS)
+      const hit = await Promise.race([
+        cache.get(key).catch(() => undefined),
+        new Promise<undefined>((resolve) =>
+          bound.addEventListener('abort', () => resolve(undefined)),
+        ),
+      ])
       if (hit) return fromScore(hit, 'hit')
     }
     const result = await judge.judge({ question, context: documents }, { signal })
