@@ -1,0 +1,284 @@
+/**
+ * `rag-guard`: judge labeled data, calibrate thresholds, score one example. Runs in Node, with
+ * the same judge, prompt and scoring as the Worker.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { ConfigurationError } from '../errors'
+import { decide, validateThresholds } from '../guard/policy'
+import { createJudge, DEFAULT_JUDGE_OPTIONS, type Judge } from '../judge/judge'
+import { calibrate, formatCalibration, loadScores } from './calibrate'
+import { DataError, LABEL_VALUES, parseExamples } from './data'
+import { runEval } from './eval'
+import { renderReport } from './report'
+
+export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
+
+  rag-guard eval <data.jsonl> [options]
+      Judges every example and appends one line per example to the output (scores.jsonl).
+      Input lines: {"id"?, "question", "context": string | string[] | documents,
+                    "sufficient": true|false  or  "label": ${[...LABEL_VALUES.sufficient.slice(0, 2), ...LABEL_VALUES.insufficient.slice(0, 2)].map((label) => `"${label}"`).join(' | ')}}
+      Re-running skips examples already scored: an interrupted run resumes where it stopped.
+      --out <file>            output file                                  (scores.jsonl)
+      --concurrency <n>       judge calls at once                          (4)
+      --retries <n>           retries of a failed call                     (3)
+      --timeout-ms <ms>       budget of one judge call, retries included   (30000)
+      --limit <n>             judge only the first n examples
+
+  rag-guard calibrate <scores.jsonl> [options]
+      Metrics and recommended thresholds; no model calls. Reads eval output, or the Worker's
+      decision log (JSON lines, or wrangler tail --format json) with --labels.
+      --labels <file>         labels for a decision log: {"requestId" | "questionHash"+"contextHash", "sufficient"}
+      --pass-precision <p>    of the answers passed, share that must be sufficient   (0.95)
+      --block-precision <p>   of the answers blocked, share that must be insufficient (0.9)
+      --min-count <n>         fewest examples on a side for its precision to count  (10)
+      --at <t,t,…>            thresholds to tabulate                                (0.1,…,0.9)
+      --report <file.html>    also write a self-contained HTML report
+      --json                  print the report as JSON
+
+  rag-guard score --question <text> --context <text> [--context <text> …] [options]
+      Judges one example and prints the result and the verdict.
+      --block-below <t>       (0.1)      --flag-below <t>   (0.5)
+
+  Judge options (eval, score), also from the environment:
+      --model <name>          JUDGE_MODEL       (${DEFAULT_JUDGE_OPTIONS.model})
+      --base-url <url>        OPENAI_BASE_URL   (the OpenAI API)
+      --top-logprobs <n>      JUDGE_TOP_LOGPROBS (${DEFAULT_JUDGE_OPTIONS.topLogprobs})
+      The API key is read from OPENAI_API_KEY only (never from the command line).
+`
+
+class UsageError extends Error {
+  override readonly name = 'UsageError'
+}
+
+function number(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  check: (value: number) => boolean,
+  allowed: string,
+): number {
+  if (value === undefined) return fallback
+  const parsed = Number(value)
+  if (value.trim() === '' || !check(parsed))
+    throw new UsageError(`--${name} must be ${allowed}, got ${JSON.stringify(value)}`)
+  return parsed
+}
+
+const integer = (min: number) => (value: number) => Number.isInteger(value) && value >= min
+const share = (value: number) => value >= 0 && value <= 1
+
+function judgeFrom(
+  values: Record<string, string | boolean | string[] | undefined>,
+  timeoutMs: number,
+  maxRetries: number,
+): Judge {
+  const baseURL = (values['base-url'] as string | undefined) ?? process.env.OPENAI_BASE_URL
+  const apiKey = process.env.OPENAI_API_KEY
+  if (!apiKey && !baseURL)
+    throw new UsageError(
+      'set OPENAI_API_KEY (or --base-url / OPENAI_BASE_URL for a server that needs no key)',
+    )
+  return createJudge({
+    model:
+      (values.model as string | undefined) ??
+      process.env.JUDGE_MODEL ??
+      DEFAULT_JUDGE_OPTIONS.model,
+    apiKey,
+    baseURL,
+    topLogprobs: number(
+      'top-logprobs',
+      (values['top-logprobs'] as string | undefined) ?? process.env.JUDGE_TOP_LOGPROBS,
+      DEFAULT_JUDGE_OPTIONS.topLogprobs,
+      integer(1),
+      'an integer from 1 to 20',
+    ),
+    timeoutMs,
+    maxRetries,
+  })
+}
+
+const judgeOptions = {
+  model: { type: 'string' },
+  'base-url': { type: 'string' },
+  'top-logprobs': { type: 'string' },
+} as const
+
+async function evalCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...judgeOptions,
+      out: { type: 'string' },
+      concurrency: { type: 'string' },
+      retries: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      limit: { type: 'string' },
+    },
+  })
+  if (positionals.length !== 1)
+    throw new UsageError('eval takes one data file: rag-guard eval <data.jsonl>')
+  const input = positionals[0]!
+  let examples = parseExamples(readFileSync(input, 'utf8'), input)
+  const limit = number('limit', values.limit, examples.length, integer(1), 'a positive integer')
+  examples = examples.slice(0, limit)
+  const judge = judgeFrom(
+    values,
+    number('timeout-ms', values['timeout-ms'], 30_000, integer(1), 'a positive integer'),
+    number('retries', values.retries, 3, integer(0), 'an integer ≥ 0'),
+  )
+  const output = values.out ?? 'scores.jsonl'
+  const interrupt = new AbortController()
+  const onSignal = () => {
+    process.stderr.write(
+      '\nstopping: the calls in flight finish and are written; run the same command again to resume\n',
+    )
+    interrupt.abort()
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  process.stderr.write(
+    `judge: ${judge.model} · prompt ${judge.promptVersion} · ${examples.length} examples → ${output}\n`,
+  )
+  const summary = await runEval({
+    examples,
+    judge,
+    output,
+    concurrency: number('concurrency', values.concurrency, 4, integer(1), 'a positive integer'),
+    signal: interrupt.signal,
+  })
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+  process.stderr.write(
+    `${summary.interrupted ? 'interrupted' : 'done'}: ${summary.judged} judged now, ${summary.skipped} already in ${output}${summary.withoutScore ? `, ${summary.withoutScore} without a score (see "reason" in the output)` : ''}\n`,
+  )
+  return summary.interrupted ? 130 : 0
+}
+
+function calibrateCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      labels: { type: 'string' },
+      'pass-precision': { type: 'string' },
+      'block-precision': { type: 'string' },
+      'min-count': { type: 'string' },
+      at: { type: 'string' },
+      report: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  })
+  if (positionals.length !== 1)
+    throw new UsageError('calibrate takes one scores file: rag-guard calibrate <scores.jsonl>')
+  const input = positionals[0]!
+  const loaded = loadScores(
+    readFileSync(input, 'utf8'),
+    input,
+    values.labels === undefined ? undefined : readFileSync(values.labels, 'utf8'),
+  )
+  const at =
+    values.at === undefined
+      ? undefined
+      : values.at
+          .split(',')
+          .map((value) => number('at', value, 0, share, 'comma-separated numbers from 0 to 1'))
+  const report = calibrate(
+    loaded,
+    {
+      passPrecision: number(
+        'pass-precision',
+        values['pass-precision'],
+        0.95,
+        share,
+        'a number from 0 to 1',
+      ),
+      blockPrecision: number(
+        'block-precision',
+        values['block-precision'],
+        0.9,
+        share,
+        'a number from 0 to 1',
+      ),
+      minCount: number('min-count', values['min-count'], 10, integer(1), 'a positive integer'),
+    },
+    at,
+  )
+  if (values.report) writeFileSync(values.report, renderReport(report))
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify({ ...report, loaded: { ...report.loaded, examples: undefined } }, null, 2)}\n`
+      : `${formatCalibration(report)}\n`,
+  )
+  if (values.report && !values.json) process.stdout.write(`\nreport: ${values.report}\n`)
+  return 0
+}
+
+async function scoreCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...judgeOptions,
+      question: { type: 'string' },
+      context: { type: 'string', multiple: true },
+      'block-below': { type: 'string' },
+      'flag-below': { type: 'string' },
+    },
+  })
+  if (!values.question) throw new UsageError('score needs --question <text>')
+  if (!values.context?.length) throw new UsageError('score needs at least one --context <text>')
+  const thresholds = validateThresholds(
+    {
+      blockBelow: number('block-below', values['block-below'], 0.1, share, 'a number from 0 to 1'),
+      flagBelow: number('flag-below', values['flag-below'], 0.5, share, 'a number from 0 to 1'),
+    },
+    { blockBelow: '--block-below', flagBelow: '--flag-below' },
+  )
+  const result = await judgeFrom(values, 30_000, 3).judge({
+    question: values.question,
+    context: values.context,
+  })
+  const verdict = result.ok ? decide(result.score, thresholds) : undefined
+  process.stdout.write(`${JSON.stringify({ ...result, verdict: verdict ?? null }, null, 2)}\n`)
+  return result.ok ? 0 : 1
+}
+
+/** Runs the CLI; returns the exit code. Errors in use or data are reported plainly, without a stack. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args
+  try {
+    switch (command) {
+      case 'eval':
+        return await evalCommand(rest)
+      case 'calibrate':
+        return calibrateCommand(rest)
+      case 'score':
+        return await scoreCommand(rest)
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE)
+        return command === undefined ? 2 : 0
+      default:
+        throw new UsageError(
+          `unknown command ${JSON.stringify(command)}: use eval, calibrate or score`,
+        )
+    }
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      error instanceof DataError ||
+      error instanceof ConfigurationError ||
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (error as { code?: string }).code === 'ENOENT'
+    ) {
+      process.stderr.write(
+        `rag-guard: ${(error as Error).message}\n${error instanceof UsageError ? 'run rag-guard --help for the options\n' : ''}`,
+      )
+      return 2
+    }
+    throw error
+  }
+}
