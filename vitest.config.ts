@@ -22,12 +22,21 @@ export default defineConfig({
           exclude: ['test/cli/**'],
           globalSetup: ['test/global-setup.ts'],
           // LangChain is large: pre-bundling it once saves most of a cold run.
-          deps: { optimizer: { ssr: { enabled: true, include: ['@langchain/openai', '@langchain/core'] } } },
+          deps: {
+            optimizer: {
+              ssr: { enabled: true, include: ['@langchain/openai', '@langchain/core'] },
+            },
+          },
         },
       },
       {
         // The rag-guard command line: in Node, where it runs.
-        test: { name: 'node', include: ['test/cli/**/*.test.ts'], environment: 'node', testTimeout: 30_000 },
+        test: {
+          name: 'node',
+          include: ['test/cli/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
+        },
       },
     ],
   },
