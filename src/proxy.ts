@@ -46,8 +46,24 @@ export function upstreamUrl(upstream: URL, requestUrl: string): URL {
   return target
 }
 
-function upstreamError(status: 502, type: string, message: string): Response {
+function upstreamError(status: 502 | 504, type: string, message: string): Response {
   return Response.json({ error: { type, message } }, { status })
+}
+
+export interface ProxyOptions {
+  /**
+   * How long to wait for the upstream's response headers. A streamed body may then take longer;
+   * the client going away still stops it.
+   * @default 60000
+   * @unit milliseconds
+   */
+  timeoutMs?: number
+}
+
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+
+class UpstreamTimeout extends Error {
+  override readonly name = 'UpstreamTimeout'
 }
 
 /**
@@ -55,13 +71,20 @@ function upstreamError(status: 502, type: string, message: string): Response {
  * query, headers (less hop-by-hop ones), body and status, streamed both ways. A body the guard
  * already read (on guarded routes) is sent from Hono's cache, byte for byte.
  */
-export function createProxy(upstream: Upstream) {
+export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
   const send = upstream.fetcher ? upstream.fetcher.fetch.bind(upstream.fetcher) : fetch
+  const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method
     const hasBody = method !== 'GET' && method !== 'HEAD'
     const body = !hasBody ? null : c.req.raw.bodyUsed ? await c.req.arrayBuffer() : c.req.raw.body
     const target = upstreamUrl(upstream.url, c.req.url)
+    // One signal for the whole exchange: the client leaving, or no headers within the budget.
+    const controller = new AbortController()
+    const clientGone = () => controller.abort(c.req.raw.signal.reason)
+    if (c.req.raw.signal?.aborted) clientGone()
+    c.req.raw.signal?.addEventListener('abort', clientGone, { once: true })
+    const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), timeoutMs)
     let response: Response
     try {
       response = await send(target.href, {
@@ -69,21 +92,30 @@ export function createProxy(upstream: Upstream) {
         headers: forwardedHeaders(c.req.raw.headers),
         body,
         redirect: 'manual',
-        signal: c.req.raw.signal,
+        signal: controller.signal,
       })
     } catch (error) {
+      const timedOut = controller.signal.reason instanceof UpstreamTimeout
       console.error(
         JSON.stringify({
-          message: 'RAG Guard: upstream unreachable',
+          message: timedOut ? 'RAG Guard: upstream timed out' : 'RAG Guard: upstream unreachable',
           upstream: target.origin,
           error: String(error),
         }),
       )
-      return upstreamError(
-        502,
-        'upstream_unreachable',
-        'The upstream RAG endpoint could not be reached.',
-      )
+      return timedOut
+        ? upstreamError(
+            504,
+            'upstream_timeout',
+            `The upstream RAG endpoint did not answer within ${timeoutMs} ms.`,
+          )
+        : upstreamError(
+            502,
+            'upstream_unreachable',
+            'The upstream RAG endpoint could not be reached.',
+          )
+    } finally {
+      clearTimeout(timer)
     }
     // A mutable copy: the guard adds its headers to it.
     return new Response(response.body, response)

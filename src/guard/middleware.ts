@@ -14,7 +14,7 @@ import { cacheKey, type VerdictCache } from '../judge/cache'
 import type { JudgeScore } from '../judge/judge'
 import { describeInput, type DecisionRecord } from './decision-log'
 import { decide, DEFAULT_THRESHOLDS, isVerdict, validateThresholds, type Verdict } from './policy'
-import { hold, relay } from './stream'
+import { hold, readLimited, relay } from './stream'
 
 export type GuardMode = 'enforce' | 'shadow'
 
@@ -31,6 +31,10 @@ export type GuardReason =
   | 'stream-buffer-exceeded'
   /** The upstream stream broke off before the verdict was known. */
   | 'upstream-stream-error'
+  /** The request body passed `maxBodyBytes` and was passed on unjudged (`onOversize: 'pass'`). */
+  | 'request-too-large'
+  /** The response body, read for its context, passed `maxBodyBytes`: passed on unjudged. */
+  | 'response-too-large'
   /** The value at the question pointer is not a string. */
   | 'invalid-question'
   /** The value at the context pointer is not a string, strings or documents. */
@@ -150,11 +154,22 @@ export interface RagGuardOptions {
   onDecision?: (record: DecisionRecord) => void
   /** Put the question and the documents themselves in the decision record, not only their hashes. @default false */
   logContent?: boolean
+  /**
+   * The largest body the guard reads whole: a guarded request's body, and a response body read
+   * for its context. A larger request is refused with 413 or passed on unjudged (`onOversize`);
+   * a larger response is passed on unjudged with the `onError` verdict.
+   * @default 4194304
+   * @unit bytes
+   */
+  maxBodyBytes?: number
+  /** What to do with a request body over `maxBodyBytes`: `'reject'` (413) or `'pass'` (unjudged). @default 'reject' */
+  onOversize?: 'reject' | 'pass'
 }
 
 export type StreamMode = 'hold' | 'annotate'
 
 export const DEFAULT_STREAM_BUFFER_BYTES = 1_048_576
+export const DEFAULT_MAX_BODY_BYTES = 4_194_304
 
 export const DEFAULT_FALLBACK_MESSAGE = "I can't answer that reliably from the information I have."
 
@@ -291,7 +306,42 @@ export function ragGuard(
       'streamBufferBytes',
     )
   }
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new ConfigurationError(
+      `RAG Guard middleware: "maxBodyBytes" must be a positive integer, got ${JSON.stringify(maxBodyBytes)}`,
+      'maxBodyBytes',
+    )
+  }
+  const onOversize = options.onOversize ?? 'reject'
+  if (onOversize !== 'reject' && onOversize !== 'pass') {
+    throw new ConfigurationError(
+      `RAG Guard middleware: "onOversize" must be "reject" or "pass", got ${JSON.stringify(onOversize)}`,
+      'onOversize',
+    )
+  }
   const { cache, onDecision } = options
+
+  /**
+   * The request body as text, read once and left in Hono's body cache so the handler and the
+   * proxy can read it again in any form; or `oversize` past the limit, with the body put back
+   * together for whoever reads it next.
+   */
+  async function readRequestBody(
+    c: Context,
+  ): Promise<{ oversize: false; text: string } | { oversize: true }> {
+    const declared = Number(c.req.header('content-length'))
+    if (Number.isFinite(declared) && declared > maxBodyBytes) return { oversize: true }
+    if (c.req.raw.bodyUsed) return { oversize: false, text: await c.req.text() }
+    const read = await readLimited(c.req.raw.body, maxBodyBytes)
+    if (!read.ok) {
+      c.req.raw = new Request(c.req.raw, { body: relay(read.reader, { prefix: read.prefix }) })
+      return { oversize: true }
+    }
+    // Hono's cache holds promises of each body form; the handler and the proxy read from it.
+    ;(c.req.bodyCache as Record<string, unknown>).arrayBuffer = Promise.resolve(read.bytes.buffer)
+    return { oversize: false, text: new TextDecoder().decode(read.bytes) }
+  }
   const logContent = options.logContent === true
 
   const missing = (failed: Failed): GuardDecision => ({
@@ -400,8 +450,20 @@ export function ragGuard(
   }
 
   return async function ragGuard(c, next) {
-    // Read through Hono's body cache, so the handler can still read the body in any form.
-    const request = parseJson(await c.req.text())
+    const body = await readRequestBody(c)
+    if (body.oversize && onOversize === 'reject') {
+      return c.json(
+        {
+          error: {
+            type: 'request_too_large',
+            message: `The request body is larger than this route accepts (${maxBodyBytes} bytes).`,
+          },
+        },
+        413,
+        { [HEADER_REASON]: 'request-too-large' },
+      )
+    }
+    const request = body.oversize ? ({ ok: false } as const) : parseJson(body.text)
     const requestBody = request.ok ? request.value : undefined
     const streaming = request.ok && format.isStreaming(requestBody, c.req.path)
     const reading = request.ok ? format.readRequest(requestBody) : undefined
@@ -465,7 +527,15 @@ export function ragGuard(
     }
 
     let early: Promise<GuardDecision> | undefined
-    if (!reading) {
+    if (body.oversize) {
+      early = Promise.resolve(
+        missing({
+          ok: false,
+          reason: 'request-too-large',
+          message: `the request body is larger than ${maxBodyBytes} bytes`,
+        }),
+      )
+    } else if (!reading) {
       early = Promise.resolve(
         missing({
           ok: false,
@@ -652,12 +722,24 @@ export function ragGuard(
       decision = await early
     } else {
       // The context is in the response: read it whole (the client gets the same bytes), then judge.
-      const bytes = await response.arrayBuffer()
-      response = new Response(bytes, response)
-      responseBody = parseJson(new TextDecoder().decode(bytes))
-      const context: ContextReading | Failed = responseBody.ok
-        ? format.readResponse(responseBody.value)
-        : { ok: false, reason: 'invalid-response-body', message: 'the response body is not JSON' }
+      const read = await readLimited(response.body, maxBodyBytes)
+      if (read.ok) {
+        response = new Response(read.bytes, response)
+        responseBody = parseJson(new TextDecoder().decode(read.bytes))
+      } else {
+        // Too large to judge: the client still gets every byte, unjudged.
+        response = new Response(relay(read.reader, { prefix: read.prefix }), response)
+        responseBody = { ok: false }
+      }
+      const context: ContextReading | Failed = !read.ok
+        ? {
+            ok: false,
+            reason: 'response-too-large',
+            message: `the response body is larger than ${maxBodyBytes} bytes`,
+          }
+        : responseBody.ok
+          ? format.readResponse(responseBody.value)
+          : { ok: false, reason: 'invalid-response-body', message: 'the response body is not JSON' }
       if (context.ok) documents = context.documents
       decision =
         context.ok && question !== undefined

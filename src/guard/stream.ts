@@ -110,3 +110,33 @@ export async function hold<T>(
     if (bytes > limit) return { outcome: { kind: 'overflow' }, chunks }
   }
 }
+
+export type LimitedRead =
+  | { ok: true; bytes: Uint8Array }
+  /** Past the limit: what was read, and the reader for the rest (hand both to {@link relay}). */
+  | { ok: false; prefix: Uint8Array[]; reader: ReadableStreamDefaultReader<Uint8Array> }
+
+/** Reads a body whole, unless it passes `limit` bytes. */
+export async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<LimitedRead> {
+  if (!body) return { ok: true, bytes: new Uint8Array(0) }
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    chunks.push(value)
+    size += value.byteLength
+    if (size > limit) return { ok: false, prefix: chunks, reader }
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return { ok: true, bytes }
+}
