@@ -16,7 +16,7 @@ export function createGuardApp(env: GuardEnv): Hono {
 
 export function buildGuardApp(config: GuardConfig): Hono {
   const judge = createJudge(config.judge)
-  const proxy = createProxy(config.upstream)
+  const proxy = createProxy(config.upstream, { timeoutMs: config.upstreamTimeoutMs })
   const cache =
     config.cache &&
     (config.cache.kv
@@ -40,6 +40,8 @@ export function buildGuardApp(config: GuardConfig): Hono {
         cache,
         onDecision: config.logDecisions ? logDecision : undefined,
         logContent: config.logContent,
+        maxBodyBytes: config.maxBodyBytes,
+        onOversize: config.onOversize,
       }),
       proxy,
     )

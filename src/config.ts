@@ -1,7 +1,13 @@
 import { z } from 'zod'
 import { ConfigurationError } from './errors'
 import { createFormat, FORMAT_NAMES, type RouteFormat } from './formats'
-import { DEFAULT_STREAM_BUFFER_BYTES, type GuardMode, type StreamMode } from './guard/middleware'
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_STREAM_BUFFER_BYTES,
+  type GuardMode,
+  type StreamMode,
+} from './guard/middleware'
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './proxy'
 import { validateThresholds, VERDICTS, type Thresholds, type Verdict } from './guard/policy'
 import { DEFAULT_JUDGE_OPTIONS } from './judge/judge'
 
@@ -31,6 +37,9 @@ export interface GuardEnv {
   GUARD_CACHE?: KVNamespace
   LOG_DECISIONS?: unknown
   LOG_CONTENT?: unknown
+  UPSTREAM_TIMEOUT_MS?: unknown
+  MAX_BODY_BYTES?: unknown
+  ON_OVERSIZE?: unknown
 }
 
 export interface RouteConfig {
@@ -62,6 +71,9 @@ export interface GuardConfig {
   cache?: { ttlSeconds: number; kv?: KVNamespace }
   logDecisions: boolean
   logContent: boolean
+  upstreamTimeoutMs: number
+  maxBodyBytes: number
+  onOversize: 'reject' | 'pass'
 }
 
 export const DEFAULT_GUARD_MODE: GuardMode = 'shadow'
@@ -211,6 +223,9 @@ const envSchema = z.object({
   ).optional(),
   LOG_DECISIONS: booleanLike.optional(),
   LOG_CONTENT: booleanLike.optional(),
+  UPSTREAM_TIMEOUT_MS: numberLike('an integer (milliseconds)', 1, 600_000, true).optional(),
+  MAX_BODY_BYTES: numberLike('an integer (bytes)', 1024, 134_217_728, true).optional(),
+  ON_OVERSIZE: oneOf(['reject', 'pass'] as const).optional(),
 })
 
 /** `GUARD_ROUTES[1].format` from a zod issue path. */
@@ -322,5 +337,8 @@ export function parseConfig(env: GuardEnv): GuardConfig {
         : undefined,
     logDecisions: settings.LOG_DECISIONS ?? true,
     logContent: settings.LOG_CONTENT ?? false,
+    upstreamTimeoutMs: settings.UPSTREAM_TIMEOUT_MS ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+    maxBodyBytes: settings.MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES,
+    onOversize: settings.ON_OVERSIZE ?? 'reject',
   }
 }

@@ -29,7 +29,7 @@ export type GuardReason =
   | 'streaming-not-supported'
   /** Hold mode: the upstream sent more than `streamBufferBytes` before the verdict was known. */
   | 'stream-buffer-exceeded'
-  /** The upstream stream broke off before the verdict was known. */
+  /** The upstream's response body broke off before the verdict was known. */
   | 'upstream-stream-error'
   /** The request body passed `maxBodyBytes` and was passed on unjudged (`onOversize: 'pass'`). */
   | 'request-too-large'
@@ -722,7 +722,35 @@ export function ragGuard(
       decision = await early
     } else {
       // The context is in the response: read it whole (the client gets the same bytes), then judge.
-      const read = await readLimited(response.body, maxBodyBytes)
+      let read: Awaited<ReturnType<typeof readLimited>>
+      try {
+        read = await readLimited(response.body, maxBodyBytes)
+      } catch {
+        // The upstream's body broke off: there is no whole answer to judge or to pass on.
+        cancelJudge.abort()
+        const broken: GuardDecision = {
+          verdict: onError,
+          mode,
+          reason: 'upstream-stream-error',
+          message: "the upstream's response broke off",
+        }
+        settleLate(broken)
+        finish(
+          c,
+          Response.json(
+            {
+              error: {
+                type: 'upstream_broken',
+                message: "The upstream RAG endpoint's response broke off.",
+              },
+            },
+            { status: 502 },
+          ),
+          broken,
+        )
+        record(broken, 502)
+        return
+      }
       if (read.ok) {
         response = new Response(read.bytes, response)
         responseBody = parseJson(new TextDecoder().decode(read.bytes))

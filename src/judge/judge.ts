@@ -17,7 +17,7 @@ export type JudgeFailureReason =
   | 'judge-http-error'
   /** The judge API answered 2xx with a body that is not a chat completion. */
   | 'judge-bad-response'
-  /** The judge API could not be reached (connection refused or reset, DNS). */
+  /** The judge API could not be reached, or the connection was lost mid-answer. */
   | 'judge-unreachable'
   /** The caller cancelled the judge call (for example, the client went away). */
   | 'judge-aborted'
@@ -221,6 +221,18 @@ function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message
     return {
       reason: 'judge-unreachable',
       message: 'the judge API could not be reached',
+      retryable: true,
+    }
+  }
+  // workerd reports a connection lost mid-answer (a reset, a body cut short) as a plain Error.
+  if (
+    /network connection lost|connection (?:reset|closed|lost)|premature eof|socket hang up|econnreset/i.test(
+      error instanceof Error ? error.message : '',
+    )
+  ) {
+    return {
+      reason: 'judge-unreachable',
+      message: 'the connection to the judge API was lost',
       retryable: true,
     }
   }

@@ -50,6 +50,8 @@ export interface StubStep {
   model?: string
   /** Play an upstream RAG endpoint instead of the model: answer this, whatever the path. */
   upstream?: UpstreamReply
+  /** Send this JSON body with its declared length, but reset the connection after this many bytes. */
+  truncateAfter?: number
 }
 
 export interface UpstreamReply {
@@ -63,9 +65,22 @@ export interface UpstreamReply {
   /** A body sent in these pieces, `chunkDelayMs` apart (chunked transfer encoding). */
   chunks?: string[]
   chunkDelayMs?: number
+  /** Wait this long before answering. */
+  delayMs?: number
+  /** Reset the connection after this many bytes of the body (declared whole in content-length). */
+  truncateAfter?: number
+  /** Reset the connection after this many of the chunks. */
+  resetAfterChunks?: number
 }
 
-export type StubScript = StubStep | { steps: StubStep[] }
+/**
+ * A script: one step for every call, steps taken in turn (the last repeating), or rules that
+ * pick the step by what the request says (the first rule whose text occurs in the body).
+ */
+export type StubScript =
+  | StubStep
+  | { steps: StubStep[] }
+  | { rules: Array<{ contains: string; step: StubStep }>; otherwise: StubStep }
 
 export interface RecordedRequest {
   method: string
@@ -83,6 +98,7 @@ export interface RecordedRequest {
 
 interface Scenario {
   steps: StubStep[]
+  rules?: Array<{ contains: string; step: StubStep }>
   calls: number
   requests: RecordedRequest[]
 }
@@ -212,14 +228,34 @@ async function sendStream(
 }
 
 async function reply(response: ServerResponse, upstream: UpstreamReply): Promise<void> {
+  if (upstream.delayMs) await sleep(upstream.delayMs)
+  if (upstream.truncateAfter !== undefined) {
+    const body = Buffer.from(
+      upstream.json !== undefined ? JSON.stringify(upstream.json) : (upstream.body ?? ''),
+    )
+    response.writeHead(upstream.status ?? 200, {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      ...upstream.headers,
+    })
+    response.write(body.subarray(0, upstream.truncateAfter))
+    await sleep(10)
+    response.socket?.destroy()
+    return
+  }
   const headers = {
     ...(upstream.json !== undefined ? { 'content-type': 'application/json' } : {}),
     ...upstream.headers,
   }
   response.writeHead(upstream.status ?? 200, headers)
   if (upstream.chunks) {
-    for (const chunk of upstream.chunks) {
+    for (const [index, chunk] of upstream.chunks.entries()) {
       if (response.destroyed) return
+      if (index === upstream.resetAfterChunks) {
+        await sleep(10)
+        response.socket?.destroy()
+        return
+      }
       response.write(chunk)
       if (upstream.chunkDelayMs) await sleep(upstream.chunkDelayMs)
     }
@@ -257,6 +293,17 @@ async function answer(
     response.end(JSON.stringify(json))
     return
   }
+  if (step.truncateAfter !== undefined) {
+    const body = Buffer.from(JSON.stringify(completionBody(step, request)))
+    response.writeHead(step.status ?? 200, {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+    })
+    response.write(body.subarray(0, step.truncateAfter))
+    await sleep(10)
+    response.socket?.destroy()
+    return
+  }
   if (request.stream) return sendStream(response, step, request)
   response.writeHead(step.status ?? 200, { 'content-type': 'application/json', ...step.headers })
   response.end(JSON.stringify(completionBody(step, request)))
@@ -287,11 +334,12 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
         const id = decodeURIComponent(control[1]!)
         if (request.method === 'PUT' && !control[2]) {
           const script = JSON.parse(await readBody(request)) as StubScript
-          scenarios.set(id, {
-            steps: 'steps' in script ? script.steps : [script],
-            calls: 0,
-            requests: [],
-          })
+          scenarios.set(
+            id,
+            'rules' in script
+              ? { steps: [script.otherwise], rules: script.rules, calls: 0, requests: [] }
+              : { steps: 'steps' in script ? script.steps : [script], calls: 0, requests: [] },
+          )
           response.writeHead(204).end()
         } else if (request.method === 'GET' && control[2]) {
           response
@@ -330,7 +378,10 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
       response.on('close', () => {
         if (!response.writableFinished) recorded.abandoned = true
       })
-      const step = current.steps[Math.min(current.calls, current.steps.length - 1)] ?? {}
+      const step =
+        current.rules?.find((rule) => text.includes(rule.contains))?.step ??
+        current.steps[Math.min(current.calls, current.steps.length - 1)] ??
+        {}
       current.calls += 1
       if (!step.upstream && !call[2]!.endsWith('/chat/completions')) {
         response

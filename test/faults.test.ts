@@ -1,0 +1,241 @@
+/**
+ * The fault suite: the Worker in workerd, a stub upstream and a stub judge that misbehave on
+ * command. For each fault, the documented outcome (README, "What happens when things fail"):
+ * the ON_ERROR verdict with its reason, a clear 502/504 JSON error, or the upstream's own bytes;
+ * never a 500, never a hang past the budgets, never a lost upstream answer on pass or flag.
+ */
+import { describe, expect, it } from 'vitest'
+import type { StubStep } from './stub/openai-stub'
+import { chunk, FALLBACK, judgeSays, postJson, setupGuard, sse } from './guard-helpers'
+
+const request = {
+  question: 'When do harbor stations close?',
+  context: ['Stations close during storm warnings.'],
+}
+const answer = {
+  answer: 'During storm warnings.',
+  sources: [{ pageContent: 'Stations close during storm warnings.' }],
+}
+const answerBytes = JSON.stringify(answer)
+
+describe('the judge misbehaves: the ON_ERROR verdict with its reason, the answer kept', () => {
+  const faults: Array<[string, StubStep, string]> = [
+    ['answers 500', { status: 500 }, 'judge-http-error'],
+    [
+      'answers 429 with retry-after',
+      { status: 429, headers: { 'retry-after': '20' } },
+      'judge-rate-limited',
+    ],
+    [
+      'sends a body that is not JSON',
+      { rawBody: '<html>oops</html>', contentType: 'text/html' },
+      'judge-bad-response',
+    ],
+    [
+      'cuts its body short and resets',
+      { ...judgeSays(0.9), truncateAfter: 40 },
+      'judge-unreachable',
+    ],
+    ['resets the connection', { reset: true }, 'judge-unreachable'],
+    ['hangs', { hang: true }, 'judge-timeout'],
+  ]
+
+  it.each(faults)('%s → %s', async (_, step, reason) => {
+    for (const onError of ['pass', 'flag', 'block'] as const) {
+      const { send } = await setupGuard(
+        { headers: { 'content-type': 'application/json' }, body: answerBytes },
+        step,
+        { ON_ERROR: onError, JUDGE_TIMEOUT_MS: '300' },
+      )
+      const startedAt = Date.now()
+      const response = await send('/ask', postJson(request))
+      const body = await response.text()
+      expect(Date.now() - startedAt).toBeLessThan(300 + 1000)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe(onError)
+      expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
+      if (onError === 'block') expect(JSON.parse(body)).toEqual({ ...answer, answer: FALLBACK })
+      else expect(body).toBe(answerBytes)
+    }
+  })
+})
+
+describe('the upstream misbehaves', () => {
+  it('down → 502 upstream_unreachable, at once', async () => {
+    const { send } = await setupGuard({}, judgeSays(0.9), { UPSTREAM_URL: 'http://127.0.0.1:9' })
+    const response = await send('/ask', postJson(request))
+    expect(response.status).toBe(502)
+    expect(await response.json()).toEqual({
+      error: {
+        type: 'upstream_unreachable',
+        message: 'The upstream RAG endpoint could not be reached.',
+      },
+    })
+  })
+
+  it('slower than UPSTREAM_TIMEOUT_MS → 504 upstream_timeout within the budget', async () => {
+    const { send } = await setupGuard({ json: answer, delayMs: 5000 }, judgeSays(0.9), {
+      UPSTREAM_TIMEOUT_MS: '300',
+    })
+    for (const path of ['/ask', '/unguarded']) {
+      const startedAt = Date.now()
+      const response = await send(path, postJson(request))
+      expect(Date.now() - startedAt).toBeLessThan(300 + 1000)
+      expect(response.status).toBe(504)
+      expect(await response.json()).toEqual({
+        error: {
+          type: 'upstream_timeout',
+          message: 'The upstream RAG endpoint did not answer within 300 ms.',
+        },
+      })
+    }
+  })
+
+  it('non-JSON on a JSON route: passed untouched, or judged from the request; unjudged when the context was to come from it', async () => {
+    const text = 'Stations close during storm warnings (plain text).'
+    const passed = await setupGuard(
+      { headers: { 'content-type': 'text/plain' }, body: text },
+      judgeSays(0.9),
+    )
+    const passedResponse = await passed.send('/ask', postJson(request))
+    expect(passedResponse.headers.get('x-rag-guard-verdict')).toBe('pass')
+    expect(await passedResponse.text()).toBe(text)
+
+    const blocked = await setupGuard(
+      { headers: { 'content-type': 'text/plain' }, body: text },
+      judgeSays(0.01),
+    )
+    const blockedResponse = await blocked.send('/ask', postJson(request))
+    expect(blockedResponse.status).toBe(422)
+    expect(((await blockedResponse.json()) as { error: { type: string } }).error.type).toBe(
+      'insufficient_context',
+    )
+
+    const late = await setupGuard(
+      { headers: { 'content-type': 'text/plain' }, body: text },
+      judgeSays(0.9),
+    )
+    const lateResponse = await late.send('/ask-late', postJson({ question: request.question }))
+    expect(lateResponse.headers.get('x-rag-guard-reason')).toBe('invalid-response-body')
+    expect(lateResponse.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(await lateResponse.text()).toBe(text)
+  })
+
+  it('a JSON body cut short, when the context was to come from it → 502 upstream_broken', async () => {
+    const { send } = await setupGuard({ json: answer, truncateAfter: 20 }, judgeSays(0.9))
+    const response = await send('/ask-late', postJson({ question: request.question }))
+    expect(response.status).toBe(502)
+    expect(response.headers.get('x-rag-guard-reason')).toBe('upstream-stream-error')
+    expect(await response.json()).toEqual({
+      error: {
+        type: 'upstream_broken',
+        message: "The upstream RAG endpoint's response broke off.",
+      },
+    })
+  })
+
+  it('a stream that breaks off before the verdict → the ON_ERROR verdict, reason upstream-stream-error, what arrived passed on', async () => {
+    const events = sse(
+      { data: chunk({ role: 'assistant', content: '' }) },
+      { data: chunk({ content: 'During ' }) },
+      { data: chunk({ content: 'storms.' }) },
+      { data: '[DONE]' },
+    )
+    const { send } = await setupGuard(
+      { headers: { 'content-type': 'text/event-stream' }, chunks: events, resetAfterChunks: 2 },
+      judgeSays(0.9, { delayMs: 500 }),
+    )
+    const response = await send(
+      '/v1/chat/completions',
+      postJson({
+        model: 'm',
+        stream: true,
+        messages: [
+          { role: 'system', content: 'docs' },
+          { role: 'user', content: 'q?' },
+        ],
+      }),
+    )
+    expect(response.headers.get('x-rag-guard-reason')).toBe('upstream-stream-error')
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(await response.text()).toBe(events.slice(0, 2).join(''))
+  })
+
+  it('a stream that ends early without [DONE] is judged and passed as it came', async () => {
+    const events = sse({ data: chunk({ content: 'Partial answer' }) })
+    const { send } = await setupGuard(
+      { headers: { 'content-type': 'text/event-stream' }, chunks: events },
+      judgeSays(0.9),
+    )
+    const response = await send(
+      '/v1/chat/completions',
+      postJson({
+        model: 'm',
+        stream: true,
+        messages: [
+          { role: 'system', content: 'docs' },
+          { role: 'user', content: 'q?' },
+        ],
+      }),
+    )
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+    expect(await response.text()).toBe(events.join(''))
+  })
+
+  it('a huge response, when the context was to come from it → unjudged, every byte passed on', async () => {
+    const huge = { answer: 'x', sources: [{ pageContent: 'y'.repeat(3 * 1024 * 1024) }] }
+    const { send, judge } = await setupGuard({ json: huge }, judgeSays(0.9), {
+      MAX_BODY_BYTES: String(1024 * 1024),
+    })
+    const response = await send('/ask-late', postJson({ question: request.question }))
+    expect(response.headers.get('x-rag-guard-reason')).toBe('response-too-large')
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(await response.text()).toBe(JSON.stringify(huge))
+    expect(await judge.requests()).toHaveLength(0)
+  })
+})
+
+describe('oversize requests (MAX_BODY_BYTES)', () => {
+  const big = JSON.stringify({ question: 'q?', context: ['z'.repeat(2 * 1024 * 1024)] })
+
+  it('are refused with a clear 413 by default, before reaching the upstream', async () => {
+    const { send, upstream } = await setupGuard({ json: answer }, judgeSays(0.9), {
+      MAX_BODY_BYTES: String(1024 * 1024),
+    })
+    const response = await send('/ask', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: big,
+    })
+    expect(response.status).toBe(413)
+    expect(response.headers.get('x-rag-guard-reason')).toBe('request-too-large')
+    expect(await response.json()).toEqual({
+      error: {
+        type: 'request_too_large',
+        message: 'The request body is larger than this route accepts (1048576 bytes).',
+      },
+    })
+    expect(await upstream.requests()).toHaveLength(0)
+  })
+
+  it('with ON_OVERSIZE = "pass", go to the upstream whole and unjudged, even without a content-length', async () => {
+    for (const streamed of [false, true]) {
+      const { send, upstream, judge } = await setupGuard({ json: answer }, judgeSays(0.9), {
+        MAX_BODY_BYTES: String(1024 * 1024),
+        ON_OVERSIZE: 'pass',
+      })
+      const body = streamed ? new Blob([big]).stream() : big
+      const response = await send('/ask', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-rag-guard-reason')).toBe('request-too-large')
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+      expect(await response.json()).toEqual(answer)
+      expect((await upstream.requests())[0]!.rawBody).toBe(big)
+      expect(await judge.requests()).toHaveLength(0)
+    }
+  })
+})
