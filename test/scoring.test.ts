@@ -253,3 +253,48 @@ describe('scoreLogprobs on recorded OpenAI responses', () => {
     expect(result).toMatchObject({ ok: true, score: 1 })
   })
 })
+
+describe('scoreLogprobs on faulty servers', () => {
+  it('counts a token listed twice once', () => {
+    const result = scoreLogprobs({
+      content: [
+        {
+          token: 'True',
+          logprob: Math.log(0.6),
+          top_logprobs: [
+            { token: 'True', logprob: Math.log(0.6) },
+            { token: 'True', logprob: Math.log(0.6) },
+            { token: 'False', logprob: Math.log(0.4) },
+          ],
+        },
+      ],
+    })
+    expect(result).toMatchObject({
+      ok: true,
+      score: expect.closeTo(0.6, 12),
+      pTrue: expect.closeTo(0.6, 12),
+    })
+  })
+
+  it('keeps the proportion when the listed probabilities add up to more than 1', () => {
+    const result = scoreLogprobs({
+      content: [
+        {
+          token: 'True',
+          logprob: 0,
+          top_logprobs: [
+            { token: 'True', logprob: 0 },
+            { token: ' True', logprob: 0 },
+            { token: 'False', logprob: 0 },
+          ],
+        },
+      ],
+    })
+    expect(result).toMatchObject({
+      ok: true,
+      mass: 1,
+      score: expect.closeTo(2 / 3, 12),
+      pTrue: expect.closeTo(2 / 3, 12),
+    })
+  })
+})

@@ -32,7 +32,8 @@ function record(value: unknown): Record<string, unknown> | undefined {
  */
 function defaultQuestion(body: unknown): QuestionReading {
   const input = record(body)?.input
-  if (typeof input === 'string' || input === undefined) return readQuestion(input, 'request /input')
+  // A string, nothing, or anything but an object: read as the question itself (and refused if not text).
+  if (record(input) === undefined) return readQuestion(input, 'request /input')
   const fields = record(input)
   const key = QUESTION_KEYS.find((name) => fields?.[name] !== undefined)
   return key

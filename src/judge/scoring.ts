@@ -117,8 +117,12 @@ export function scoreLogprobs(
   let pTrue = 0
   let pFalse = 0
   let listedChosen = false
+  const seen = new Set<string>()
   for (const alternative of alternatives) {
     if (!isRecord(alternative) || typeof alternative.token !== 'string') continue
+    // A token listed twice (a faulty server) counts once.
+    if (seen.has(alternative.token)) continue
+    seen.add(alternative.token)
     if (alternative.token === token) listedChosen = true
     const answer = classifyToken(alternative.token)
     if (answer === 'true') pTrue += probability(alternative.logprob)
@@ -137,6 +141,12 @@ export function scoreLogprobs(
     // The chosen token is always among OpenAI's alternatives; some servers leave it out.
     if (chosen === 'true') pTrue += probability(first.logprob)
     else pFalse += probability(first.logprob)
+  }
+  if (pTrue + pFalse > 1) {
+    // More than all of the probability: the server's numbers are off; keep their proportion.
+    const total = pTrue + pFalse
+    pTrue /= total
+    pFalse /= total
   }
   const mass = pTrue + pFalse
   if (mass === 0) return { ok: false, reason: 'unexpected-token', token }

@@ -362,8 +362,9 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
       let body: unknown = text
       try {
         body = JSON.parse(text)
+        JSON.stringify(body) // too deep to write back out: keep it as text
       } catch {
-        // keep the text
+        body = text
       }
       current.requests.push({
         method: request.method ?? 'GET',
@@ -395,9 +396,11 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
         (typeof body === 'object' && body !== null ? body : {}) as ChatRequest,
       )
     } catch (error) {
-      response
-        .writeHead(500, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: { message: String(error) } }))
+      if (response.headersSent) response.destroy()
+      else
+        response
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: String(error) } }))
     }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
