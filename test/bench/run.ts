@@ -12,15 +12,11 @@
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
-import { Miniflare } from 'miniflare'
 import { startOpenAIStub } from '../stub/openai-stub'
+import { buildBundle, percentile, QUIET_ENV, ROOT, startLocalWorker } from '../support/local-worker'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const argument = (name: string, fallback: number) => {
   const index = process.argv.indexOf(`--${name}`)
   return index === -1 ? fallback : Number(process.argv[index + 1])
@@ -44,17 +40,6 @@ const CONTEXT = Array.from(
     `Document ${index}. ${'The harbor district stations close during storm warnings issued by the city. '.repeat(26)}`,
 )
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 async function script(origin: string, id: string, step: object): Promise<void> {
   const response = await fetch(`${origin}/__scenarios/${id}`, {
     method: 'PUT',
@@ -62,9 +47,6 @@ async function script(origin: string, id: string, step: object): Promise<void> {
   })
   if (response.status !== 204) throw new Error(`scripting ${id} failed`)
 }
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
 interface Scenario {
   name: string
@@ -104,19 +86,6 @@ async function measure(scenario: Scenario): Promise<number[]> {
   return times.sort((a, b) => a - b)
 }
 
-/** Builds the Worker as `wrangler deploy` would, into `outdir`; returns the bundle's path and sizes. */
-function build(outdir: string): { path: string; raw: number; gzip: number } {
-  const built = spawnSync(
-    join(root, 'node_modules/.bin/wrangler'),
-    ['deploy', '--dry-run', '--outdir', outdir],
-    { cwd: root, env: quietEnv, encoding: 'utf8' },
-  )
-  if (built.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${built.stderr}`)
-  const path = join(outdir, 'worker.js')
-  const code = readFileSync(path)
-  return { path, raw: code.length, gzip: gzipSync(code, { level: 9 }).length }
-}
-
 /** CPU time of the Worker's startup (module evaluation), from `wrangler check startup`: the profile's non-idle samples. */
 function startupCpuMs(): number[] {
   const outdir = mkdtempSync(join(tmpdir(), 'rag-guard-startup-'))
@@ -124,9 +93,9 @@ function startupCpuMs(): number[] {
     return Array.from({ length: 9 }, (_, run) => {
       const outfile = join(outdir, `startup-${run}.cpuprofile`)
       const profiled = spawnSync(
-        join(root, 'node_modules/.bin/wrangler'),
+        join(ROOT, 'node_modules/.bin/wrangler'),
         ['check', 'startup', '--outfile', outfile],
-        { cwd: root, env: quietEnv, encoding: 'utf8' },
+        { cwd: ROOT, env: QUIET_ENV, encoding: 'utf8' },
       )
       if (profiled.status !== 0)
         throw new Error(`wrangler check startup failed:\n${profiled.stderr}`)
@@ -156,9 +125,9 @@ function startupCpuMs(): number[] {
 async function main(): Promise<void> {
   const stub = await startOpenAIStub()
   const workDir = mkdtempSync(join(tmpdir(), 'rag-guard-bench-'))
-  let guard: Miniflare | undefined
+  let guard: Awaited<ReturnType<typeof startLocalWorker>> | undefined
   try {
-    const bundle = build(workDir)
+    const bundle = buildBundle(workDir)
     const chunks = ['They ', 'close.'].map(
       (content, index) =>
         `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: index === 1 ? 'stop' : null }] })}\n\n`,
@@ -190,40 +159,32 @@ async function main(): Promise<void> {
       ],
     })
 
-    guard = new Miniflare({
-      modules: true,
-      scriptPath: bundle.path,
-      modulesRoot: workDir,
-      compatibilityDate: '2026-04-01',
-      compatibilityFlags: ['enable_request_signal'],
-      host: '127.0.0.1',
-      port: await freePort(),
-      bindings: {
-        UPSTREAM_URL: `${stub.origin}/s`,
-        OPENAI_BASE_URL: `${stub.origin}/s/judge/v1`,
-        OPENAI_API_KEY: 'bench-key',
-        GUARD_MODE: 'enforce',
-        JUDGE_TIMEOUT_MS: Math.max(3000, JUDGE_MS * 4),
-        LOG_DECISIONS: false,
-        GUARD_ROUTES: [
-          { path: '/up-json/parallel', format: 'json', answer: '/answer' },
-          {
-            path: '/up-json/sequential',
-            format: 'json',
-            context: { in: 'response', pointer: '/sources' },
-            answer: '/answer',
-          },
-          { path: '/up-json/cached', format: 'json', answer: '/answer' },
-          { path: '/up-sse/hold/chat/completions', format: 'openai-chat' },
-          {
-            path: '/up-sse/annotate/chat/completions',
-            format: 'openai-chat',
-            streamMode: 'annotate',
-          },
-        ],
-      },
+    guard = await startLocalWorker(bundle.path, {
+      UPSTREAM_URL: `${stub.origin}/s`,
+      OPENAI_BASE_URL: `${stub.origin}/s/judge/v1`,
+      OPENAI_API_KEY: 'bench-key',
+      GUARD_MODE: 'enforce',
+      JUDGE_TIMEOUT_MS: Math.max(3000, JUDGE_MS * 4),
+      LOG_DECISIONS: false,
+      GUARD_ROUTES: [
+        { path: '/up-json/parallel', format: 'json', answer: '/answer' },
+        {
+          path: '/up-json/sequential',
+          format: 'json',
+          context: { in: 'response', pointer: '/sources' },
+          answer: '/answer',
+        },
+        { path: '/up-json/cached', format: 'json', answer: '/answer' },
+        { path: '/up-sse/hold/chat/completions', format: 'openai-chat' },
+        {
+          path: '/up-sse/annotate/chat/completions',
+          format: 'openai-chat',
+          streamMode: 'annotate',
+        },
+      ],
     })
-    const guardUrl = (await guard.ready).origin
+
+    const guardUrl = guard.url
 
     // Each scenario asks its own questions: a question asked again with the same documents is a cache hit.
     const asked = (prefix: string, index: number) =>
