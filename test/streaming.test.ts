@@ -34,10 +34,10 @@ function parse(text: string) {
   return [...parser.push(new TextEncoder().encode(text)), ...parser.end()]
 }
 
-function openaiClient(env: GuardEnv) {
+function openaiClient(env: GuardEnv, baseURL = 'https://guard.example.com/v1') {
   return new OpenAI({
     apiKey: 'client-key',
-    baseURL: 'https://guard.example.com/v1',
+    baseURL,
     maxRetries: 0,
     fetch: async (url, init) =>
       worker.fetch(
@@ -252,17 +252,7 @@ describe('annotate mode', () => {
 
   it('the official openai client reads an annotated stream without error or extra chunks', async () => {
     const { env } = await setupGuard(streamed(chatEvents), judgeSays(0.4))
-    const client = new OpenAI({
-      apiKey: 'k',
-      baseURL: 'https://guard.example.com/annotated',
-      maxRetries: 0,
-      fetch: async (url, init) =>
-        worker.fetch(
-          new Request(url, init) as Parameters<typeof worker.fetch>[0],
-          env,
-          createExecutionContext(),
-        ),
-    })
+    const client = openaiClient(env, 'https://guard.example.com/annotated')
     const parts: unknown[] = []
     for await (const part of (await client.chat.completions.create(
       chatRequest as never,

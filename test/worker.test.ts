@@ -5,85 +5,12 @@ import { ConfigurationError } from '../src'
 import { createGuardApp } from '../src/app'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
-import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
-import type { StubStep, UpstreamReply } from './stub/openai-stub'
-
-const SECRET = 'sk-test-secret-4f9a'
+import { FALLBACK, judgeSays, postJson, SECRET, setupGuard as setup } from './guard-helpers'
+import { scriptModel } from './helpers'
 
 /** Calls the Worker's own fetch handler, as the runtime does for a request from the internet. */
 const callWorker = async (request: Request, env: GuardEnv): Promise<Response> =>
   worker.fetch(request as Parameters<typeof worker.fetch>[0], env, createExecutionContext())
-const FALLBACK = "I can't answer that reliably from the information I have."
-
-/** The judge's answer: P(True) = p. */
-function judgeSays(p: number): StubStep {
-  return {
-    token: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: 'True', logprob: Math.log(p) },
-      { token: 'False', logprob: Math.log(1 - p) },
-    ].sort((a, b) => b.logprob - a.logprob),
-  }
-}
-
-interface Setup {
-  upstream: ScriptedModel
-  judge: ScriptedModel
-  env: GuardEnv
-  /** Sends a request to the guard Worker, as a client on the internet would. */
-  send(path: string, init?: RequestInit): Promise<Response>
-}
-
-async function setup(
-  reply: UpstreamReply | UpstreamReply[],
-  judge: StubStep,
-  env: Partial<GuardEnv> = {},
-): Promise<Setup> {
-  const upstream = await scriptUpstream(...(Array.isArray(reply) ? reply : [reply]))
-  const model = await scriptModel(judge)
-  const fullEnv: GuardEnv = {
-    UPSTREAM_URL: upstream.root,
-    OPENAI_API_KEY: SECRET,
-    OPENAI_BASE_URL: model.baseURL,
-    JUDGE_MAX_RETRIES: '0',
-    GUARD_MODE: 'enforce',
-    BLOCK_BELOW: 0.2,
-    FLAG_BELOW: 0.8,
-    GUARD_ROUTES: [
-      { path: '/ask', format: 'json', answer: '/answer' },
-      {
-        path: '/ask-late',
-        format: 'json',
-        context: { in: 'response', pointer: '/sources' },
-        answer: '/answer',
-      },
-      { path: '/v1/chat/completions', format: 'openai-chat' },
-      {
-        path: '/azure/chat/completions',
-        format: 'openai-chat',
-        context: { in: 'response', pointer: '/choices/0/message/context/citations' },
-      },
-      { path: '/rag/invoke', format: 'langserve' },
-      { path: '/rag/stream', format: 'langserve' },
-      { path: '/chain', format: 'langserve' },
-    ],
-    ...env,
-  }
-  return {
-    upstream,
-    judge: model,
-    env: fullEnv,
-    send: (path, init) =>
-      callWorker(new Request(new URL(path, 'https://guard.example.com'), init), fullEnv),
-  }
-}
-
-const postJson = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-})
 
 function expectNoSecret(response: Response, body: string) {
   for (const [, value] of response.headers) expect(value).not.toContain(SECRET)

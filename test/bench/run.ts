@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startOpenAIStub } from '../stub/openai-stub'
+import { scriptScenario, startOpenAIStub } from '../stub/openai-stub'
 import { buildBundle, percentile, QUIET_ENV, ROOT, startLocalWorker } from '../support/local-worker'
 
 const argument = (name: string, fallback: number) => {
@@ -39,14 +39,6 @@ const CONTEXT = Array.from(
   (_, index) =>
     `Document ${index}. ${'The harbor district stations close during storm warnings issued by the city. '.repeat(26)}`,
 )
-
-async function script(origin: string, id: string, step: object): Promise<void> {
-  const response = await fetch(`${origin}/__scenarios/${id}`, {
-    method: 'PUT',
-    body: JSON.stringify(step),
-  })
-  if (response.status !== 204) throw new Error(`scripting ${id} failed`)
-}
 
 interface Scenario {
   name: string
@@ -132,7 +124,7 @@ async function main(): Promise<void> {
       (content, index) =>
         `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: index === 1 ? 'stop' : null }] })}\n\n`,
     )
-    await script(stub.origin, 'up-json', {
+    await scriptScenario(stub.origin, 'up-json', {
       delayMs: UPSTREAM_MS,
       upstream: {
         json: {
@@ -141,7 +133,7 @@ async function main(): Promise<void> {
         },
       },
     })
-    await script(stub.origin, 'up-sse', {
+    await scriptScenario(stub.origin, 'up-sse', {
       delayMs: UPSTREAM_MS,
       upstream: {
         headers: { 'content-type': 'text/event-stream' },
@@ -149,7 +141,7 @@ async function main(): Promise<void> {
         chunkDelayMs: 5,
       },
     })
-    await script(stub.origin, 'judge', {
+    await scriptScenario(stub.origin, 'judge', {
       delayMs: JUDGE_MS,
       token: 'True',
       logprob: Math.log(0.9),

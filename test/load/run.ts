@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startOpenAIStub } from '../stub/openai-stub'
+import { scriptScenario, startOpenAIStub } from '../stub/openai-stub'
 import { buildBundle, percentile, startLocalWorker } from '../support/local-worker'
 
 const argument = (name: string, fallback: number) => {
@@ -145,14 +145,6 @@ const SHAPES: Shape[] = [
 const kindOf = (index: number): Kind =>
   index % 7 === 3 ? 'fail' : index % 5 === 1 ? 'block' : 'pass'
 
-async function script(origin: string, id: string, value: object) {
-  const response = await fetch(`${origin}/__scenarios/${id}`, {
-    method: 'PUT',
-    body: JSON.stringify(value),
-  })
-  if (response.status !== 204) throw new Error(`scripting ${id} failed`)
-}
-
 async function main(): Promise<void> {
   const stub = await startOpenAIStub()
   const workDir = mkdtempSync(join(tmpdir(), 'rag-guard-load-'))
@@ -164,23 +156,23 @@ async function main(): Promise<void> {
   try {
     const bundle = buildBundle(workDir)
     const sse = { 'content-type': 'text/event-stream' }
-    await script(stub.origin, 'up-json', {
+    await scriptScenario(stub.origin, 'up-json', {
       delayMs: 20,
       upstream: { headers: { 'content-type': 'application/json' }, body: jsonAnswer },
     })
-    await script(stub.origin, 'up-chat', {
+    await scriptScenario(stub.origin, 'up-chat', {
       delayMs: 20,
       upstream: { headers: { 'content-type': 'application/json' }, body: completion },
     })
-    await script(stub.origin, 'up-chat-sse', {
+    await scriptScenario(stub.origin, 'up-chat-sse', {
       delayMs: 20,
       upstream: { headers: sse, chunks: chatStream, chunkDelayMs: 2 },
     })
-    await script(stub.origin, 'up-ls', {
+    await scriptScenario(stub.origin, 'up-ls', {
       delayMs: 20,
       upstream: { headers: { 'content-type': 'application/json' }, body: langServe },
     })
-    await script(stub.origin, 'up-ls-sse', {
+    await scriptScenario(stub.origin, 'up-ls-sse', {
       delayMs: 20,
       upstream: { headers: sse, chunks: langServeStream, chunkDelayMs: 2 },
     })
@@ -194,7 +186,7 @@ async function main(): Promise<void> {
         { token: 'False', logprob: Math.log(1 - p) },
       ],
     })
-    await script(stub.origin, 'judge', {
+    await scriptScenario(stub.origin, 'judge', {
       rules: [
         { contains: '[fail]', step: { delayMs: 10, status: 500 } },
         { contains: '[block]', step: judged(0.02) },

@@ -414,3 +414,17 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
       }),
   }
 }
+
+/** Scripts a scenario of a running stub from Node (the bench and load scripts). */
+export async function scriptScenario(
+  origin: string,
+  id: string,
+  script: StubScript,
+): Promise<void> {
+  const response = await fetch(`${origin}/__scenarios/${encodeURIComponent(id)}`, {
+    method: 'PUT',
+    body: JSON.stringify(script),
+  })
+  if (response.status !== 204)
+    throw new Error(`scripting the stub scenario ${id} failed: ${response.status}`)
+}
