@@ -10,6 +10,25 @@ import { renderReport } from '../../src/cli/report'
 /** Debian's Chromium, which .ci/run installs (`apt-get install chromium`); never a downloaded browser. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
+/** Headless, and quiet: no background requests that the closed network would refuse. */
+function launch() {
+  expect(
+    existsSync(CHROMIUM),
+    `Chromium not found at ${CHROMIUM}: install Debian's chromium (bash .ci/run does) or set CHROMIUM_PATH`,
+  ).toBe(true)
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  })
+}
+
 function reportFile(model: string): string {
   let seed = 3
   const next = () => ((seed = (seed * 1664525 + 1013904223) % 2 ** 32), seed / 2 ** 32)
@@ -36,21 +55,7 @@ function reportFile(model: string): string {
 
 describe('the HTML report, in headless Chromium', () => {
   it('shows the four charts with the thresholds, the judge and the prompt version, and sends no request', async () => {
-    expect(
-      existsSync(CHROMIUM),
-      `Chromium not found at ${CHROMIUM}: install Debian's chromium (bash .ci/run does) or set CHROMIUM_PATH`,
-    ).toBe(true)
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    })
+    const browser = await launch()
     try {
       const path = reportFile('gpt-4o-mini-2024-07-18')
       const page = await browser.newPage({ viewport: { width: 960, height: 1400 } })
@@ -99,16 +104,7 @@ describe('the HTML report, in headless Chromium', () => {
   })
 
   it('says when the scores came from the stand-in model', async () => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--no-first-run',
-      ],
-    })
+    const browser = await launch()
     try {
       const page = await browser.newPage()
       await page.goto(pathToFileURL(reportFile('stand-in-word-overlap')).href)
