@@ -13,7 +13,7 @@ import { ANNOTATION_EVENT, formatSSE, SSEParser, type SSEEvent } from '../format
 import { cacheKey, type VerdictCache } from '../judge/cache'
 import type { JudgeScore } from '../judge/judge'
 import { describeInput, type DecisionRecord } from './decision-log'
-import { decide, DEFAULT_THRESHOLDS, isVerdict, validateThresholds, type Verdict } from './policy'
+import { decide, DEFAULT_THRESHOLDS, validateThresholds, VERDICTS, type Verdict } from './policy'
 import { hold, readLimited, relay } from './stream'
 
 export type GuardMode = 'enforce' | 'shadow'
@@ -179,10 +179,23 @@ export const HEADER_REASON = 'x-rag-guard-reason'
 export const HEADER_MODE = 'x-rag-guard-mode'
 export const HEADER_CACHE = 'x-rag-guard-cache'
 
-function checkVerdict(name: string, value: unknown): Verdict {
-  if (!isVerdict(value)) {
+/** The option's value when it is one of `allowed`; otherwise an error naming it and what is allowed. */
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    const choices = allowed.map((choice) => `"${choice}"`)
+    const list = `${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}`
     throw new ConfigurationError(
-      `RAG Guard middleware: "${name}" must be "pass", "flag" or "block", got ${JSON.stringify(value)}`,
+      `RAG Guard middleware: "${name}" must be ${list}, got ${JSON.stringify(value)}`,
+      name,
+    )
+  }
+  return value as T
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ConfigurationError(
+      `RAG Guard middleware: "${name}" must be a positive integer, got ${JSON.stringify(value)}`,
       name,
     )
   }
@@ -276,15 +289,9 @@ export function ragGuard(
     blockBelow: options.blockBelow ?? DEFAULT_THRESHOLDS.blockBelow,
     flagBelow: options.flagBelow ?? DEFAULT_THRESHOLDS.flagBelow,
   })
-  const mode = options.mode ?? 'enforce'
-  if (mode !== 'enforce' && mode !== 'shadow') {
-    throw new ConfigurationError(
-      `RAG Guard middleware: "mode" must be "enforce" or "shadow", got ${JSON.stringify(mode)}`,
-      'mode',
-    )
-  }
-  const onError = checkVerdict('onError', options.onError ?? 'flag')
-  const onMissingInput = checkVerdict('onMissingInput', options.onMissingInput ?? onError)
+  const mode = oneOf('mode', options.mode ?? 'enforce', ['enforce', 'shadow'] as const)
+  const onError = oneOf('onError', options.onError ?? 'flag', VERDICTS)
+  const onMissingInput = oneOf('onMissingInput', options.onMissingInput ?? onError, VERDICTS)
   const fallbackMessage = options.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE
   if (typeof fallbackMessage !== 'string') {
     throw new ConfigurationError(
@@ -292,34 +299,22 @@ export function ragGuard(
       'fallbackMessage',
     )
   }
-  const streamMode = options.streamMode ?? 'hold'
-  if (streamMode !== 'hold' && streamMode !== 'annotate') {
-    throw new ConfigurationError(
-      `RAG Guard middleware: "streamMode" must be "hold" or "annotate", got ${JSON.stringify(streamMode)}`,
-      'streamMode',
-    )
-  }
-  const streamBufferBytes = options.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES
-  if (!Number.isInteger(streamBufferBytes) || streamBufferBytes < 1) {
-    throw new ConfigurationError(
-      `RAG Guard middleware: "streamBufferBytes" must be a positive integer, got ${JSON.stringify(streamBufferBytes)}`,
-      'streamBufferBytes',
-    )
-  }
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) {
-    throw new ConfigurationError(
-      `RAG Guard middleware: "maxBodyBytes" must be a positive integer, got ${JSON.stringify(maxBodyBytes)}`,
-      'maxBodyBytes',
-    )
-  }
-  const onOversize = options.onOversize ?? 'reject'
-  if (onOversize !== 'reject' && onOversize !== 'pass') {
-    throw new ConfigurationError(
-      `RAG Guard middleware: "onOversize" must be "reject" or "pass", got ${JSON.stringify(onOversize)}`,
-      'onOversize',
-    )
-  }
+  const streamMode = oneOf('streamMode', options.streamMode ?? 'hold', [
+    'hold',
+    'annotate',
+  ] as const)
+  const streamBufferBytes = positiveInteger(
+    'streamBufferBytes',
+    options.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES,
+  )
+  const maxBodyBytes = positiveInteger(
+    'maxBodyBytes',
+    options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+  )
+  const onOversize = oneOf('onOversize', options.onOversize ?? 'reject', [
+    'reject',
+    'pass',
+  ] as const)
   const { cache, onDecision } = options
 
   /**
