@@ -8,7 +8,7 @@ import {
   validateThresholds,
   type JudgeResult,
 } from '../src'
-import article from '../../shared/reference/cookbook-article.txt?raw'
+import article from './fixtures/cookbook/cookbook-article.txt?raw'
 import { binaryTopLogprobs, scriptModel } from './helpers'
 import type { StubStep } from './stub/openai-stub'
 
@@ -145,7 +145,7 @@ describe('the request the judge sends', () => {
 })
 
 describe('the cookbook cases replayed through the judge (blockBelow 0.2, flagBelow 0.8)', () => {
-  // ../shared/reference/cookbook-cases.md: the chosen token and its logprob, per run.
+  // test/fixtures/cookbook/cookbook-cases.md: the chosen token and its logprob, per run.
   const cases = [
     ['What nationality was Ada Lovelace?', 'gpt-4o-mini', 'True', -3.1281633e-7, 'pass'],
     [

@@ -8,7 +8,7 @@ import { alreadyJudged, runEval } from '../../src/cli/eval'
 import { createJudge } from '../../src/judge/judge'
 import { startOpenAIStub, type OpenAIStub, type RecordedRequest } from '../stub/openai-stub'
 
-const SQUAD = join(import.meta.dirname, '../../../shared/data/squad2-dev-sample.jsonl')
+const SQUAD = join(import.meta.dirname, '../../samples/data/squad2-sample.jsonl')
 const ROOT = join(import.meta.dirname, '../..')
 let stub: OpenAIStub
 let counter = 0
@@ -51,8 +51,8 @@ function terminal() {
 describe('reading examples', () => {
   it('accepts the SQuAD sample as it is', () => {
     const examples = parseExamples(readFileSync(SQUAD, 'utf8'), 'squad')
-    expect(examples).toHaveLength(302)
-    expect(examples.filter((example) => example.sufficient)).toHaveLength(140)
+    expect(examples).toHaveLength(120)
+    expect(examples.filter((example) => example.sufficient)).toHaveLength(60)
     expect(examples[0]).toMatchObject({ id: '89adf6ebb0d9eb5deba458daa', sufficient: false })
   })
 
@@ -123,10 +123,10 @@ describe('rag-guard eval against the stub model server', () => {
     expect(firstRun.interrupted).toBe(true)
     const afterFirst = readFileSync(output, 'utf8').trim().split('\n')
     expect(afterFirst.length).toBeGreaterThanOrEqual(60)
-    expect(afterFirst.length).toBeLessThan(302)
+    expect(afterFirst.length).toBeLessThan(120)
     expect((await model.requests()).length).toBe(afterFirst.length)
     expect(first.written.join('')).toMatch(
-      /\rjudging \[#*\.*\] \d+\/302 \d+% · [\d.]+\/s · ETA \S+/,
+      /\rjudging \[#*\.*\] \d+\/120 \d+% · [\d.]+\/s · ETA \S+/,
     )
 
     // Second run: only the rest is judged.
@@ -139,10 +139,10 @@ describe('rag-guard eval against the stub model server', () => {
     })
     expect(secondRun).toMatchObject({
       skipped: afterFirst.length,
-      judged: 302 - afterFirst.length,
+      judged: 120 - afterFirst.length,
       interrupted: false,
     })
-    expect((await model.requests()).length).toBe(302)
+    expect((await model.requests()).length).toBe(120)
     const records = readFileSync(output, 'utf8')
       .trim()
       .split('\n')
@@ -159,14 +159,14 @@ describe('rag-guard eval against the stub model server', () => {
             inputTokens: number
           },
       )
-    expect(new Set(records.map((record) => record.id)).size).toBe(302)
+    expect(new Set(records.map((record) => record.id)).size).toBe(120)
     expect(records[0]).toMatchObject({
       score: expect.closeTo(0.7, 10),
       pTrue: expect.closeTo(0.7, 10),
       model: 'gpt-4o-mini',
       inputTokens: 42,
     })
-    expect(records.filter((record) => record.sufficient)).toHaveLength(140)
+    expect(records.filter((record) => record.sufficient)).toHaveLength(60)
   })
 
   it('writes failures with their reason, and judges them again on the next run', async () => {
@@ -216,11 +216,11 @@ describe('rag-guard eval against the stub model server', () => {
     expect(interrupted.stderr).toContain('run the same command again to resume')
     const partial = readFileSync(output, 'utf8').trim().split('\n').length
     expect(partial).toBeGreaterThan(0)
-    expect(partial).toBeLessThan(302)
+    expect(partial).toBeLessThan(120)
     const finished = await run()
     expect(finished.code).toBe(0)
-    expect(finished.stderr).toContain(`done: ${302 - partial} judged now, ${partial} already in`)
-    expect((await model.requests()).length).toBe(302)
+    expect(finished.stderr).toContain(`done: ${120 - partial} judged now, ${partial} already in`)
+    expect((await model.requests()).length).toBe(120)
     expect(finished.stderr + interrupted.stderr).not.toContain('sk-cli-test')
   })
 
