@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { parseConfig, type GuardConfig, type GuardEnv } from './config'
 import { logDecision } from './guard/decision-log'
 import { ragGuard } from './guard/middleware'
+import { errorResponse } from './guard/respond'
 import { cacheApiStore, kvStore } from './judge/cache'
 import { createJudge } from './judge/judge'
 import { createProxy } from './proxy'
@@ -56,10 +57,7 @@ export function buildGuardApp(config: GuardConfig): Hono {
         error: String(error),
       }),
     )
-    return c.json(
-      { error: { type: 'guard_error', message: 'The guard could not process this request.' } },
-      502,
-    )
+    return errorResponse(502, 'guard_error', 'The guard could not process this request.')
   })
   return app
 }

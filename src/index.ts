@@ -1,22 +1,29 @@
 /**
  * RAG Guard: public exports. Everything not listed here is internal.
  */
+export { ragGuard, type RagGuardVariables } from './guard/middleware'
 export {
-  ragGuard,
   DEFAULT_FALLBACK_MESSAGE,
+  DEFAULT_MAX_BODY_BYTES,
   DEFAULT_STREAM_BUFFER_BYTES,
+  type OversizePolicy,
+  type RagGuardOptions,
+  type StreamMode,
+} from './guard/options'
+export {
+  REASON_POLICY,
+  type GuardDecision,
+  type GuardMode,
+  type GuardReason,
+  type ReasonPolicy,
+} from './guard/decision'
+export {
   HEADER_CACHE,
   HEADER_MODE,
   HEADER_REASON,
   HEADER_SCORE,
   HEADER_VERDICT,
-  type GuardDecision,
-  type GuardMode,
-  type GuardReason,
-  type RagGuardOptions,
-  type RagGuardVariables,
-  type StreamMode,
-} from './guard/middleware'
+} from './guard/respond'
 export { logDecision, type DecisionRecord } from './guard/decision-log'
 export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
 export {
@@ -34,9 +41,9 @@ export {
   type Thresholds,
   type Verdict,
 } from './guard/policy'
+export { DEFAULT_JUDGE_OPTIONS } from './judge/options'
 export {
   createJudge,
-  DEFAULT_JUDGE_OPTIONS,
   type Judge,
   type JudgeCallOptions,
   type JudgeChatModel,

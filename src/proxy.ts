@@ -1,4 +1,19 @@
 import type { Context } from 'hono'
+import { cloneRawRequest } from 'hono/request'
+import { errorResponse } from './guard/respond'
+import { httpUrl, integer } from './settings'
+
+/** The proxy's settings, with their Worker names. */
+export const PROXY_SETTINGS = {
+  /** Origin and optional path prefix of the guarded endpoint. */
+  url: httpUrl({ env: 'UPSTREAM_URL' }),
+  /** How long to wait for the upstream's response headers. */
+  timeoutMs: integer(1, 600_000, {
+    unit: 'milliseconds',
+    env: 'UPSTREAM_TIMEOUT_MS',
+    default: 60_000,
+  }),
+}
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are not forwarded; `host`
@@ -46,10 +61,6 @@ export function upstreamUrl(upstream: URL, requestUrl: string): URL {
   return target
 }
 
-function upstreamError(status: 502 | 504, type: string, message: string): Response {
-  return Response.json({ error: { type, message } }, { status })
-}
-
 export interface ProxyOptions {
   /**
    * How long to wait for the upstream's response headers. A streamed body may then take longer;
@@ -60,7 +71,7 @@ export interface ProxyOptions {
   timeoutMs?: number
 }
 
-export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = PROXY_SETTINGS.timeoutMs.default!
 
 class UpstreamTimeout extends Error {
   override readonly name = 'UpstreamTimeout'
@@ -68,8 +79,8 @@ class UpstreamTimeout extends Error {
 
 /**
  * The handler that forwards a request to the upstream and returns its response: method, path,
- * query, headers (less hop-by-hop ones), body and status, streamed both ways. A body the guard
- * already read (on guarded routes) is sent from Hono's cache, byte for byte.
+ * query, headers (less hop-by-hop ones), body and status, streamed both ways. On guarded
+ * routes the guard has read the body and left `c.req.raw` holding it again, byte for byte.
  */
 export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
   const send = upstream.fetcher ? upstream.fetcher.fetch.bind(upstream.fetcher) : fetch
@@ -77,7 +88,9 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method
     const hasBody = method !== 'GET' && method !== 'HEAD'
-    const body = !hasBody ? null : c.req.raw.bodyUsed ? await c.req.arrayBuffer() : c.req.raw.body
+    // A body an earlier middleware read through Hono is rebuilt from what Hono kept.
+    const source = hasBody && c.req.raw.bodyUsed ? await cloneRawRequest(c.req) : c.req.raw
+    const body = hasBody ? source.body : null
     const target = upstreamUrl(upstream.url, c.req.url)
     // One signal for the whole exchange: the client leaving, or no headers within the budget.
     const controller = new AbortController()
@@ -93,7 +106,9 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
         body,
         redirect: 'manual',
         signal: controller.signal,
-      })
+        // Required by the Fetch standard for a stream body (Node enforces it; workerd ignores it).
+        duplex: 'half',
+      } as RequestInit)
     } catch (error) {
       const timedOut = controller.signal.reason instanceof UpstreamTimeout
       console.error(
@@ -104,12 +119,12 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
         }),
       )
       return timedOut
-        ? upstreamError(
+        ? errorResponse(
             504,
             'upstream_timeout',
             `The upstream RAG endpoint did not answer within ${timeoutMs} ms.`,
           )
-        : upstreamError(
+        : errorResponse(
             502,
             'upstream_unreachable',
             'The upstream RAG endpoint could not be reached.',

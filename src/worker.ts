@@ -6,6 +6,7 @@ import type { Hono } from 'hono'
 import { createGuardApp } from './app'
 import type { GuardEnv } from './config'
 import { ConfigurationError } from './errors'
+import { errorResponse } from './guard/respond'
 
 // The settings are read once per isolate (env is the same object for every request).
 const apps = new WeakMap<object, Hono | ConfigurationError>()
@@ -30,10 +31,7 @@ export default {
   fetch(request, env, ctx) {
     const app = appFor(env)
     if (app instanceof ConfigurationError) {
-      return Response.json(
-        { error: { type: 'guard_misconfigured', message: app.message, setting: app.setting } },
-        { status: 503 },
-      )
+      return errorResponse(503, 'guard_misconfigured', app.message, { setting: app.setting })
     }
     return app.fetch(request, env, ctx)
   },

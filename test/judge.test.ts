@@ -276,7 +276,7 @@ describe('judge results', () => {
   it.each([
     [{ topLogprobs: 21 }, /"topLogprobs" must be an integer from 1 to 20, got 21/],
     [{ topLogprobs: 0 }, /"topLogprobs" must be an integer from 1 to 20, got 0/],
-    [{ timeoutMs: -5 }, /"timeoutMs" must be an integer from 1 to 600000, got -5/],
+    [{ timeoutMs: -5 }, /"timeoutMs" must be an integer \(milliseconds\) from 1 to 600000, got -5/],
     [{ maxRetries: 1.5 }, /"maxRetries" must be an integer from 0 to 10, got 1.5/],
     [{ model: '' }, /"model" must be a non-empty model name/],
   ])('rejects %j at setup, naming the option', (options, message) => {

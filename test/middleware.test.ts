@@ -363,9 +363,9 @@ describe('ragGuard: configuration is checked once, at setup', () => {
     [{ judge, answer: '/a~2' }, /answer is not a valid JSON Pointer/],
     [
       { judge, blockBelow: 0.9, flagBelow: 0.5 },
-      /blockBelow \(0.9\) must not be greater than flagBelow \(0.5\)/,
+      /"blockBelow" \(0.9\) must not be greater than "flagBelow" \(0.5\)/,
     ],
-    [{ judge, flagBelow: 2 }, /flagBelow must be a number from 0 to 1, got 2/],
+    [{ judge, flagBelow: 2 }, /"flagBelow" must be a number from 0 to 1, got 2/],
     [{ judge, mode: 'observe' }, /"mode" must be "enforce" or "shadow", got "observe"/],
     [{ judge, onError: 'allow' }, /"onError" must be "pass", "flag" or "block", got "allow"/],
     [

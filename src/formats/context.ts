@@ -1,3 +1,5 @@
+import { isRecord } from '../json'
+
 /**
  * Retrieved context as it appears in RAG payloads: one string, an array of strings, or an array
  * of documents — LangChain's (`pageContent` in JS, `page_content` in Python) or citations with
@@ -12,9 +14,9 @@ const TEXT_KEYS = ['pageContent', 'page_content', 'content'] as const
 
 function documentText(item: unknown): string | undefined {
   if (typeof item === 'string') return item
-  if (typeof item === 'object' && item !== null) {
+  if (isRecord(item)) {
     for (const key of TEXT_KEYS) {
-      const text = (item as Record<string, unknown>)[key]
+      const text = item[key]
       if (typeof text === 'string') return text
     }
   }

@@ -5,6 +5,7 @@ import {
   replaceAtJsonPointer,
   type JsonPointer,
 } from './json-pointer'
+import { isRecord } from '../json'
 import { eventJson, formatSSE } from './sse'
 import type { RouteFormat } from './types'
 
@@ -20,32 +21,24 @@ export interface LangServeFormatOptions {
 const QUESTION_KEYS = ['input', 'question', 'query'] as const
 const STREAM_PATH = /\/(?:stream|stream_log|stream_events)$/
 
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined
-}
-
 /**
  * The question of a LangServe `/invoke` request (`{ input }`, input a string or an object with
  * `input`, `question` or `query`) or of a retrieval chain called directly (`{ input: '…' }`).
  */
 function defaultQuestion(body: unknown): QuestionReading {
-  const input = record(body)?.input
+  const input = isRecord(body) ? body.input : undefined
   // A string, nothing, or anything but an object: read as the question itself (and refused if not text).
-  if (record(input) === undefined) return readQuestion(input, 'request /input')
-  const fields = record(input)
-  const key = QUESTION_KEYS.find((name) => fields?.[name] !== undefined)
+  if (!isRecord(input)) return readQuestion(input, 'request /input')
+  const key = QUESTION_KEYS.find((name) => input[name] !== undefined)
   return key
-    ? readQuestion(fields?.[key], `request /input/${key}`)
+    ? readQuestion(input[key], `request /input/${key}`)
     : readQuestion(undefined, 'request /input')
 }
 
 /** The chain output: LangServe wraps it as `{ output, metadata }`; a chain called directly does not. */
 function chainOutput(body: unknown): { output: unknown; base: string } {
-  const root = record(body)
-  return root && 'output' in root
-    ? { output: root.output, base: '/output' }
+  return isRecord(body) && 'output' in body
+    ? { output: body.output, base: '/output' }
     : { output: body, base: '' }
 }
 
@@ -110,9 +103,7 @@ export function langServeFormat(
         // Keep what was already said that is not the answer (input, documents), then the fallback.
         const kept = stringOutput
           ? []
-          : parts.filter(
-              (part) => record(part) !== undefined && !(answerPath[0]! in (part as object)),
-            )
+          : parts.filter((part) => isRecord(part) && !(answerPath[0]! in part))
         const fallbackPart = stringOutput
           ? fallback
           : answerPath.reduceRight<unknown>((value, key) => ({ [key]: value }), fallback)
@@ -129,7 +120,7 @@ export function langServeFormat(
       if (answer) return replaceAtJsonPointer(response, answer, fallback)
       const { output, base } = chainOutput(response)
       if (typeof output === 'string') return replaceAtJsonPointer(response, pointer(base), fallback)
-      if (record(output) && 'answer' in (output as object))
+      if (isRecord(output) && 'answer' in output)
         return replaceAtJsonPointer(response, pointer(`${base}/answer`), fallback)
       return undefined
     },

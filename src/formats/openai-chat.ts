@@ -1,6 +1,7 @@
 import { readContext, readQuestion, type ContextReading, type QuestionReading } from './context'
 import type { ContextLocation } from './json'
 import { parseJsonPointer, readJsonPointer } from './json-pointer'
+import { isNumber, isRecord, isString, member } from '../json'
 import { eventJson, formatSSE } from './sse'
 import type { RouteFormat } from './types'
 
@@ -24,26 +25,14 @@ function messageText(content: unknown): string | undefined {
   if (typeof content === 'string') return content
   if (!Array.isArray(content)) return undefined
   const texts = content.flatMap((part) =>
-    typeof part === 'object' &&
-    part !== null &&
-    (part as { type?: unknown }).type === 'text' &&
-    typeof (part as { text?: unknown }).text === 'string'
-      ? [(part as { text: string }).text]
-      : [],
+    isRecord(part) && part.type === 'text' && typeof part.text === 'string' ? [part.text] : [],
   )
   return texts.length > 0 ? texts.join('\n') : undefined
 }
 
 function messages(body: unknown): ChatMessage[] {
-  const list =
-    typeof body === 'object' && body !== null
-      ? (body as { messages?: unknown }).messages
-      : undefined
-  return Array.isArray(list)
-    ? list.filter(
-        (message): message is ChatMessage => typeof message === 'object' && message !== null,
-      )
-    : []
+  const list = isRecord(body) ? body.messages : undefined
+  return Array.isArray(list) ? list.filter(isRecord) : []
 }
 
 function lastUserQuestion(body: unknown): QuestionReading {
@@ -76,29 +65,18 @@ function completionId(): string {
   return `chatcmpl-ragguard${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`
 }
 
-function field<T>(value: unknown, key: string, check: (item: unknown) => item is T): T | undefined {
-  const item =
-    typeof value === 'object' && value !== null
-      ? (value as Record<string, unknown>)[key]
-      : undefined
-  return check(item) ? item : undefined
-}
-const isString = (value: unknown): value is string => typeof value === 'string'
-const isNumber = (value: unknown): value is number => typeof value === 'number'
-const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null
-
 /**
  * A `chat.completion` whose one message is the fallback text: valid for the official clients.
  * The upstream's id, model, creation time and usage are kept when it sent them.
  * @see https://platform.openai.com/docs/api-reference/chat/object
  */
 export function fallbackCompletion(response: unknown, request: unknown, fallback: string) {
-  const usage = field(response, 'usage', isObject)
+  const usage = member(response, 'usage', isRecord)
   return {
-    id: field(response, 'id', isString) ?? completionId(),
+    id: member(response, 'id', isString) ?? completionId(),
     object: 'chat.completion',
-    created: field(response, 'created', isNumber) ?? Math.floor(Date.now() / 1000),
-    model: field(response, 'model', isString) ?? field(request, 'model', isString) ?? 'unknown',
+    created: member(response, 'created', isNumber) ?? Math.floor(Date.now() / 1000),
+    model: member(response, 'model', isString) ?? member(request, 'model', isString) ?? 'unknown',
     choices: [
       {
         index: 0,
@@ -150,7 +128,7 @@ export function openAIChatFormat(
         `response ${pointer?.source}`,
       ),
     isStreaming: (body) =>
-      field(body, 'stream', (value): value is boolean => value === true) === true,
+      member(body, 'stream', (value): value is boolean => value === true) === true,
     blockBody: fallbackCompletion,
     stream: {
       contextFromEvent(event) {
@@ -163,12 +141,13 @@ export function openAIChatFormat(
       blockStream(seen, request, fallback) {
         const first = seen
           .map(eventJson)
-          .find((chunk) => field(chunk, 'id', isString) !== undefined)
+          .find((chunk) => member(chunk, 'id', isString) !== undefined)
         const base = {
-          id: field(first, 'id', isString) ?? completionId(),
+          id: member(first, 'id', isString) ?? completionId(),
           object: 'chat.completion.chunk',
-          created: field(first, 'created', isNumber) ?? Math.floor(Date.now() / 1000),
-          model: field(first, 'model', isString) ?? field(request, 'model', isString) ?? 'unknown',
+          created: member(first, 'created', isNumber) ?? Math.floor(Date.now() / 1000),
+          model:
+            member(first, 'model', isString) ?? member(request, 'model', isString) ?? 'unknown',
         }
         const chunk = (delta: object, finishReason: string | null) =>
           formatSSE({

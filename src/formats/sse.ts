@@ -1,3 +1,5 @@
+import { parseJson } from '../json'
+
 /**
  * Server-sent events, as the HTML standard defines them (§9.2 "Server-sent events", the
  * event-stream interpretation). The guard only *observes* a passing stream with this parser:
@@ -75,11 +77,8 @@ export function formatSSE(event: SSEEvent): string {
 
 /** Parses an event's data as JSON, or undefined. */
 export function eventJson(event: SSEEvent): unknown {
-  try {
-    return JSON.parse(event.data)
-  } catch {
-    return undefined
-  }
+  const parsed = parseJson(event.data)
+  return parsed.ok ? parsed.value : undefined
 }
 
 /**

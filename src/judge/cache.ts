@@ -1,5 +1,13 @@
 import { sha256Hex } from '../hash'
+import { integer } from '../settings'
 import type { JudgeScore } from './judge'
+
+/** How long a score is kept; 0 turns the verdict cache off (the Worker's CACHE_TTL_SECONDS). */
+export const CACHE_TTL_SECONDS = integer(0, 31_536_000, {
+  unit: 'seconds; 0 turns the cache off',
+  env: 'CACHE_TTL_SECONDS',
+  default: 3600,
+})
 
 /**
  * A cache of judge scores. Only scores are stored, never failures: a judge that was down must

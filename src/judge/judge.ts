@@ -1,6 +1,9 @@
 import type { BaseLanguageModelInput } from '@langchain/core/language_models/base'
 import { ChatOpenAI } from '@langchain/openai'
 import { ConfigurationError } from '../errors'
+import { isRecord } from '../json'
+import { check, checkOptional } from '../settings'
+import { JUDGE_SETTINGS } from './options'
 import { buildJudgePrompt, PROMPT_VERSION } from './prompt'
 import { scoreLogprobs, type LogprobScore, type ScoringFailureReason } from './scoring'
 
@@ -140,23 +143,6 @@ export interface JudgeOptions {
   headers?: Record<string, string>
 }
 
-export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
-  model: 'gpt-4o-mini',
-  topLogprobs: 20,
-  timeoutMs: 3000,
-  maxRetries: 1,
-})
-
-function checkInteger(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigurationError(
-      `RAG Guard judge: "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? String(value)}`,
-      name,
-    )
-  }
-  return value
-}
-
 /** Reads the logprobs settings of a ChatOpenAI-like model, where it has them, to fail early. */
 function checkChatModel(chatModel: JudgeChatModel): void {
   const fields = chatModel as { logprobs?: unknown; topLogprobs?: unknown }
@@ -167,6 +153,8 @@ function checkChatModel(chatModel: JudgeChatModel): void {
     )
   }
 }
+
+const OWNER = 'RAG Guard judge'
 
 class JudgeTimeout extends Error {
   override readonly name = 'JudgeTimeout'
@@ -190,7 +178,7 @@ function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message
   retryable: boolean
   retryAfterMs?: number
 } {
-  const fields = (typeof error === 'object' && error !== null ? error : {}) as {
+  const fields = (isRecord(error) ? error : {}) as {
     status?: unknown
     headers?: unknown
   }
@@ -278,28 +266,15 @@ const SCORING_MESSAGES: Record<ScoringFailureReason, string> = {
  * ```
  */
 export function createJudge(options: JudgeOptions = {}): Judge {
-  const model = options.model ?? DEFAULT_JUDGE_OPTIONS.model
-  const topLogprobs = checkInteger(
-    'topLogprobs',
-    options.topLogprobs ?? DEFAULT_JUDGE_OPTIONS.topLogprobs,
-    1,
-    20,
-  )
-  const timeoutMs = checkInteger(
-    'timeoutMs',
-    options.timeoutMs ?? DEFAULT_JUDGE_OPTIONS.timeoutMs,
-    1,
-    600_000,
-  )
-  const maxRetries = checkInteger(
-    'maxRetries',
-    options.maxRetries ?? DEFAULT_JUDGE_OPTIONS.maxRetries,
-    0,
-    10,
-  )
-  if (typeof model !== 'string' || model.trim() === '') {
-    throw new ConfigurationError('RAG Guard judge: "model" must be a non-empty model name', 'model')
-  }
+  const setting = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
+    check<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
+  const model = setting('model')
+  const topLogprobs = setting('topLogprobs')
+  const timeoutMs = setting('timeoutMs')
+  const maxRetries = setting('maxRetries')
+  checkOptional(OWNER, 'apiKey', JUDGE_SETTINGS.apiKey, options.apiKey)
+  checkOptional(OWNER, 'baseURL', JUDGE_SETTINGS.baseURL, options.baseURL)
+  checkOptional(OWNER, 'headers', JUDGE_SETTINGS.headers, options.headers)
   if (options.chatModel) checkChatModel(options.chatModel)
   else if (!options.apiKey && !options.baseURL) {
     throw new ConfigurationError(
@@ -391,7 +366,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
         // report the failure itself rather than a timeout, so the real cause is seen.
         const wait =
           failure.retryAfterMs ?? RETRY_BASE_MS * 2 ** attempt * (0.8 + Math.random() * 0.4)
-        const { retryAfterMs: _retryAfter, ...reported } = failure
+        const { retryable: _retryable, retryAfterMs: _retryAfter, ...reported } = failure
         if (!failure.retryable || attempt >= maxRetries || Date.now() + wait >= deadline) {
           return {
             ok: false,

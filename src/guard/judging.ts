@@ -1,0 +1,74 @@
+/**
+ * Judging one question against its documents: the verdict cache first, then the judge, then the
+ * cache again (written after the response, never on its path). Never rejects: a cache that
+ * fails, even by throwing, counts as a miss.
+ */
+import { cacheKey, type VerdictCache } from '../judge/cache'
+import type { Judge, JudgeResult } from '../judge/judge'
+import type { JudgeOutcome } from './decision'
+
+/** The longest a verdict-cache lookup may take before it counts as a miss. */
+export const CACHE_LOOKUP_LIMIT_MS = 50
+
+export interface JudgeRequest {
+  question: string
+  documents: readonly string[]
+  /** Cancels the judge call (the client went away, or the answer no longer needs a verdict). */
+  signal: AbortSignal
+  /** Runs work after the response (`waitUntil`), such as the cache write. */
+  defer: (work: Promise<unknown>) => void
+}
+
+export type Judging = (request: JudgeRequest) => Promise<JudgeOutcome>
+
+/** A lookup bounded in time; whatever goes wrong, it is a miss. */
+async function lookup(cache: VerdictCache, key: string) {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const limit = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, CACHE_LOOKUP_LIMIT_MS, undefined)
+  })
+  try {
+    return await Promise.race([Promise.resolve().then(() => cache.get(key)), limit])
+  } catch {
+    return undefined
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
+  /** The judge's own call: a judge passed in that rejects (against its contract) is a judge-error. */
+  const call = async (request: JudgeRequest): Promise<JudgeResult> => {
+    const startedAt = Date.now()
+    try {
+      return await judge.judge(
+        { question: request.question, context: request.documents },
+        { signal: request.signal },
+      )
+    } catch (error) {
+      return {
+        ok: false,
+        reason: 'judge-error',
+        message: `the judge threw (${error instanceof Error ? error.name : typeof error})`,
+        model: judge.model,
+        promptVersion: judge.promptVersion,
+        latencyMs: Date.now() - startedAt,
+      }
+    }
+  }
+  if (!cache) return async (request) => ({ result: await call(request) })
+  return async (request) => {
+    const key = await cacheKey(
+      judge.identity,
+      judge.promptVersion,
+      request.question,
+      request.documents,
+    )
+    const hit = await lookup(cache, key)
+    if (hit) return { result: hit, cache: 'hit' }
+    const result = await call(request)
+    // Failures are never cached: the next request asks the judge again.
+    if (result.ok) request.defer(Promise.resolve().then(() => cache.put(key, result)))
+    return { result, cache: 'miss' }
+  }
+}
