@@ -19,7 +19,7 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cli/**'],
+          exclude: ['test/cli/**', 'test/node/**'],
           globalSetup: ['test/global-setup.ts'],
           // LangChain is large: pre-bundling it once saves most of a cold run.
           deps: {
@@ -30,10 +30,10 @@ export default defineConfig({
         },
       },
       {
-        // The rag-guard command line: in Node, where it runs.
+        // The rag-guard command line, and the middleware under Node: in Node, where they run.
         test: {
           name: 'node',
-          include: ['test/cli/**/*.test.ts'],
+          include: ['test/cli/**/*.test.ts', 'test/node/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
         },

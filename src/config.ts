@@ -84,7 +84,7 @@ export interface GuardConfig {
 const LOG_DECISIONS = boolean({ env: 'LOG_DECISIONS', default: true })
 
 /** Every setting read from the environment, by its Worker name. */
-const ENV_SETTINGS: Readonly<Record<string, Setting<unknown>>> = Object.fromEntries(
+export const WORKER_SETTINGS: Readonly<Record<string, Setting<unknown>>> = Object.fromEntries(
   [
     ...Object.values(PROXY_SETTINGS),
     ...Object.values(JUDGE_SETTINGS),
@@ -171,7 +171,7 @@ const routesSchema = z.preprocess(
 
 const envSchema = z.object({
   ...Object.fromEntries(
-    Object.entries(ENV_SETTINGS).map(([name, setting]) => [name, setting.fromEnv.optional()]),
+    Object.entries(WORKER_SETTINGS).map(([name, setting]) => [name, setting.fromEnv.optional()]),
   ),
   GUARD_ROUTES: routesSchema,
 })
@@ -204,7 +204,7 @@ export function parseConfig(env: GuardEnv): GuardConfig {
   const result = envSchema.safeParse(withoutBlanks(env), { reportInput: true })
   if (!result.success) {
     const name = settingName(result.error.issues[0]!.path)
-    const secret = ENV_SETTINGS[name]?.secret === true
+    const secret = WORKER_SETTINGS[name]?.secret === true
     throw new ConfigurationError(
       `${OWNER}: ${name || 'settings'} ${firstProblem(result.error, secret)}`,
       name,

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest'
+import { REASON_POLICY, type GuardReason } from '../src'
+import {
+  judgedDecision,
+  PendingDecision,
+  unjudgedDecision,
+  type DecisionPolicy,
+} from '../src/guard/decision'
+
+const policy: DecisionPolicy = {
+  mode: 'enforce',
+  thresholds: { blockBelow: 0.2, flagBelow: 0.8 },
+  onError: 'block',
+  onMissingInput: 'pass',
+  onOversize: 'reject',
+}
+
+const judged = { model: 'm', promptVersion: 'v', latencyMs: 3 }
+
+describe('decisions', () => {
+  it('a score goes through the thresholds', () => {
+    const score = (value: number) =>
+      judgedDecision(policy, {
+        result: {
+          ok: true,
+          score: value,
+          pTrue: value,
+          pFalse: 1 - value,
+          mass: 1,
+          token: 'True',
+          source: 'top_logprobs',
+          ...judged,
+        },
+      }).verdict
+    expect([score(0.1), score(0.5), score(0.9)]).toEqual(['block', 'flag', 'pass'])
+  })
+
+  it.each<[GuardReason, string]>([
+    ['judge-timeout', 'block'],
+    ['no-context', 'pass'],
+    ['request-too-large', 'block'],
+    ['streaming-not-supported', 'flag'],
+    ['response-not-ok', 'pass'],
+    ['response-too-large', 'block'],
+  ])('%s takes the verdict its policy names (%s here)', (reason, verdict) => {
+    expect(unjudgedDecision(policy, { reason, message: 'm' })).toMatchObject({ verdict, reason })
+  })
+
+  it('request-too-large with oversize requests passed on takes the onMissingInput verdict', () => {
+    const passing = { ...policy, onOversize: 'pass' as const }
+    expect(unjudgedDecision(passing, { reason: 'request-too-large', message: 'm' }).verdict).toBe(
+      'pass',
+    )
+  })
+
+  it('every reason has a policy', () => {
+    for (const policyName of Object.values(REASON_POLICY)) {
+      expect(['onError', 'onMissingInput', 'onOversize', 'onErrorAtMostFlag', 'pass']).toContain(
+        policyName,
+      )
+    }
+  })
+
+  it('a judge failure keeps the judge result and its reason', () => {
+    const decision = judgedDecision(policy, {
+      result: {
+        ok: false,
+        reason: 'judge-http-error',
+        message: 'the judge API answered 500',
+        status: 500,
+        ...judged,
+      },
+      cache: 'miss',
+    })
+    expect(decision).toMatchObject({ verdict: 'block', reason: 'judge-http-error', cache: 'miss' })
+    expect(decision.judge).toMatchObject({ status: 500 })
+  })
+})
+
+describe('PendingDecision', () => {
+  it('settles once: the first decision holds, and every reader sees it', async () => {
+    const pending = new PendingDecision()
+    const first = unjudgedDecision(policy, { reason: 'stream-buffer-exceeded', message: 'm' })
+    const later = unjudgedDecision(policy, { reason: 'judge-timeout', message: 'm' })
+    expect(pending.settled).toBeUndefined()
+    expect(pending.settle(first)).toBe(first)
+    expect(pending.settle(later)).toBe(first)
+    expect(await pending.promise).toBe(first)
+  })
+
+  it('follows a promise unless something settles first', async () => {
+    const pending = new PendingDecision()
+    let resolve!: (value: ReturnType<typeof unjudgedDecision>) => void
+    pending.follow(new Promise((done) => (resolve = done)))
+    const overflow = unjudgedDecision(policy, { reason: 'stream-buffer-exceeded', message: 'm' })
+    pending.settle(overflow)
+    resolve(unjudgedDecision(policy, { reason: 'judge-timeout', message: 'm' }))
+    await Promise.resolve()
+    expect(await pending.promise).toBe(overflow)
+  })
+})
