@@ -54,39 +54,32 @@ describe('README reference tables', () => {
     expect(documented).toEqual({ ...REASON_POLICY })
   })
 
-  it('the options of ragGuard() are all documented, with their defaults', () => {
-    const rows = table(section('### Options of `ragGuard(options)`'), 'option')
+  /** Every setting has a row in the table under `heading`, and the row shows its default. */
+  function expectDocumented(
+    heading: string,
+    first: string,
+    settings: Record<string, Setting<unknown>>,
+    worker: boolean,
+  ) {
+    const rows = table(section(heading), first)
     const byName = new Map(rows.map((row) => [codes(row[0]!)[0], row[1]!]))
-    for (const [name, setting] of Object.entries(GUARD_SETTINGS)) {
-      expect(byName.has(name), `ragGuard option ${name} is in the README`).toBe(true)
-      const value = defaultOf(setting as Setting<unknown>, false)
-      if (value !== undefined) {
+    for (const [name, setting] of Object.entries(settings)) {
+      expect(byName.has(name), `${name} is in the table under ${heading}`).toBe(true)
+      const value = defaultOf(setting, worker)
+      if (value !== undefined)
         expect(byName.get(name), `default of ${name}`).toContain(String(value))
-      }
     }
+  }
+
+  it('the options of ragGuard() are all documented, with their defaults', () => {
+    expectDocumented('### Options of `ragGuard(options)`', 'option', GUARD_SETTINGS, false)
   })
 
   it('the options of createJudge() are all documented, with their defaults', () => {
-    const rows = table(section('### Options of `createJudge(options)`'), 'option')
-    const byName = new Map(rows.map((row) => [codes(row[0]!)[0], row[1]!]))
-    for (const [name, setting] of Object.entries(JUDGE_SETTINGS)) {
-      expect(byName.has(name), `createJudge option ${name} is in the README`).toBe(true)
-      const value = defaultOf(setting as Setting<unknown>, false)
-      if (value !== undefined) {
-        expect(byName.get(name), `default of ${name}`).toContain(String(value))
-      }
-    }
+    expectDocumented('### Options of `createJudge(options)`', 'option', JUDGE_SETTINGS, false)
   })
 
   it('the Worker settings are all documented, with the Worker’s defaults', () => {
-    const rows = table(section('### Settings'), 'setting')
-    const byName = new Map(rows.map((row) => [codes(row[0]!)[0], row[1]!]))
-    for (const [name, setting] of Object.entries(WORKER_SETTINGS)) {
-      expect(byName.has(name), `setting ${name} is in the README`).toBe(true)
-      const value = defaultOf(setting, true)
-      if (value !== undefined) {
-        expect(byName.get(name), `default of ${name}`).toContain(String(value))
-      }
-    }
+    expectDocumented('### Settings', 'setting', WORKER_SETTINGS, true)
   })
 })

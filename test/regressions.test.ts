@@ -77,6 +77,22 @@ const post = (app: Hono, body: unknown = QUESTION, init: RequestInit = {}) =>
 const sseChunk = (content: string) =>
   `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`
 
+/** An SSE response that sends five chunks 100 ms apart (then `[DONE]` if asked). */
+function slowStream(done: boolean): Response {
+  let sent = 0
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      if (sent++ === 5) {
+        if (done) controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+        return controller.close()
+      }
+      controller.enqueue(encoder.encode(sseChunk(`part ${sent} `)))
+    },
+  })
+  return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
+}
+
 const chatRequest = {
   model: 'rag',
   stream: true,
@@ -210,20 +226,7 @@ describe('7. addedLatencyMs counts only what the guard added', () => {
     const { app, records } = await guarded(
       judgeSays(0.97),
       { format: 'openai-chat', streamMode: 'annotate' },
-      (c) => {
-        let sent = 0
-        const body = new ReadableStream<Uint8Array>({
-          async pull(controller) {
-            await new Promise((resolve) => setTimeout(resolve, 100))
-            if (sent++ === 5) {
-              controller.enqueue(encoder.encode('data: [DONE]\n\n'))
-              return controller.close()
-            }
-            controller.enqueue(encoder.encode(sseChunk(`part ${sent} `)))
-          },
-        })
-        return c.body(body, 200, { 'content-type': 'text/event-stream' })
-      },
+      () => slowStream(true),
     )
     const response = await post(app, chatRequest)
     await response.text()
@@ -238,17 +241,7 @@ describe('7. addedLatencyMs counts only what the guard added', () => {
     const { app, records } = await guarded(
       judgeSays(0.97),
       { format: 'openai-chat', mode: 'shadow' },
-      (c) => {
-        let sent = 0
-        const body = new ReadableStream<Uint8Array>({
-          async pull(controller) {
-            await new Promise((resolve) => setTimeout(resolve, 100))
-            if (sent++ === 5) return controller.close()
-            controller.enqueue(encoder.encode(sseChunk(`part ${sent} `)))
-          },
-        })
-        return c.body(body, 200, { 'content-type': 'text/event-stream' })
-      },
+      () => slowStream(false),
     )
     const startedAt = Date.now()
     const response = await post(app, chatRequest)
