@@ -11,6 +11,7 @@
  *   npm run demo -- --once    run, print the examples, stop
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -154,12 +155,23 @@ async function main(): Promise<void> {
     )
   }
 
-  // Secrets go through a private env file, never on a command line.
+  // Secrets go through a private env file, never on a command line. The guard asks callers for
+  // a token (wrangler.toml: GUARD_AUTH = "token"): one for a caller, one for an operator, who
+  // also sees the scores.
   workDir = mkdtempSync(join(tmpdir(), 'rag-guard-demo-'))
+  const callerToken = `demo-caller-${randomBytes(16).toString('hex')}`
+  const operatorToken = `demo-operator-${randomBytes(16).toString('hex')}`
   const envFile = join(workDir, 'secrets.env')
-  writeFileSync(envFile, apiKey ? `OPENAI_API_KEY=${JSON.stringify(apiKey)}\n` : '', {
-    mode: 0o600,
-  })
+  writeFileSync(
+    envFile,
+    [
+      ...(apiKey ? [`OPENAI_API_KEY=${JSON.stringify(apiKey)}`] : []),
+      `GUARD_TOKENS=${callerToken}`,
+      `GUARD_OPERATOR_TOKENS=${operatorToken}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  )
   const shared = [
     '--env-file',
     envFile,
@@ -216,7 +228,7 @@ async function main(): Promise<void> {
     for (const question of QUESTIONS) {
       const response = await fetch(`${guardUrl}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${operatorToken}` },
         body: JSON.stringify(body(question)),
       })
       const text = await response.text()
@@ -253,10 +265,12 @@ async function main(): Promise<void> {
     )
   if (once) return
   console.log(`
-Try it yourself (Ctrl-C stops both Workers):
-  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
-  curl -si ${guardUrl}/v1/chat/completions -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
-  curl -si ${guardUrl}/rag/invoke -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'`)
+The table was fetched with the operator token, which also sees scores and reasons. Try it
+yourself (Ctrl-C stops both Workers); a caller's token gets the verdict only, no token a 401:
+  curl -si ${guardUrl}/ask -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
+  curl -si ${guardUrl}/v1/chat/completions -H 'authorization: Bearer ${operatorToken}' -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
+  curl -si ${guardUrl}/rag/invoke -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'
+  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "No token?"}'`)
   await new Promise<void>((resolve) => process.once('SIGINT', resolve))
 }
 

@@ -6,14 +6,26 @@
 import * as z from 'zod'
 import { ConfigurationError } from './errors'
 import { createFormat, FORMAT_NAMES, type RouteFormat } from './formats'
-import { GUARD_SETTINGS, type OversizePolicy, type StreamMode } from './guard/options'
-import type { GuardMode } from './guard/decision'
-import { validateThresholds, type Thresholds, type Verdict } from './guard/policy'
+import type { CallerCheckOptions } from './guard/auth'
+import { GUARD_SETTINGS, type RagGuardOptions, type StreamMode } from './guard/options'
+import { validateThresholds, type Thresholds } from './guard/policy'
 import { CACHE_TTL_SECONDS } from './judge/cache'
+import type { JudgeOptions } from './judge/judge'
 import { JUDGE_SETTINGS } from './judge/options'
 import { parseJson } from './json'
 import { PROXY_SETTINGS } from './proxy'
-import { boolean, choice, firstProblem, show, type Setting } from './settings'
+import { normalizedPattern } from './routing'
+import {
+  boolean,
+  choice,
+  firstProblem,
+  headerMap,
+  httpUrl,
+  show,
+  text,
+  wordList,
+  type Setting,
+} from './settings'
 
 /**
  * The Worker's environment. Validated once per isolate; every error names the setting, the
@@ -43,12 +55,23 @@ export interface GuardEnv {
   LOG_CONTENT?: unknown
   UPSTREAM_TIMEOUT_MS?: unknown
   MAX_BODY_BYTES?: unknown
-  ON_OVERSIZE?: unknown
+  GUARD_AUTH?: unknown
+  GUARD_TOKENS?: unknown
+  GUARD_OPERATOR_TOKENS?: unknown
+  GUARD_TOKEN_HEADER?: unknown
+  ACCESS_TEAM_DOMAIN?: unknown
+  ACCESS_AUD?: unknown
+  ACCESS_OPERATORS?: unknown
+  GUARD_RATE_LIMIT?: RateLimit
+  PASS_THROUGH?: unknown
+  UPSTREAM_HEADERS?: unknown
+  CACHE_SECRET?: unknown
+  [setting: string]: unknown
 }
 
 export interface RouteConfig {
-  /** Hono path pattern: `/ask`, `/v1/chat/completions`, `/rag/*`, `/api/:tenant/ask`. */
-  path: string
+  /** Hono path patterns, normalised (lower case, no trailing slash); a LangServe base names several. */
+  paths: string[]
   method: string
   format: RouteFormat
   thresholds: Thresholds
@@ -56,32 +79,67 @@ export interface RouteConfig {
   streamMode: StreamMode
 }
 
-export interface GuardConfig {
-  upstream: { url: URL; fetcher?: Fetcher }
-  judge: {
-    model: string
-    apiKey?: string
-    baseURL?: string
-    topLogprobs: number
-    timeoutMs: number
-    maxRetries: number
-    headers?: Record<string, string>
-  }
-  mode: GuardMode
-  onError: Verdict
-  routes: RouteConfig[]
-  streamBufferBytes: number
-  /** Verdict cache: where, and for how long; undefined when CACHE_TTL_SECONDS is 0. */
-  cache?: { ttlSeconds: number; kv?: KVNamespace }
-  logDecisions: boolean
-  logContent: boolean
-  upstreamTimeoutMs: number
-  maxBodyBytes: number
-  onOversize: OversizePolicy
+/** A route the guard forwards unjudged. */
+export interface PassThroughRule {
+  path: string
+  methods: string[]
 }
 
-/** Settings only the Worker has. */
-const LOG_DECISIONS = boolean({ env: 'LOG_DECISIONS', default: true })
+export interface GuardConfig {
+  upstream: { url: URL; fetcher?: Fetcher; headers?: Record<string, string>; timeoutMs: number }
+  judge: JudgeOptions
+  auth: CallerCheckOptions
+  rateLimit?: RateLimit
+  /** The options every route's `ragGuard` shares, from the environment. */
+  guard: Omit<RagGuardOptions, 'judge'>
+  routes: RouteConfig[]
+  passThrough: PassThroughRule[]
+  /** Verdict cache: where, for how long, and its secret; undefined when CACHE_TTL_SECONDS is 0. */
+  cache?: { ttlSeconds: number; kv?: KVNamespace; secret?: string }
+  logDecisions: boolean
+}
+
+/** `token`, `access`, or exactly `none`, as a list. */
+const AUTH_METHODS = ['token', 'access', 'none'] as const
+const TOKEN = /^[A-Za-z0-9._~+/-]{16,}=*$/
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Settings only the Worker has, beside those of the options it builds. */
+const WORKER_ONLY = {
+  logDecisions: boolean({ env: 'LOG_DECISIONS', default: true }),
+  auth: wordList(
+    (word) => (AUTH_METHODS as readonly string[]).includes(word),
+    '"token", "access", both ("token,access"), or "none" to let anyone call the guard',
+    { env: 'GUARD_AUTH' },
+  ),
+  tokens: wordList(
+    (word) => TOKEN.test(word),
+    'tokens of at least 16 characters (letters, digits, ._~+/-)',
+    {
+      env: 'GUARD_TOKENS',
+      secret: true,
+    },
+  ),
+  operatorTokens: wordList(
+    (word) => TOKEN.test(word),
+    'tokens of at least 16 characters (letters, digits, ._~+/-)',
+    { env: 'GUARD_OPERATOR_TOKENS', secret: true },
+  ),
+  tokenHeader: text({
+    env: 'GUARD_TOKEN_HEADER',
+    default: 'authorization',
+    nonEmpty: 'a header name',
+  }),
+  accessTeamDomain: httpUrl({ env: 'ACCESS_TEAM_DOMAIN' }),
+  accessAudience: wordList((word) => word.length > 0, 'Access audience tags', {
+    env: 'ACCESS_AUD',
+  }),
+  accessOperators: wordList((word) => word.includes('@'), 'email addresses', {
+    env: 'ACCESS_OPERATORS',
+  }),
+  upstreamHeaders: headerMap({ env: 'UPSTREAM_HEADERS', secret: true }),
+  cacheSecret: text({ env: 'CACHE_SECRET', secret: true, nonEmpty: 'a non-empty secret' }),
+} satisfies Record<string, Setting<unknown>>
 
 /** Every setting read from the environment, by its Worker name. */
 export const WORKER_SETTINGS: Readonly<Record<string, Setting<unknown>>> = Object.fromEntries(
@@ -90,11 +148,17 @@ export const WORKER_SETTINGS: Readonly<Record<string, Setting<unknown>>> = Objec
     ...Object.values(JUDGE_SETTINGS),
     ...Object.values(GUARD_SETTINGS),
     CACHE_TTL_SECONDS,
-    LOG_DECISIONS,
+    ...Object.values(WORKER_ONLY),
   ]
     .filter((setting: Setting<unknown>) => setting.env !== undefined)
     .map((setting: Setting<unknown>) => [setting.env!, setting]),
 )
+
+/** Settings that were removed, and what took their place: a config that still sets one is told. */
+const REMOVED_SETTINGS: Record<string, string> = {
+  ON_OVERSIZE:
+    'was removed: a request over MAX_BODY_BYTES is unjudgeable, and ON_UNJUDGEABLE (default "block": 413) decides it',
+}
 
 const pointer = z.string({
   error: (issue) => `must be a JSON Pointer string such as "/question", got ${show(issue.input)}`,
@@ -169,12 +233,79 @@ const routesSchema = z.preprocess(
     .min(1, { error: 'must hold at least one route rule: without one, nothing is guarded' }),
 )
 
+const METHOD = /^[A-Za-z]+$/
+
+/** PASS_THROUGH: routes forwarded unjudged, as TOML tables or as a JSON string. */
+const passThroughSchema = z.preprocess(
+  (value) => {
+    if (typeof value !== 'string') return value
+    const parsed = parseJson(value)
+    return parsed.ok ? parsed.value : INVALID_JSON
+  },
+  z.array(
+    z.strictObject(
+      {
+        path: z
+          .string({
+            error: (issue) => `must be a path pattern such as "/health", got ${show(issue.input)}`,
+          })
+          .startsWith('/', { error: (issue) => `must start with "/", got ${show(issue.input)}` }),
+        methods: z
+          .array(
+            z.string().regex(METHOD, {
+              error: (issue) => `must be HTTP methods such as "GET", got ${show(issue.input)}`,
+            }),
+            {
+              error: (issue) =>
+                `must be a list of HTTP methods such as ["GET"], got ${show(issue.input)}`,
+            },
+          )
+          .min(1, { error: 'must name at least one method' })
+          .optional(),
+      },
+      {
+        error: (issue) =>
+          issue.code === 'unrecognized_keys'
+            ? `has unknown keys ${issue.keys.map((key) => `"${key}"`).join(', ')}; allowed: path, methods`
+            : `must be a table with a path (and methods), got ${show(issue.input)}`,
+      },
+    ),
+    {
+      error: (issue) =>
+        issue.input === INVALID_JSON
+          ? 'is a string that is not valid JSON; write it as a JSON array or as [[vars.PASS_THROUGH]] tables'
+          : `must be an array of { path, methods } rules, got ${show(issue.input)}`,
+    },
+  ),
+)
+
 const envSchema = z.object({
   ...Object.fromEntries(
     Object.entries(WORKER_SETTINGS).map(([name, setting]) => [name, setting.fromEnv.optional()]),
   ),
   GUARD_ROUTES: routesSchema,
+  PASS_THROUGH: passThroughSchema.optional(),
 })
+
+const LANGSERVE_ENDPOINTS = ['invoke', 'batch', 'stream', 'stream_log', 'stream_events'] as const
+
+/**
+ * The paths a route rule guards: its own; for a LangServe base path (`/rag`), every endpoint
+ * LangServe serves under it, with and without a config hash (`/rag/c/<hash>/invoke`).
+ */
+function routePaths(path: string, format: string): string[] {
+  const base = normalizedPattern(path)
+  const endpoint = base.split('/').pop() ?? ''
+  if (format !== 'langserve' || (LANGSERVE_ENDPOINTS as readonly string[]).includes(endpoint)) {
+    return [base]
+  }
+  // The path itself too: a retrieval chain served directly there.
+  const root = base === '/' ? '' : base
+  return [
+    base,
+    ...LANGSERVE_ENDPOINTS.flatMap((name) => [`${root}/${name}`, `${root}/c/:config/${name}`]),
+  ]
+}
 
 /** `GUARD_ROUTES[1].format` from a zod issue path. */
 function settingName(path: PropertyKey[]): string {
@@ -201,9 +332,16 @@ const OWNER = 'RAG Guard configuration'
  * wrong setting.
  */
 export function parseConfig(env: GuardEnv): GuardConfig {
+  for (const [name, instead] of Object.entries(REMOVED_SETTINGS)) {
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new ConfigurationError(`${OWNER}: ${name} ${instead}`, name)
+    }
+  }
   const result = envSchema.safeParse(withoutBlanks(env), { reportInput: true })
   if (!result.success) {
-    const name = settingName(result.error.issues[0]!.path)
+    const path = result.error.issues[0]!.path
+    // A list setting is named as a whole (GUARD_TOKENS, not GUARD_TOKENS[1]); rules by position.
+    const name = WORKER_SETTINGS[String(path[0])] ? String(path[0]) : settingName(path)
     const secret = WORKER_SETTINGS[name]?.secret === true
     throw new ConfigurationError(
       `${OWNER}: ${name || 'settings'} ${firstProblem(result.error, secret)}`,
@@ -214,19 +352,54 @@ export function parseConfig(env: GuardEnv): GuardConfig {
   /** The value of a setting, or its default (the Worker's own, where it has one). */
   const value = <T>(setting: Setting<T>): T =>
     (settings[setting.env!] as T | undefined) ?? (setting.workerDefault ?? setting.default)!
+  const optional = <T>(setting: Setting<T>) => settings[setting.env!] as T | undefined
+  const required = (condition: unknown, name: string, message: string) => {
+    if (!condition) throw new ConfigurationError(`${OWNER}: ${name} ${message}`, name)
+  }
 
-  if (!settings.UPSTREAM_URL && !env.UPSTREAM) {
-    throw new ConfigurationError(
-      `${OWNER}: UPSTREAM_URL is required (the origin of the RAG endpoint to guard, e.g. "https://rag.example.com"), or a service binding named UPSTREAM`,
-      'UPSTREAM_URL',
-    )
-  }
-  if (!settings.OPENAI_API_KEY && !settings.OPENAI_BASE_URL) {
-    throw new ConfigurationError(
-      `${OWNER}: OPENAI_API_KEY is required for the OpenAI API (\`wrangler secret put OPENAI_API_KEY\`); for a server that needs no key, set OPENAI_BASE_URL`,
-      'OPENAI_API_KEY',
-    )
-  }
+  required(
+    optional(PROXY_SETTINGS.url) || env.UPSTREAM,
+    'UPSTREAM_URL',
+    'is required (the origin of the RAG endpoint to guard, e.g. "https://rag.example.com"), or a service binding named UPSTREAM',
+  )
+  required(
+    optional(JUDGE_SETTINGS.apiKey) || optional(JUDGE_SETTINGS.baseURL),
+    'OPENAI_API_KEY',
+    'is required for the OpenAI API (`wrangler secret put OPENAI_API_KEY`); for a server that needs no key, set OPENAI_BASE_URL',
+  )
+
+  // Who may call: never left to a default.
+  const methods = optional(WORKER_ONLY.auth) as ('token' | 'access' | 'none')[] | undefined
+  required(
+    methods,
+    'GUARD_AUTH',
+    'is required: "token" (callers send a token from GUARD_TOKENS), "access" (Cloudflare Access: ACCESS_TEAM_DOMAIN, ACCESS_AUD), both ("token,access"), or "none" written out to let anyone on the internet call the guard and spend its judge',
+  )
+  required(
+    !methods!.includes('none') || methods!.length === 1,
+    'GUARD_AUTH',
+    'must be "none" alone, or a list of "token" and "access"',
+  )
+  const tokens = optional(WORKER_ONLY.tokens) ?? []
+  const operatorTokens = optional(WORKER_ONLY.operatorTokens) ?? []
+  required(
+    !methods!.includes('token') || tokens.length + operatorTokens.length > 0,
+    'GUARD_TOKENS',
+    'is required with GUARD_AUTH "token" (`wrangler secret put GUARD_TOKENS`: one or more tokens, separated by commas)',
+  )
+  const tokenHeader = value(WORKER_ONLY.tokenHeader).toLowerCase()
+  required(
+    HEADER_NAME.test(tokenHeader),
+    'GUARD_TOKEN_HEADER',
+    `must be a header name, got ${show(tokenHeader)}`,
+  )
+  const teamDomain = optional(WORKER_ONLY.accessTeamDomain)
+  const audience = optional(WORKER_ONLY.accessAudience)
+  required(
+    !methods!.includes('access') || (teamDomain && audience),
+    teamDomain ? 'ACCESS_AUD' : 'ACCESS_TEAM_DOMAIN',
+    'is required with GUARD_AUTH "access" (the team domain, e.g. "https://team.cloudflareaccess.com", and the application\'s audience tag)',
+  )
 
   const thresholds = validateThresholds(
     { blockBelow: value(GUARD_SETTINGS.blockBelow), flagBelow: value(GUARD_SETTINGS.flagBelow) },
@@ -236,7 +409,7 @@ export function parseConfig(env: GuardEnv): GuardConfig {
   const routes = settings.GUARD_ROUTES.map((rule, index): RouteConfig => {
     const prefix = `GUARD_ROUTES[${index}].`
     return {
-      path: rule.path,
+      paths: routePaths(rule.path, rule.format),
       method: (rule.method ?? 'POST').toUpperCase(),
       format: createFormat(
         rule.format,
@@ -256,32 +429,72 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     }
   })
 
-  const optional = <T>(setting: Setting<T>) => settings[setting.env!] as T | undefined
+  // Every guard option the environment can set, with the Worker's defaults.
+  const guard = Object.fromEntries(
+    Object.entries(GUARD_SETTINGS)
+      .filter(([, setting]) => (setting as Setting<unknown>).env !== undefined)
+      .map(([name, setting]) => [name, value(setting as Setting<unknown>)]),
+  ) as Omit<RagGuardOptions, 'judge'>
+
   const ttlSeconds = value(CACHE_TTL_SECONDS)
+  const apiKey = optional(JUDGE_SETTINGS.apiKey)
+  // The Cache API is shared by every Worker of the zone: its entries are signed with a secret of
+  // this deployment (CACHE_SECRET, else the first of the judge key, its headers, the guard tokens).
+  const judgeHeaders = optional(JUDGE_SETTINGS.headers)
+  const cacheSecret =
+    optional(WORKER_ONLY.cacheSecret) ??
+    apiKey ??
+    (judgeHeaders ? JSON.stringify(judgeHeaders) : undefined) ??
+    (tokens.length + operatorTokens.length > 0
+      ? [...tokens, ...operatorTokens].join(',')
+      : undefined)
+  required(
+    ttlSeconds === 0 || env.GUARD_CACHE || cacheSecret,
+    'CACHE_SECRET',
+    'is required for the verdict cache in the Cache API when the guard has no other secret (no judge API key, no tokens): `wrangler secret put CACHE_SECRET`, or bind a KV namespace as GUARD_CACHE, or set CACHE_TTL_SECONDS = 0',
+  )
   return {
     // A service binding ignores the host; the URL still gives the path prefix, if any.
     upstream: {
       url: new URL(optional(PROXY_SETTINGS.url) ?? 'https://upstream.invalid'),
       fetcher: env.UPSTREAM,
+      headers: optional(WORKER_ONLY.upstreamHeaders),
+      timeoutMs: value(PROXY_SETTINGS.timeoutMs),
     },
     judge: {
       model: value(JUDGE_SETTINGS.model),
-      apiKey: optional(JUDGE_SETTINGS.apiKey),
+      apiKey,
       baseURL: optional(JUDGE_SETTINGS.baseURL),
       topLogprobs: value(JUDGE_SETTINGS.topLogprobs),
       timeoutMs: value(JUDGE_SETTINGS.timeoutMs),
       maxRetries: value(JUDGE_SETTINGS.maxRetries),
+      minMass: value(JUDGE_SETTINGS.minMass),
       headers: optional(JUDGE_SETTINGS.headers),
     },
-    mode: value(GUARD_SETTINGS.mode),
-    onError: value(GUARD_SETTINGS.onError),
+    auth: {
+      methods: methods!,
+      tokens,
+      operatorTokens,
+      tokenHeader,
+      access:
+        teamDomain && audience
+          ? {
+              teamDomain,
+              audience,
+              operators: (optional(WORKER_ONLY.accessOperators) ?? []).map((email) =>
+                email.toLowerCase(),
+              ),
+            }
+          : undefined,
+    },
+    rateLimit: env.GUARD_RATE_LIMIT,
+    guard,
     routes,
-    streamBufferBytes: value(GUARD_SETTINGS.streamBufferBytes),
-    cache: ttlSeconds > 0 ? { ttlSeconds, kv: env.GUARD_CACHE } : undefined,
-    logDecisions: value(LOG_DECISIONS),
-    logContent: value(GUARD_SETTINGS.logContent),
-    upstreamTimeoutMs: value(PROXY_SETTINGS.timeoutMs),
-    maxBodyBytes: value(GUARD_SETTINGS.maxBodyBytes),
-    onOversize: value(GUARD_SETTINGS.onOversize),
+    passThrough: (settings.PASS_THROUGH ?? []).map((rule) => ({
+      path: normalizedPattern(rule.path),
+      methods: (rule.methods ?? ['GET', 'HEAD']).map((method) => method.toUpperCase()),
+    })),
+    cache: ttlSeconds > 0 ? { ttlSeconds, kv: env.GUARD_CACHE, secret: cacheSecret } : undefined,
+    logDecisions: value(WORKER_ONLY.logDecisions),
   }
 }

@@ -6,7 +6,9 @@ export {
   DEFAULT_FALLBACK_MESSAGE,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_STREAM_BUFFER_BYTES,
-  type OversizePolicy,
+  type CacheScope,
+  type DetailsAudience,
+  type InputOverflow,
   type RagGuardOptions,
   type StreamMode,
 } from './guard/options'

@@ -32,20 +32,59 @@ const HOP_BY_HOP = [
   'host',
 ]
 
+/**
+ * Forwarding headers a client could write to pass as someone else: the proxy drops the client's
+ * copies and writes its own from what the platform saw.
+ */
+const CLIENT_FORWARDING = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+]
+
 export interface Upstream {
   /** Origin and optional path prefix of the guarded endpoint. */
   url: URL
   /** A service binding; when set, requests go through it instead of the network. */
   fetcher?: Fetcher
+  /** Headers added to every forwarded request (the upstream's own credentials). */
+  headers?: Record<string, string>
+  /**
+   * How long to wait for the upstream's response headers. A streamed body may then take longer;
+   * the client going away still stops it.
+   * @default 60000
+   * @unit milliseconds
+   */
+  timeoutMs?: number
 }
 
-function forwardedHeaders(incoming: Headers): Headers {
+function forwardedHeaders(
+  request: Request,
+  upstream: Upstream,
+  hidden: string | undefined,
+): Headers {
+  const incoming = request.headers
   const headers = new Headers(incoming)
   // Headers named in Connection are hop-by-hop too.
   for (const name of (incoming.get('connection') ?? '').split(',')) {
     if (name.trim()) headers.delete(name.trim())
   }
   for (const name of HOP_BY_HOP) headers.delete(name)
+  for (const name of CLIENT_FORWARDING) headers.delete(name)
+  // The guard's own credential is for the guard: it never reaches the upstream.
+  if (hidden) headers.delete(hidden)
+  const url = new URL(request.url)
+  const client = incoming.get('cf-connecting-ip')
+  if (client) headers.set('x-forwarded-for', client)
+  headers.set('x-forwarded-proto', url.protocol.replace(':', ''))
+  headers.set('x-forwarded-host', url.host)
+  for (const [name, value] of Object.entries(upstream.headers ?? {})) headers.set(name, value)
   return headers
 }
 
@@ -62,13 +101,8 @@ export function upstreamUrl(upstream: URL, requestUrl: string): URL {
 }
 
 export interface ProxyOptions {
-  /**
-   * How long to wait for the upstream's response headers. A streamed body may then take longer;
-   * the client going away still stops it.
-   * @default 60000
-   * @unit milliseconds
-   */
-  timeoutMs?: number
+  /** A request header that is never forwarded: the one carrying the guard's own token. */
+  hideHeader?: string
 }
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = PROXY_SETTINGS.timeoutMs.default!
@@ -84,7 +118,7 @@ class UpstreamTimeout extends Error {
  */
 export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
   const send = upstream.fetcher ? upstream.fetcher.fetch.bind(upstream.fetcher) : fetch
-  const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
+  const timeoutMs = upstream.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method
     const hasBody = method !== 'GET' && method !== 'HEAD'
@@ -102,7 +136,7 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
     try {
       response = await send(target.href, {
         method,
-        headers: forwardedHeaders(c.req.raw.headers),
+        headers: forwardedHeaders(c.req.raw, upstream, options.hideHeader),
         body,
         redirect: 'manual',
         signal: controller.signal,

@@ -149,6 +149,25 @@ export function headerMap(
   return setting(z.record(z.string({ error }), z.string({ error }), { error }), naming, jsonish)
 }
 
+/**
+ * A list of words: an array, or one string with the items separated by commas, spaces or
+ * newlines (as a secret or `--var` gives it). `item` checks each; `what` names them in messages.
+ */
+export function wordList(
+  item: (word: string) => boolean,
+  what: string,
+  naming: Naming<string[]> = {},
+): Setting<string[]> {
+  const error = (issue: { input?: unknown }) =>
+    naming.secret ? `must be ${what}` : `must be ${what}, got ${show(issue.input)}`
+  const words = (value: unknown) =>
+    typeof value === 'string' ? value.split(/[\s,]+/).filter((word) => word !== '') : value
+  const schema = z
+    .array(z.string({ error }).refine(item, { error }), { error })
+    .min(1, { error: () => `must hold at least one item: ${what}` })
+  return setting(schema, naming, words)
+}
+
 /** A value of a type zod cannot describe well (a function, an object with methods). */
 export function custom<T>(
   check: (value: unknown) => boolean,

@@ -31,7 +31,12 @@ export default {
   fetch(request, env, ctx) {
     const app = appFor(env)
     if (app instanceof ConfigurationError) {
-      return errorResponse(503, 'guard_misconfigured', app.message, { setting: app.setting })
+      // The reason is in the logs; a client learns nothing of the settings.
+      return errorResponse(
+        503,
+        'guard_misconfigured',
+        "The guard is misconfigured. Its operator can find the reason in the Worker's logs.",
+      )
     }
     return app.fetch(request, env, ctx)
   },

@@ -26,7 +26,12 @@ describe('the shipped Worker configurations', () => {
       const toml = parse(text) as { main?: string; vars?: GuardEnv }
       expect(toml.main).toBe('src/worker.ts')
       // Secrets are not in the file: set them as `wrangler secret put` would.
-      const config = parseConfig({ OPENAI_API_KEY: 'sk-placeholder', ...toml.vars })
+      const config = parseConfig({
+        OPENAI_API_KEY: 'sk-placeholder',
+        GUARD_TOKENS: 'placeholder-token-0123456789',
+        CACHE_SECRET: 'placeholder-cache-secret',
+        ...toml.vars,
+      })
       expect(config.routes.length).toBeGreaterThan(0)
       expect(config.upstream.url.protocol).toMatch(/^https?:$/)
     },

@@ -3,6 +3,7 @@ import { REASON_POLICY, type GuardReason } from '../src'
 import {
   judgedDecision,
   PendingDecision,
+  refusalStatus,
   unjudgedDecision,
   type DecisionPolicy,
 } from '../src/guard/decision'
@@ -11,8 +12,8 @@ const policy: DecisionPolicy = {
   mode: 'enforce',
   thresholds: { blockBelow: 0.2, flagBelow: 0.8 },
   onError: 'block',
-  onMissingInput: 'pass',
-  onOversize: 'reject',
+  onUnjudgeable: 'flag',
+  noDocumentsScore: 0,
 }
 
 const judged = { model: 'm', promptVersion: 'v', latencyMs: 3 }
@@ -37,28 +38,48 @@ describe('decisions', () => {
 
   it.each<[GuardReason, string]>([
     ['judge-timeout', 'block'],
-    ['no-context', 'pass'],
-    ['request-too-large', 'block'],
+    ['low-answer-mass', 'block'],
+    ['request-too-large', 'flag'],
     ['streaming-not-supported', 'flag'],
+    ['judge-context-overflow', 'flag'],
     ['response-not-ok', 'pass'],
-    ['response-too-large', 'block'],
+    ['response-too-large', 'flag'],
   ])('%s takes the verdict its policy names (%s here)', (reason, verdict) => {
     expect(unjudgedDecision(policy, { reason, message: 'm' })).toMatchObject({ verdict, reason })
   })
 
-  it('request-too-large with oversize requests passed on takes the onMissingInput verdict', () => {
-    const passing = { ...policy, onOversize: 'pass' as const }
-    expect(unjudgedDecision(passing, { reason: 'request-too-large', message: 'm' }).verdict).toBe(
-      'pass',
-    )
+  it('no documents is a score: noDocumentsScore through the thresholds', () => {
+    expect(unjudgedDecision(policy, { reason: 'no-documents', message: 'm' })).toMatchObject({
+      verdict: 'block',
+      score: 0,
+      reason: 'no-documents',
+    })
+    const lenient = { ...policy, noDocumentsScore: 0.9 }
+    expect(unjudgedDecision(lenient, { reason: 'no-documents', message: 'm' })).toMatchObject({
+      verdict: 'pass',
+      score: 0.9,
+    })
   })
 
-  it('every reason has a policy', () => {
-    for (const policyName of Object.values(REASON_POLICY)) {
-      expect(['onError', 'onMissingInput', 'onOversize', 'onErrorAtMostFlag', 'pass']).toContain(
-        policyName,
-      )
+  it('every reason has a policy, and only a judge failure follows onError', () => {
+    for (const [reason, policyName] of Object.entries(REASON_POLICY)) {
+      expect(['onError', 'onUnjudgeable', 'noDocuments', 'pass']).toContain(policyName)
+      if (policyName === 'onError') {
+        expect(reason).toMatch(
+          /^judge-|^no-logprobs$|^no-content-tokens$|^unexpected-token$|^low-answer-mass$/,
+        )
+      }
     }
+  })
+
+  it.each<[GuardReason, number]>([
+    ['request-too-large', 413],
+    ['judge-input-too-large', 413],
+    ['unsupported-encoding', 415],
+    ['invalid-request-body', 400],
+    ['ambiguous-question', 400],
+  ])('a refused %s answers %i', (reason, status) => {
+    expect(refusalStatus(reason)).toBe(status)
   })
 
   it('a judge failure keeps the judge result and its reason', () => {

@@ -58,6 +58,7 @@ async function guarded(
       judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
       blockBelow: 0.2,
       flagBelow: 0.8,
+      details: 'everyone',
       onDecision: (record) => records.push(record),
       ...options,
     }),
@@ -119,23 +120,23 @@ describe('1. the block path reads the upstream answer bounded', () => {
   })
 })
 
-describe('2. an answer that cannot be read for its context takes the onError verdict', () => {
+describe('2. an answer that cannot be read for its context never takes the onMissingInput verdict', () => {
+  // Before issue 12 these followed onError; they are now unjudgeable, and never pass by default.
   const options: Partial<RagGuardOptions> = {
     context: { in: 'response', pointer: '/sources' },
     answer: '/answer',
-    onError: 'block',
-    onMissingInput: 'pass',
+    onError: 'flag',
     maxBodyBytes: 1024,
   }
 
-  it('invalid-response-body: onError, not onMissingInput', async () => {
+  it('invalid-response-body: blocked (unjudgeable), not passed', async () => {
     const { app } = await guarded(judgeSays(0.97), options, (c) => c.text('not json at all'))
     const response = await post(app, { question: QUESTION.question })
     expect(response.headers.get('x-rag-guard-reason')).toBe('invalid-response-body')
     expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
   })
 
-  it('response-too-large: onError, not onMissingInput', async () => {
+  it('response-too-large: blocked (unjudgeable), not passed', async () => {
     const big = JSON.stringify({ answer: 'a', sources: ['y'.repeat(4096)] })
     const { app } = await guarded(judgeSays(0.97), options, (c) =>
       c.body(big, 200, { 'content-type': 'application/json' }),
@@ -184,7 +185,7 @@ describe('6. c.var.ragGuard says the verdict that was applied', () => {
   it('hold buffer overflow: c.var reports stream-buffer-exceeded, not the later judge score', async () => {
     const { app, seen } = await guarded(
       judgeSays(0.97, { delayMs: 300 }),
-      { format: 'openai-chat', streamBufferBytes: 1024, onError: 'flag' },
+      { format: 'openai-chat', streamBufferBytes: 1024, onUnjudgeable: 'flag' },
       (c) =>
         c.body(sseChunk('x'.repeat(2048)) + 'data: [DONE]\n\n', 200, {
           'content-type': 'text/event-stream',
@@ -200,7 +201,7 @@ describe('6. c.var.ragGuard says the verdict that was applied', () => {
   it('upstream failure while held: c.var reports upstream-stream-error', async () => {
     const { app, seen } = await guarded(
       judgeSays(0.97, { delayMs: 300 }),
-      { format: 'openai-chat', onError: 'flag' },
+      { format: 'openai-chat', onUnjudgeable: 'flag' },
       (c) => {
         const body = new ReadableStream<Uint8Array>({
           start(controller) {

@@ -135,24 +135,24 @@ describe('hold mode (the default when enforcing): openai-chat', () => {
     await eventually(async () => (await upstream.requests())[0]!.abandoned)
   })
 
-  it('past the buffer limit, the ON_ERROR verdict applies with reason stream-buffer-exceeded', async () => {
+  it('past the buffer limit, the ON_UNJUDGEABLE verdict applies with reason stream-buffer-exceeded', async () => {
     const big = sse(
       ...Array.from({ length: 6 }, (_, index) => ({
         data: chunk({ content: `${index}`.repeat(600) }),
       })),
       { data: '[DONE]' },
     )
-    for (const [onError, passesBytes] of [
+    for (const [policy, passesBytes] of [
       ['flag', true],
       ['block', false],
     ] as const) {
       const { send } = await setupGuard(streamed(big, 5), judgeSays(0.99, { delayMs: 2000 }), {
         STREAM_BUFFER_BYTES: '1024',
-        ON_ERROR: onError,
+        ON_UNJUDGEABLE: policy,
       })
       const response = await send('/v1/chat/completions', postJson(chatRequest))
       expect(response.headers.get('x-rag-guard-reason')).toBe('stream-buffer-exceeded')
-      expect(response.headers.get('x-rag-guard-verdict')).toBe(onError)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe(policy)
       const text = await response.text()
       if (passesBytes) expect(text).toBe(big.join(''))
       else expect(text).toContain(FALLBACK)

@@ -1,4 +1,12 @@
-import { readContext, readQuestion, type ContextReading, type QuestionReading } from './context'
+import type { ConversationTurn } from '../judge/prompt'
+import {
+  readContext,
+  readQuestion,
+  streamFlag,
+  UNLIMITED,
+  type ContextReading,
+  type QuestionReading,
+} from './context'
 import type { ContextLocation } from './json'
 import { parseJsonPointer, readJsonPointer } from './json-pointer'
 import { isNumber, isRecord, isString, member } from '../json'
@@ -7,7 +15,7 @@ import type { RouteFormat } from './types'
 
 export interface OpenAIChatFormatOptions {
   /**
-   * Where the retrieved context is: `'system'` (the system and developer messages of the
+   * Where the retrieved context is: `'system'` (the system, developer and tool messages of the
    * request), a pointer into the request body, or `{ in: 'response', pointer }`, for example
    * `/choices/0/message/context/citations` (Azure OpenAI "On Your Data").
    * @default 'system'
@@ -20,23 +28,34 @@ interface ChatMessage {
   content?: unknown
 }
 
-/** Message content as text: a string, or the text parts of a content-part array. */
+/** Roles whose messages carry retrieved context: instructions and tool (function) results. */
+const CONTEXT_ROLES = new Set(['system', 'developer', 'tool', 'function'])
+
+/**
+ * Message content as text: a string, or the text parts of a content-part array. Undefined when
+ * there is none, or when any part is not text (an image, audio or file part): the guard cannot
+ * know what such a message says.
+ */
 function messageText(content: unknown): string | undefined {
   if (typeof content === 'string') return content
   if (!Array.isArray(content)) return undefined
-  const texts = content.flatMap((part) =>
-    isRecord(part) && part.type === 'text' && typeof part.text === 'string' ? [part.text] : [],
-  )
+  const texts: string[] = []
+  for (const part of content) {
+    if (!isRecord(part) || part.type !== 'text' || typeof part.text !== 'string') return undefined
+    texts.push(part.text)
+  }
   return texts.length > 0 ? texts.join('\n') : undefined
 }
 
 function messages(body: unknown): ChatMessage[] {
   const list = isRecord(body) ? body.messages : undefined
-  return Array.isArray(list) ? list.filter(isRecord) : []
+  return Array.isArray(list) ? (list as unknown[]).filter(isRecord) : []
 }
 
-function lastUserQuestion(body: unknown): QuestionReading {
-  const user = messages(body).findLast((message) => message.role === 'user')
+/** The last user message as the question, with up to `turns` earlier user and assistant turns. */
+function lastUserQuestion(list: readonly ChatMessage[], turns: number): QuestionReading {
+  const at = list.findLastIndex((message) => message.role === 'user')
+  const user = list[at]
   if (!user)
     return { ok: false, reason: 'no-question', message: 'no user message in request /messages' }
   const text = messageText(user.content)
@@ -44,18 +63,30 @@ function lastUserQuestion(body: unknown): QuestionReading {
     return {
       ok: false,
       reason: 'invalid-question',
-      message: 'the last user message has no text content',
+      message: 'the last user message has content other than text',
     }
   }
-  return readQuestion(text, 'the last user message')
+  const reading = readQuestion(text, 'the last user message')
+  if (!reading.ok || turns === 0) return reading
+  const history: ConversationTurn[] = []
+  for (let index = at - 1; index >= 0 && history.length < turns; index--) {
+    const { role, content } = list[index]!
+    if (role !== 'user' && role !== 'assistant') continue
+    const said = messageText(content)
+    if (said !== undefined && said.trim() !== '') history.unshift({ role, content: said })
+  }
+  return history.length > 0 ? { ...reading, history } : reading
 }
 
-function systemContext(body: unknown): ContextReading {
-  const texts = messages(body)
-    .filter((message) => message.role === 'system' || message.role === 'developer')
-    .map((message) => messageText(message.content))
-    .filter((text): text is string => text !== undefined)
-  return readContext(texts, 'request system messages')
+/** The system, developer and tool messages, as documents. */
+function messageContext(list: readonly ChatMessage[], maxDocuments: number): ContextReading {
+  const texts: string[] = []
+  for (const message of list) {
+    if (typeof message.role !== 'string' || !CONTEXT_ROLES.has(message.role)) continue
+    const text = messageText(message.content)
+    if (text !== undefined) texts.push(text)
+  }
+  return readContext(texts, 'request system, developer and tool messages', maxDocuments)
 }
 
 /** A random completion id, in the `chatcmpl-` form clients expect. */
@@ -112,31 +143,36 @@ export function openAIChatFormat(
   return {
     name: 'openai-chat',
     contextIn,
-    readRequest(body) {
-      const question = lastUserQuestion(body)
+    readRequest(body, limits = UNLIMITED) {
+      const list = messages(body)
+      const question = lastUserQuestion(list, limits.turns)
       if (contextIn === 'response') return { question }
       return {
         question,
         context: pointer
-          ? readContext(readJsonPointer(body, pointer), `request ${pointer.source}`)
-          : systemContext(body),
+          ? readContext(
+              readJsonPointer(body, pointer),
+              `request ${pointer.source}`,
+              limits.documents,
+            )
+          : messageContext(list, limits.documents),
       }
     },
-    readResponse: (body) =>
+    readResponse: (body, limits = UNLIMITED) =>
       readContext(
         pointer ? readJsonPointer(body, pointer) : undefined,
         `response ${pointer?.source}`,
+        limits.documents,
       ),
-    isStreaming: (body) =>
-      member(body, 'stream', (value): value is boolean => value === true) === true,
+    isStreaming: (body) => streamFlag(isRecord(body) ? body.stream : undefined),
     blockBody: fallbackCompletion,
     stream: {
-      contextFromEvent(event) {
+      contextFromEvent(event, limits = UNLIMITED) {
         if (!streamPointer) return undefined
         const value = readJsonPointer(eventJson(event), streamPointer)
         return value === undefined
           ? undefined
-          : readContext(value, `stream ${streamPointer.source}`)
+          : readContext(value, `stream ${streamPointer.source}`, limits.documents)
       },
       blockStream(seen, request, fallback) {
         const first = seen

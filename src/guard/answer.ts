@@ -4,53 +4,79 @@
  */
 import { parseJson, type Parsed } from '../json'
 import { readLimited } from './body'
-import type { GuardDecision } from './decision'
+import type { GuardDecision, Unjudged } from './decision'
 import type { Exchange } from './exchange'
+import { readLimits } from './extract'
 import { relay } from './relay'
 import { blockedResponse, errorResponse, type Outcome } from './respond'
 
 const decoder = new TextDecoder()
+
+/** An answer read whole, bounded: parsed, or too large (every byte still passed on), or broken off. */
+export type AnswerRead =
+  | { kind: 'read'; response: Response; upstream: Parsed }
+  | { kind: 'too-large'; response: Response }
+  | { kind: 'broken' }
+
+export async function readAnswer(response: Response, limit: number): Promise<AnswerRead> {
+  const read = await readLimited(response.body, limit).catch(() => undefined)
+  if (!read) return { kind: 'broken' }
+  if (!read.ok) {
+    return {
+      kind: 'too-large',
+      response: new Response(relay(read.reader, { prefix: read.prefix }), response),
+    }
+  }
+  return {
+    kind: 'read',
+    response: new Response(read.bytes, response),
+    upstream: parseJson(decoder.decode(read.bytes)),
+  }
+}
+
+/** Why an answer that was not read cannot be judged. */
+export function unreadAnswer(kind: 'too-large' | 'broken', limit: number): Unjudged {
+  return kind === 'broken'
+    ? { ok: false, reason: 'upstream-stream-error', message: "the upstream's response broke off" }
+    : {
+        ok: false,
+        reason: 'response-too-large',
+        message: `the response body is larger than ${limit} bytes`,
+      }
+}
+
+/** The upstream's body broke off: there is no whole answer to judge or to pass on. */
+export function brokenAnswer(exchange: Exchange): Outcome {
+  const decision = exchange.settleUnjudged(unreadAnswer('broken', exchange.settings.maxBodyBytes))
+  const broken = errorResponse(
+    502,
+    'upstream_broken',
+    "The upstream RAG endpoint's response broke off.",
+  )
+  return { response: broken, decision, applied: false }
+}
+
+export const NOT_JSON: Unjudged = {
+  ok: false,
+  reason: 'invalid-response-body',
+  message: 'the response body is not JSON',
+}
 
 export async function guardAnswer(exchange: Exchange, response: Response): Promise<Outcome> {
   const { settings } = exchange
   let upstream: Parsed | undefined
   if (!exchange.started) {
     // The context comes with the answer: read it whole (the client gets the same bytes), then judge.
-    const read = await readLimited(response.body, settings.maxBodyBytes).catch(() => undefined)
-    if (!read) {
-      // The upstream's body broke off: there is no whole answer to judge or to pass on.
-      const decision = exchange.settleUnjudged({
-        ok: false,
-        reason: 'upstream-stream-error',
-        message: "the upstream's response broke off",
-      })
-      const broken = errorResponse(
-        502,
-        'upstream_broken',
-        "The upstream RAG endpoint's response broke off.",
+    const read = await readAnswer(response, settings.maxBodyBytes)
+    if (read.kind === 'broken') return brokenAnswer(exchange)
+    response = read.response
+    if (read.kind === 'read') {
+      upstream = read.upstream
+      exchange.judgeContext(
+        upstream.ok ? settings.format.readResponse(upstream.value, readLimits(settings)) : NOT_JSON,
       )
-      return { response: broken, decision, applied: false }
-    }
-    if (read.ok) {
-      response = new Response(read.bytes, response)
-      upstream = parseJson(decoder.decode(read.bytes))
-      const context = upstream.ok
-        ? settings.format.readResponse(upstream.value)
-        : ({
-            ok: false,
-            reason: 'invalid-response-body',
-            message: 'the response body is not JSON',
-          } as const)
-      if (context.ok) exchange.judge(context.documents)
-      else exchange.settleUnjudged(context)
     } else {
-      // Too large to judge: the client still gets every byte, unjudged.
-      response = new Response(relay(read.reader, { prefix: read.prefix }), response)
-      exchange.settleUnjudged({
-        ok: false,
-        reason: 'response-too-large',
-        message: `the response body is larger than ${settings.maxBodyBytes} bytes`,
-      })
+      exchange.settleUnjudged(unreadAnswer('too-large', settings.maxBodyBytes))
     }
   }
   const decision = await exchange.pending.promise
@@ -94,5 +120,6 @@ async function blocked(
     exchange.input.body,
     settings.fallbackMessage,
     decision,
+    exchange.details,
   )
 }

@@ -8,24 +8,36 @@ import { decide, type Thresholds, type Verdict } from './policy'
 
 export type GuardMode = 'enforce' | 'shadow'
 
-/** Why a verdict did not come from a score. Sent as `x-rag-guard-reason`. */
+/** Why a verdict did not come from a score alone. Sent as `x-rag-guard-reason`. */
 export type GuardReason =
   | JudgeFailureReason
+  /** No documents were retrieved: nothing can support an answer (a score of its own). */
+  | 'no-documents'
   /** The request body is not JSON (or could not be read). */
   | 'invalid-request-body'
-  /** The context was to be read from the response, and the response body is not JSON. */
-  | 'invalid-response-body'
+  /** The request body is compressed or encoded in a way the guard does not read. */
+  | 'unsupported-encoding'
+  /** The request's `stream` flag is there and is not a boolean. */
+  | 'invalid-stream-flag'
   /** The request asked for a streamed answer, which this route's format cannot judge. */
   | 'streaming-not-supported'
+  /** The request names several questions and none is configured (LangServe input). */
+  | 'ambiguous-question'
+  /** The request body passed `maxBodyBytes`. */
+  | 'request-too-large'
+  /** The question (or, with `inputOverflow: 'refuse'`, question and documents) passes the judge's input limits. */
+  | 'judge-input-too-large'
+  /** An endpoint of the route the guard cannot judge (LangServe `stream_log`, `stream_events`). */
+  | 'unsupported-endpoint'
+  /** The context was to be read from the response, and the response body is not JSON. */
+  | 'invalid-response-body'
+  /** The response body, read for its context, passed `maxBodyBytes`. */
+  | 'response-too-large'
   /** Hold mode: the upstream sent more than `streamBufferBytes` before the verdict was known. */
   | 'stream-buffer-exceeded'
   /** The upstream's response body broke off before the verdict was known. */
   | 'upstream-stream-error'
-  /** The request body passed `maxBodyBytes`: refused (413), or passed on unjudged. */
-  | 'request-too-large'
-  /** The response body, read for its context, passed `maxBodyBytes`: passed on unjudged. */
-  | 'response-too-large'
-  /** The value at the question pointer is not a string. */
+  /** The value at the question pointer is not text. */
   | 'invalid-question'
   /** The value at the context pointer is not a string, strings or documents. */
   | 'invalid-context'
@@ -34,14 +46,13 @@ export type GuardReason =
 
 /**
  * Which setting gives the verdict for a reason:
- * - `onError`: the judge could not give a score, or the answer could not be read;
- * - `onMissingInput`: the request has no usable question or context;
- * - `onOversize`: `block` (the 413) when oversize requests are rejected, else `onMissingInput`;
- * - `onErrorAtMostFlag`: the `onError` verdict, but `flag` where that is `block`;
+ * - `onError`: the judge failed to give a score;
+ * - `onUnjudgeable`: the input cannot be judged (a request or an answer the guard cannot read,
+ *   or that passes its limits) — whatever a client sends, it never chooses an unjudged pass;
+ * - `noDocuments`: the score `noDocumentsScore`, through the thresholds;
  * - `pass`: always pass (there is no answer to judge).
  */
-export type ReasonPolicy =
-  'onError' | 'onMissingInput' | 'onOversize' | 'onErrorAtMostFlag' | 'pass'
+export type ReasonPolicy = 'onError' | 'onUnjudgeable' | 'noDocuments' | 'pass'
 
 /** Every reason code and the policy it follows. The README's reason table is checked against it. */
 export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object.freeze({
@@ -55,19 +66,38 @@ export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object
   'no-logprobs': 'onError',
   'no-content-tokens': 'onError',
   'unexpected-token': 'onError',
-  'no-question': 'onMissingInput',
-  'invalid-question': 'onMissingInput',
-  'no-context': 'onMissingInput',
-  'invalid-context': 'onMissingInput',
-  'invalid-request-body': 'onMissingInput',
-  'request-too-large': 'onOversize',
-  'invalid-response-body': 'onError',
-  'response-too-large': 'onError',
-  'streaming-not-supported': 'onErrorAtMostFlag',
-  'stream-buffer-exceeded': 'onError',
-  'upstream-stream-error': 'onError',
+  'low-answer-mass': 'onError',
+  'judge-context-overflow': 'onUnjudgeable',
+  'no-documents': 'noDocuments',
+  'no-context': 'noDocuments',
+  'no-question': 'onUnjudgeable',
+  'invalid-question': 'onUnjudgeable',
+  'ambiguous-question': 'onUnjudgeable',
+  'invalid-context': 'onUnjudgeable',
+  'invalid-request-body': 'onUnjudgeable',
+  'unsupported-encoding': 'onUnjudgeable',
+  'invalid-stream-flag': 'onUnjudgeable',
+  'streaming-not-supported': 'onUnjudgeable',
+  'request-too-large': 'onUnjudgeable',
+  'judge-input-too-large': 'onUnjudgeable',
+  'unsupported-endpoint': 'onUnjudgeable',
+  'invalid-response-body': 'onUnjudgeable',
+  'response-too-large': 'onUnjudgeable',
+  'stream-buffer-exceeded': 'onUnjudgeable',
+  'upstream-stream-error': 'onUnjudgeable',
   'response-not-ok': 'pass',
 })
+
+/**
+ * The status of the 4xx that refuses a request the guard cannot judge, when it is known before
+ * the upstream is asked (RFC 9110 §15.5): too large → 413, an encoding it does not read → 415,
+ * anything else the client sent → 400.
+ */
+export function refusalStatus(reason: GuardReason): 400 | 413 | 415 {
+  if (reason === 'request-too-large' || reason === 'judge-input-too-large') return 413
+  if (reason === 'unsupported-encoding') return 415
+  return 400
+}
 
 /** What the guard decided for one request. */
 export interface GuardDecision {
@@ -84,6 +114,10 @@ export interface GuardDecision {
   judge?: JudgeResult
   /** Whether the score came from the verdict cache, when one is configured. */
   cache?: 'hit' | 'miss'
+  /** The judge saw only part of the documents: they passed the judge's input limits. */
+  truncated?: boolean
+  /** A batch's decision for each input, in order; the batch's own is the most severe. */
+  items?: GuardDecision[]
 }
 
 /** What decisions are made from: the route's thresholds and the verdict of each policy. */
@@ -91,8 +125,8 @@ export interface DecisionPolicy {
   mode: GuardMode
   thresholds: Thresholds
   onError: Verdict
-  onMissingInput: Verdict
-  onOversize: 'reject' | 'pass'
+  onUnjudgeable: Verdict
+  noDocumentsScore: number
 }
 
 /** A reason the request cannot be judged, and what went wrong, for logs. */
@@ -108,33 +142,26 @@ export interface JudgeOutcome {
   cache?: 'hit' | 'miss'
 }
 
-function verdictFor(policy: DecisionPolicy, reason: GuardReason): Verdict {
-  switch (REASON_POLICY[reason]) {
-    case 'onError':
-      return policy.onError
-    case 'onMissingInput':
-      return policy.onMissingInput
-    case 'onOversize':
-      return policy.onOversize === 'reject' ? 'block' : policy.onMissingInput
-    case 'onErrorAtMostFlag':
-      return policy.onError === 'block' ? 'flag' : policy.onError
-    case 'pass':
-      return 'pass'
-  }
-}
-
 /** The decision for a reason code: its verdict comes from the policy the reason table names. */
 export function unjudgedDecision(
   policy: DecisionPolicy,
   unjudged: Omit<Unjudged, 'ok'>,
   extra: Pick<GuardDecision, 'judge' | 'cache'> = {},
 ): GuardDecision {
-  return {
-    verdict: verdictFor(policy, unjudged.reason),
-    mode: policy.mode,
-    reason: unjudged.reason,
-    message: unjudged.message,
-    ...extra,
+  const base = { mode: policy.mode, reason: unjudged.reason, message: unjudged.message, ...extra }
+  switch (REASON_POLICY[unjudged.reason]) {
+    case 'onError':
+      return { verdict: policy.onError, ...base }
+    case 'onUnjudgeable':
+      return { verdict: policy.onUnjudgeable, ...base }
+    case 'noDocuments':
+      return {
+        verdict: decide(policy.noDocumentsScore, policy.thresholds),
+        score: policy.noDocumentsScore,
+        ...base,
+      }
+    case 'pass':
+      return { verdict: 'pass', ...base }
   }
 }
 

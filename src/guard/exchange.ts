@@ -4,14 +4,16 @@
  * middleware creates it.
  */
 import type { Context } from 'hono'
+import type { ContextReading } from '../formats/context'
 import {
   judgedDecision,
   PendingDecision,
   unjudgedDecision,
   type GuardDecision,
+  type JudgeOutcome,
   type Unjudged,
 } from './decision'
-import { requestProblem, type RequestInput } from './extract'
+import { boundedDocuments, type Question, type RequestInput } from './extract'
 import type { Judging } from './judging'
 import type { GuardSettings } from './options'
 
@@ -24,6 +26,10 @@ export class Exchange {
   documents: readonly string[] | undefined
   /** When the handler's (upstream's) response arrived. */
   answeredAt: number | undefined
+  /** Whose cached scores this request may use ('' when the cache is shared). */
+  readonly scope: string
+  /** Whether this request's caller sees the decision's details (score, reason, cache, mode). */
+  details = false
   readonly #judgeCall = new AbortController()
 
   constructor(
@@ -32,12 +38,9 @@ export class Exchange {
     readonly input: RequestInput,
     private readonly judging: Judging,
   ) {
+    this.scope = settings.cacheScope === 'caller' ? (settings.callerId?.(c) ?? '') : ''
     // The client went away: stop judging (the proxy stops the upstream on the same signal).
     c.req.raw.signal?.addEventListener('abort', () => this.cancel(), { once: true })
-  }
-
-  get question(): string | undefined {
-    return this.input.question.ok ? this.input.question.question : undefined
   }
 
   /**
@@ -45,33 +48,58 @@ export class Exchange {
    * question and context; or the decision, when the request cannot be judged at all.
    */
   begin(): void {
-    const { input, settings } = this
-    if (input.streaming && !settings.format.stream) {
-      this.settleUnjudged({
-        ok: false,
-        reason: 'streaming-not-supported',
-        message: `streamed answers of the ${settings.format.name} format are passed on unjudged`,
-      })
-      return
-    }
-    const problem = requestProblem(input)
-    if (problem) this.settleUnjudged(problem)
-    else if (input.context?.ok) this.judge(input.context.documents)
+    const { input } = this
+    if (input.problem) this.settleUnjudged(input.problem)
+    else if (input.context) this.judgeContext(input.context)
   }
 
-  /** Judges the question against `documents`; the decision follows the judge. */
-  judge(documents: readonly string[]): void {
-    const question = this.question
-    if (question === undefined || this.started) return
+  /** Judges the request's question against its context, once the context is known. */
+  judgeContext(context: ContextReading | Unjudged): void {
+    const question = this.input.question
+    if (this.started || !question) return
     this.started = true
-    this.documents = documents
-    const work = this.judging({
-      question,
+    const decision = this.decide(question, context, (documents) => (this.documents = documents))
+    if (decision instanceof Promise) this.pending.follow(decision)
+    else this.pending.settle(decision)
+  }
+
+  /**
+   * The decision for one question against one context: within the judge's input limits, and
+   * with no documents the no-documents score without a judge call. Settled at once when the
+   * judge is not needed; a promise when it is. `judged` sees the documents the judge is given.
+   */
+  decide(
+    question: Question,
+    context: ContextReading | Unjudged,
+    judged: (documents: readonly string[]) => void = () => {},
+  ): GuardDecision | Promise<GuardDecision> {
+    if (!context.ok) return unjudgedDecision(this.settings, context)
+    const bounded = boundedDocuments(context, question, this.settings)
+    if ('ok' in bounded) return unjudgedDecision(this.settings, bounded)
+    judged(bounded.documents)
+    if (bounded.documents.length === 0) {
+      return unjudgedDecision(this.settings, {
+        reason: 'no-documents',
+        message: 'no documents were retrieved',
+      })
+    }
+    const truncated = bounded.truncated ? { truncated: true } : {}
+    return this.judgeOne(question, bounded.documents).then((outcome) => ({
+      ...judgedDecision(this.settings, outcome),
+      ...truncated,
+    }))
+  }
+
+  /** One judge call (through the cache) for a question and its documents. Never rejects. */
+  judgeOne(question: Question, documents: readonly string[]): Promise<JudgeOutcome> {
+    return this.judging({
+      question: question.question,
+      history: question.history,
       documents,
+      scope: this.scope,
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),
     })
-    this.pending.follow(work.then((outcome) => judgedDecision(this.settings, outcome)))
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { cacheKey, type VerdictCache } from '../judge/cache'
 import type { Judge, JudgeResult } from '../judge/judge'
+import type { ConversationTurn } from '../judge/prompt'
 import type { JudgeOutcome } from './decision'
 
 /** The longest a verdict-cache lookup may take before it counts as a miss. */
@@ -12,7 +13,11 @@ export const CACHE_LOOKUP_LIMIT_MS = 50
 
 export interface JudgeRequest {
   question: string
+  /** Earlier turns of the conversation, oldest first. */
+  history?: readonly ConversationTurn[]
   documents: readonly string[]
+  /** Whose cached scores this request may read and write ('' when the cache is shared). */
+  scope: string
   /** Cancels the judge call (the client went away, or the answer no longer needs a verdict). */
   signal: AbortSignal
   /** Runs work after the response (`waitUntil`), such as the cache write. */
@@ -42,7 +47,7 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
     const startedAt = Date.now()
     try {
       return await judge.judge(
-        { question: request.question, context: request.documents },
+        { question: request.question, history: request.history, context: request.documents },
         { signal: request.signal },
       )
     } catch (error) {
@@ -58,12 +63,14 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
   }
   if (!cache) return async (request) => ({ result: await call(request) })
   return async (request) => {
-    const key = await cacheKey(
-      judge.identity,
-      judge.promptVersion,
-      request.question,
-      request.documents,
-    )
+    const key = await cacheKey({
+      judge: judge.identity,
+      promptVersion: judge.promptVersion,
+      scope: request.scope,
+      question: request.question,
+      history: request.history,
+      documents: request.documents,
+    })
     const hit = await lookup(cache, key)
     if (hit) return { result: hit, cache: 'hit' }
     const result = await call(request)

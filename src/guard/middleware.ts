@@ -8,7 +8,8 @@ import type { Context, MiddlewareHandler, Next } from 'hono'
 import { routePath } from 'hono/route'
 import { guardAnswer } from './answer'
 import { readRequestBody } from './body'
-import { unjudgedDecision, type GuardDecision } from './decision'
+import { guardBatch } from './batch'
+import { REASON_POLICY, refusalStatus, unjudgedDecision, type GuardDecision } from './decision'
 import { decisionRecord } from './decision-log'
 import { Exchange } from './exchange'
 import { readRequestInput } from './extract'
@@ -58,32 +59,51 @@ export function ragGuard(
 
   return async function ragGuard(c, next) {
     const body = await readRequestBody(c, settings.maxBodyBytes)
-    const input = readRequestInput(settings.format, body, c.req.path, settings.maxBodyBytes)
+    const input = readRequestInput(settings.format, body, c.req.path, settings)
     const exchange = new Exchange(c, settings, input, judging)
-    const outcome =
-      body.kind === 'oversize' && settings.onOversize === 'reject'
-        ? refuseOversize(exchange)
-        : await guardResponse(exchange, next)
+    exchange.details = await seesDetails(c, settings)
+    exchange.begin()
+    const outcome = refusal(exchange) ?? (await guardResponse(exchange, next))
     send(exchange, outcome)
   }
 }
 
-/** A request too large to read: 413, as a decision like any other. */
-function refuseOversize(exchange: Exchange): Outcome {
-  exchange.begin()
-  const decision = exchange.pending.settled!
+/** Whether the caller sees a decision's details. */
+async function seesDetails(c: Context, settings: GuardSettings): Promise<boolean> {
+  if (settings.details !== 'operators') return settings.details === 'everyone'
+  try {
+    return (await settings.isOperator?.(c)) === true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A request that cannot be judged, refused before the handler runs: in enforce mode, when the
+ * unjudgeable policy blocks, with a 4xx that names the problem. Nothing is generated for it.
+ */
+function refusal(exchange: Exchange): Outcome | undefined {
+  const decision = exchange.pending.settled
+  if (
+    !decision?.reason ||
+    decision.verdict !== 'block' ||
+    decision.mode !== 'enforce' ||
+    REASON_POLICY[decision.reason] !== 'onUnjudgeable'
+  ) {
+    return undefined
+  }
   const response = errorResponse(
-    413,
-    'request_too_large',
-    `The request body is larger than this route accepts (${exchange.settings.maxBodyBytes} bytes).`,
+    refusalStatus(decision.reason),
+    'unjudgeable_request',
+    `The guard cannot judge this request: ${decision.message ?? decision.reason}.`,
+    { reason: decision.reason },
   )
   return { response, decision, applied: true }
 }
 
-/** Starts judging, lets the handler answer, and acts on its answer. */
+/** Lets the handler answer, and acts on its answer. */
 async function guardResponse(exchange: Exchange, next: Next): Promise<Outcome> {
   const { c, settings, input } = exchange
-  exchange.begin()
   c.set('ragGuard', exchange.pending.promise)
   await next()
   exchange.answeredAt = Date.now()
@@ -97,13 +117,8 @@ async function guardResponse(exchange: Exchange, next: Next): Promise<Outcome> {
     exchange.pending.settle(decision)
     return { response: c.res, decision, applied: false }
   }
-  if (input.streaming && !settings.format.stream) {
-    return {
-      response: c.res,
-      decision: exchange.pending.settled!,
-      applied: false,
-      stream: 'unsupported',
-    }
+  if (input.batch && settings.format.batch) {
+    return guardBatch(exchange, c.res, settings.format.batch)
   }
   if (input.streaming && settings.format.stream && isEventStream(c.res) && c.res.body) {
     return guardStream(exchange, c.res, settings.format.stream)
@@ -119,11 +134,11 @@ function send(exchange: Exchange, outcome: Outcome): void {
   // Clear first: assigning over a response merges the old headers into the new one.
   c.res = undefined
   if (decision instanceof Promise) {
-    c.res = outcome.response
     // Its headers leave before its verdict is known; a shadow stream still says it is one.
-    if (settings.mode === 'shadow') c.res.headers.set(HEADER_MODE, 'shadow')
+    c.res = withDecisionHeaders(outcome.response, undefined, exchange.details)
+    if (settings.mode === 'shadow' && exchange.details) c.res.headers.set(HEADER_MODE, 'shadow')
   } else {
-    c.res = withDecisionHeaders(outcome.response, decision)
+    c.res = withDecisionHeaders(outcome.response, decision, exchange.details)
   }
   c.set('ragGuard', Promise.resolve(decision))
   if (settings.onDecision) exchange.defer(record(exchange, outcome, sentAt, settings))
@@ -151,7 +166,7 @@ async function record(
       status,
       sentAt,
       answeredAt: exchange.answeredAt,
-      question: exchange.question,
+      question: exchange.input.question?.question,
       documents: exchange.documents,
       logContent: settings.logContent,
     }),

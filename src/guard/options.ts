@@ -9,7 +9,7 @@ import { createJudge, type Judge, type JudgeOptions } from '../judge/judge'
 import type { VerdictCache } from '../judge/cache'
 import { boolean, check, choice, custom, fraction, integer, text, type Setting } from '../settings'
 import type { DecisionRecord } from './decision-log'
-import type { GuardDecision, GuardMode } from './decision'
+import type { DecisionPolicy, GuardDecision, GuardMode } from './decision'
 import {
   DEFAULT_THRESHOLDS,
   validateThresholds,
@@ -19,7 +19,10 @@ import {
 } from './policy'
 
 export type StreamMode = 'hold' | 'annotate'
-export type OversizePolicy = 'reject' | 'pass'
+/** Who sees a decision's details (score, reason, cache status, mode). */
+export type DetailsAudience = 'operators' | 'everyone' | 'nobody'
+export type CacheScope = 'caller' | 'shared'
+export type InputOverflow = 'truncate' | 'refuse'
 
 export const DEFAULT_FALLBACK_MESSAGE = "I can't answer that reliably from the information I have."
 
@@ -35,8 +38,20 @@ export const GUARD_SETTINGS = {
     workerDefault: 'shadow',
   }),
   onError: choice(VERDICTS, { env: 'ON_ERROR', default: 'flag' }),
-  /** No default of its own: the `onError` verdict. The Worker uses ON_ERROR for both. */
-  onMissingInput: choice(VERDICTS),
+  onUnjudgeable: choice(VERDICTS, { env: 'ON_UNJUDGEABLE', default: 'block' }),
+  noDocumentsScore: fraction({ env: 'NO_DOCUMENTS_SCORE', default: 0 }),
+  maxDocuments: integer(1, 10_000, { env: 'JUDGE_MAX_DOCUMENTS', default: 64 }),
+  maxInputChars: integer(1_000, 10_000_000, {
+    unit: 'characters',
+    env: 'JUDGE_MAX_INPUT_CHARS',
+    default: 200_000,
+  }),
+  inputOverflow: choice(['truncate', 'refuse'], {
+    env: 'JUDGE_INPUT_OVERFLOW',
+    default: 'truncate',
+  }),
+  historyTurns: integer(0, 50, { env: 'JUDGE_HISTORY_TURNS', default: 4 }),
+  maxBatchItems: integer(1, 1_000, { env: 'JUDGE_MAX_BATCH', default: 16 }),
   fallbackMessage: text({ env: 'FALLBACK_MESSAGE', default: DEFAULT_FALLBACK_MESSAGE }),
   streamMode: choice(['hold', 'annotate'], { env: 'STREAM_MODE', default: 'hold' }),
   streamBufferBytes: integer(1024, 33_554_432, {
@@ -50,7 +65,13 @@ export const GUARD_SETTINGS = {
     env: 'MAX_BODY_BYTES',
     default: 4_194_304,
   }),
-  onOversize: choice(['reject', 'pass'], { env: 'ON_OVERSIZE', default: 'reject' }),
+  details: choice(['operators', 'everyone', 'nobody'], {
+    env: 'GUARD_DETAILS',
+    default: 'operators',
+  }),
+  cacheScope: choice(['caller', 'shared'], { env: 'CACHE_SCOPE', default: 'caller' }),
+  isOperator: custom<NonNullable<RagGuardOptions['isOperator']>>(isFunction, 'a function'),
+  callerId: custom<NonNullable<RagGuardOptions['callerId']>>(isFunction, 'a function'),
   blockResponse: custom<NonNullable<RagGuardOptions['blockResponse']>>(isFunction, 'a function'),
   onDecision: custom<NonNullable<RagGuardOptions['onDecision']>>(isFunction, 'a function'),
   cache: custom<VerdictCache>(
@@ -101,22 +122,68 @@ export interface RagGuardOptions {
   flagBelow?: number
   /**
    * `enforce` applies the verdict; `shadow` never alters the response and only reports, in
-   * headers and in `c.var.ragGuard`, what it would have done.
+   * `c.var.ragGuard` and the decision record (and to operators, in headers), what it would have done.
    * @default 'enforce'
    */
   mode?: GuardMode
   /**
-   * Verdict when the judge gives no score (timeout, HTTP error, no logprobs, an answer other
-   * than True/False), and when a response cannot be read for its context.
+   * Verdict when the judge fails to give a score (timeout, HTTP error, no logprobs, an answer
+   * other than True/False, too little mass on True and False).
    * @default 'flag'
    */
   onError?: Verdict
   /**
-   * Verdict when the request has no usable question or context (body not JSON, pointer
-   * missing, wrong type, empty).
-   * @default the `onError` verdict
+   * Verdict for input the guard cannot judge: a body it cannot read, a question or context of a
+   * shape the route does not read, a request or answer past the limits, a stream it cannot hold.
+   * Whatever a client sends, it never chooses an unjudged pass: with `'block'`, a problem seen in
+   * the request is refused at once with a 4xx that names it (the handler is not called), and one
+   * seen in the answer replaces the answer with `fallbackMessage`.
+   * @default 'block'
    */
-  onMissingInput?: Verdict
+  onUnjudgeable?: Verdict
+  /**
+   * The score of an answer for which no documents were retrieved (nothing can support it); the
+   * judge is not asked. The verdict then comes from the thresholds.
+   * @default 0
+   */
+  noDocumentsScore?: number
+  /** The most documents the judge is given. @default 64 */
+  maxDocuments?: number
+  /**
+   * The most characters of question, earlier turns and documents the judge is given.
+   * @default 200000
+   */
+  maxInputChars?: number
+  /**
+   * Past `maxDocuments` or `maxInputChars`: `'truncate'` judges the first documents that fit
+   * (the decision says `truncated`), `'refuse'` makes the request unjudgeable
+   * (`judge-input-too-large`). A question alone over the limit is always unjudgeable.
+   * @default 'truncate'
+   */
+  inputOverflow?: InputOverflow
+  /** Earlier user and assistant turns of a chat given to the judge with the question (openai-chat). @default 4 */
+  historyTurns?: number
+  /** The most inputs of one LangServe `/batch` request that are judged; a larger batch is unjudgeable. @default 16 */
+  maxBatchItems?: number
+  /**
+   * Who sees a decision's details — the `x-rag-guard-score`, `-reason`, `-cache` and `-mode`
+   * headers, and the score in a block body or a stream annotation: `'operators'` (requests for
+   * which `isOperator` says yes), `'everyone'` or `'nobody'`. `x-rag-guard-verdict` is always sent
+   * in enforce mode; in shadow mode, only to those who see details. The decision record always
+   * has everything.
+   * @default 'operators'
+   */
+  details?: DetailsAudience
+  /** Whether a request comes from an operator, who may see details. @default nobody is */
+  isOperator?: (c: Context) => boolean | Promise<boolean>
+  /**
+   * `'caller'`: a cached score is only reused for the same caller (`callerId`), so one caller
+   * learns nothing of another's questions; `'shared'`: any caller's.
+   * @default 'caller'
+   */
+  cacheScope?: CacheScope
+  /** Who is calling, for `cacheScope: 'caller'` (e.g. a user id or a token's hash). @default one caller for all */
+  callerId?: (c: Context) => string | undefined
   /**
    * The answer a blocked response carries.
    * @default "I can't answer that reliably from the information I have."
@@ -150,26 +217,24 @@ export interface RagGuardOptions {
   /** Put the question and the documents themselves in the decision record, not only their hashes. @default false */
   logContent?: boolean
   /**
-   * The largest body the guard reads whole, 1024 to 134217728: a guarded request's body, and a
-   * response body read for its context or to replace its answer. A larger request is refused
-   * with 413 or passed on unjudged (`onOversize`); a larger response is passed on unjudged with
-   * the `onError` verdict.
+   * The largest body the guard reads whole, 1024 to 134217728: a guarded request's body (after
+   * decoding gzip or deflate), and a response body read for its context or to replace its
+   * answer. A larger request or answer is unjudgeable (`request-too-large`, `response-too-large`).
    * @default 4194304
    * @unit bytes
    */
   maxBodyBytes?: number
-  /** What to do with a request body over `maxBodyBytes`: `'reject'` (413) or `'pass'` (unjudged). @default 'reject' */
-  onOversize?: OversizePolicy
 }
 
 /** The options, checked, with every default filled in. */
-export interface GuardSettings {
+export interface GuardSettings extends DecisionPolicy {
   judge: Judge
   format: RouteFormat
-  thresholds: Thresholds
-  mode: GuardMode
-  onError: Verdict
-  onMissingInput: Verdict
+  maxDocuments: number
+  maxInputChars: number
+  inputOverflow: InputOverflow
+  historyTurns: number
+  maxBatchItems: number
   fallbackMessage: string
   blockResponse?: RagGuardOptions['blockResponse']
   streamMode: StreamMode
@@ -178,7 +243,17 @@ export interface GuardSettings {
   onDecision?: RagGuardOptions['onDecision']
   logContent: boolean
   maxBodyBytes: number
-  onOversize: OversizePolicy
+  details: DetailsAudience
+  isOperator?: RagGuardOptions['isOperator']
+  cacheScope: CacheScope
+  callerId?: RagGuardOptions['callerId']
+}
+
+/** Options that were removed, and what took their place. */
+const REMOVED: Record<string, string> = {
+  onMissingInput:
+    'it is now "onUnjudgeable" (default "block"), which also covers input the guard cannot read',
+  onOversize: 'a request over "maxBodyBytes" is now unjudgeable: "onUnjudgeable" decides it',
 }
 
 const OWNER = 'RAG Guard middleware'
@@ -194,7 +269,11 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
   }
   const option = <K extends keyof typeof GUARD_SETTINGS>(name: K) =>
     check<(typeof GUARD_SETTINGS)[K]>(OWNER, name, GUARD_SETTINGS[name], options[name])
-  const onError = option('onError')
+  for (const [name, instead] of Object.entries(REMOVED)) {
+    if (name in options) {
+      throw new ConfigurationError(`${OWNER}: "${name}" was removed: ${instead}`, name)
+    }
+  }
   return {
     judge: isJudge(options.judge) ? options.judge : createJudge(options.judge),
     format:
@@ -211,8 +290,14 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
       OWNER,
     ),
     mode: option('mode'),
-    onError,
-    onMissingInput: options.onMissingInput === undefined ? onError : option('onMissingInput'),
+    onError: option('onError'),
+    onUnjudgeable: option('onUnjudgeable'),
+    noDocumentsScore: option('noDocumentsScore'),
+    maxDocuments: option('maxDocuments'),
+    maxInputChars: option('maxInputChars'),
+    inputOverflow: option('inputOverflow'),
+    historyTurns: option('historyTurns'),
+    maxBatchItems: option('maxBatchItems'),
     fallbackMessage: option('fallbackMessage'),
     blockResponse: options.blockResponse && option('blockResponse'),
     streamMode: option('streamMode'),
@@ -221,6 +306,9 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
     onDecision: options.onDecision && option('onDecision'),
     logContent: option('logContent'),
     maxBodyBytes: option('maxBodyBytes'),
-    onOversize: option('onOversize'),
+    details: option('details'),
+    isOperator: options.isOperator && option('isOperator'),
+    cacheScope: option('cacheScope'),
+    callerId: options.callerId && option('callerId'),
   }
 }

@@ -38,9 +38,25 @@ export function errorResponse(
   return Response.json({ error: { type, message, ...extra } }, { status, headers })
 }
 
-/** A copy of `response` with the guard's headers, the body stream untouched. */
-export function withDecisionHeaders(response: Response, decision: GuardDecision): Response {
+/**
+ * A copy of `response` with the guard's headers, the body stream untouched. The verdict goes to
+ * everyone in enforce mode; score, reason, cache status and mode only with `details` (and in
+ * shadow mode, where nothing was applied, nothing at all without them).
+ */
+export function withDecisionHeaders(
+  response: Response,
+  decision: GuardDecision | undefined,
+  details: boolean,
+): Response {
   const copy = new Response(response.body, response)
+  if (!details) {
+    if (decision && decision.mode === 'enforce') copy.headers.set(HEADER_VERDICT, decision.verdict)
+    return copy
+  }
+  if (!decision) {
+    // Its headers leave before its verdict is known (annotated and shadow streams).
+    return copy
+  }
   copy.headers.set(HEADER_VERDICT, decision.verdict)
   if (decision.score !== undefined) copy.headers.set(HEADER_SCORE, decision.score.toFixed(4))
   if (decision.reason !== undefined) copy.headers.set(HEADER_REASON, decision.reason)
@@ -77,6 +93,7 @@ export function blockedResponse(
   requestBody: unknown,
   fallback: string,
   decision: GuardDecision,
+  details: boolean,
 ): Response {
   const body = format.blockBody(upstream.ok ? upstream.value : undefined, requestBody, fallback)
   if (body !== undefined) {
@@ -87,8 +104,12 @@ export function blockedResponse(
       headers,
     })
   }
-  return errorResponse(422, 'insufficient_context', fallback, {
-    score: decision.score ?? null,
-    ...(decision.reason ? { reason: decision.reason } : {}),
-  })
+  return errorResponse(
+    422,
+    'insufficient_context',
+    fallback,
+    details
+      ? { score: decision.score ?? null, ...(decision.reason ? { reason: decision.reason } : {}) }
+      : {},
+  )
 }

@@ -10,6 +10,7 @@ import { ANNOTATION_EVENT, formatSSE, SSEParser, type SSEEvent } from '../format
 import type { StreamFormat } from '../formats'
 import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
+import { readLimits } from './extract'
 import { hold, relay } from './relay'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
@@ -19,13 +20,13 @@ export function isEventStream(response: Response): boolean {
   return (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
 }
 
-/** The event an annotated stream ends with. */
-function annotation(decision: GuardDecision): Uint8Array {
+/** The event an annotated stream ends with: the verdict, and the details for those who see them. */
+function annotation(decision: GuardDecision, details: boolean): Uint8Array {
   const data = JSON.stringify({
     verdict: decision.verdict,
-    score: decision.score ?? null,
-    reason: decision.reason ?? null,
-    mode: decision.mode,
+    ...(details
+      ? { score: decision.score ?? null, reason: decision.reason ?? null, mode: decision.mode }
+      : {}),
   })
   return encoder.encode(formatSSE({ event: ANNOTATION_EVENT, data }))
 }
@@ -39,6 +40,7 @@ export async function guardStream(
   const reader = upstream.body!.getReader()
   const parser = new SSEParser()
   const holding = settings.mode === 'enforce' && settings.streamMode === 'hold'
+  const limits = readLimits(settings)
   /** Hold mode keeps what it saw (bounded by its buffer) to shape a block after it. */
   const seen: SSEEvent[] = []
 
@@ -47,10 +49,8 @@ export async function guardStream(
     for (const event of events) {
       if (holding) seen.push(event)
       if (exchange.started) continue
-      const context = format.contextFromEvent(event)
-      if (!context) continue
-      if (context.ok) exchange.judge(context.documents)
-      else exchange.settleUnjudged(context)
+      const context = format.contextFromEvent(event, limits)
+      if (context) exchange.judgeContext(context)
     }
   }
   const onChunk = (chunk: Uint8Array) => observe(parser.push(chunk))
@@ -60,8 +60,8 @@ export async function guardStream(
     if (!exchange.started) {
       exchange.settleUnjudged({
         ok: false,
-        reason: 'no-context',
-        message: 'no context in the streamed response',
+        reason: 'no-documents',
+        message: 'the stream ended without documents',
       })
     }
     return pending.promise
@@ -87,7 +87,7 @@ export async function guardStream(
           void atEnd()
           return undefined
         }
-        return annotation(await atEnd())
+        return annotation(await atEnd(), exchange.details)
       },
       onCancel,
     })

@@ -1,4 +1,5 @@
-import { sha256Hex } from '../hash'
+import { ConfigurationError } from '../errors'
+import { hmacHex, hmacKey, sha256Hex } from '../hash'
 import { integer } from '../settings'
 import type { JudgeScore } from './judge'
 
@@ -40,17 +41,30 @@ function revived(value: unknown): JudgeScore | undefined {
   return { ...(score as JudgeScore), latencyMs: 0 }
 }
 
-/**
- * The key: SHA-256 over the prompt version, the judge's identity (endpoint, model, settings),
- * the question and each document. A new prompt version or another judge never reads old scores.
- */
-export function cacheKey(
-  judgeIdentity: string,
-  promptVersion: string,
-  question: string,
-  documents: readonly string[],
-): Promise<string> {
-  return sha256Hex(JSON.stringify([promptVersion, judgeIdentity, question, documents]))
+/** Everything a cached score depends on. */
+export interface CacheKeyParts {
+  /** The judge's identity (endpoint, model, settings) and prompt version: another judge never reads these scores. */
+  judge: string
+  promptVersion: string
+  /** Whose score it is, with a cache scoped per caller; empty when shared. */
+  scope?: string
+  question: string
+  history?: readonly { role: string; content: string }[]
+  documents: readonly string[]
+}
+
+/** The key: SHA-256 over every part. A new prompt version, another judge or caller never reads old scores. */
+export function cacheKey(parts: CacheKeyParts): Promise<string> {
+  return sha256Hex(
+    JSON.stringify([
+      parts.promptVersion,
+      parts.judge,
+      parts.scope ?? '',
+      parts.question,
+      parts.history ?? [],
+      parts.documents,
+    ]),
+  )
 }
 
 /** Cache failures are logged and treated as misses: a cache never fails a request. */
@@ -64,18 +78,38 @@ function logged(operation: string, error: unknown): undefined {
   return undefined
 }
 
+export interface CacheApiStoreOptions {
+  /**
+   * A secret the entries' URLs are derived from (HMAC-SHA256): the Cache API of a zone is shared
+   * by every Worker on it, and without the secret no other Worker can find or forge an entry.
+   */
+  secret: string
+  /** The cache to use. @default caches.open('rag-guard') (a named cache of its own, not caches.default) */
+  cache?: Cache | Promise<Cache>
+}
+
 /**
- * The Workers Cache API (`caches.default`), in the data center that serves the request.
- * Note that it stores nothing on `*.workers.dev` hosts; use a KV namespace there.
+ * The Workers Cache API, in the data center that serves the request, in a named cache of its
+ * own. Note that it stores nothing on `*.workers.dev` hosts; use a KV namespace there.
  * @see https://developers.cloudflare.com/workers/runtime-apis/cache/
  */
-export function cacheApiStore(ttlSeconds: number, cache: Cache = caches.default): VerdictCache {
+export function cacheApiStore(ttlSeconds: number, options: CacheApiStoreOptions): VerdictCache {
+  if (typeof options?.secret !== 'string' || options.secret.length === 0) {
+    throw new ConfigurationError(
+      'cacheApiStore requires a "secret": the Cache API is shared by every Worker of the zone',
+      'secret',
+    )
+  }
+  let cache: Promise<Cache> | undefined
+  const opened = () => (cache ??= Promise.resolve(options.cache ?? caches.open('rag-guard')))
+  const signing = hmacKey(options.secret)
   // The cache is keyed by URL; this host is never fetched.
-  const url = (key: string) => `https://rag-guard-verdict-cache.internal/${key}`
+  const url = async (key: string) =>
+    `https://rag-guard-verdict-cache.internal/${await hmacHex(await signing, key)}`
   return {
     async get(key) {
       try {
-        const hit = await cache.match(url(key))
+        const hit = await (await opened()).match(await url(key))
         return hit ? revived(await hit.json()) : undefined
       } catch (error) {
         return logged('read', error)
@@ -86,7 +120,7 @@ export function cacheApiStore(ttlSeconds: number, cache: Cache = caches.default)
         const response = Response.json(stored(score), {
           headers: { 'cache-control': `max-age=${ttlSeconds}` },
         })
-        await cache.put(url(key), response)
+        await (await opened()).put(await url(key), response)
       } catch (error) {
         logged('write', error)
       }

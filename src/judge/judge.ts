@@ -4,7 +4,7 @@ import { ConfigurationError } from '../errors'
 import { isRecord } from '../json'
 import { check, checkOptional } from '../settings'
 import { JUDGE_SETTINGS } from './options'
-import { buildJudgePrompt, PROMPT_VERSION } from './prompt'
+import { buildJudgePrompt, PROMPT_VERSION, type ConversationTurn } from './prompt'
 import { scoreLogprobs, type LogprobScore, type ScoringFailureReason } from './scoring'
 
 /**
@@ -26,6 +26,10 @@ export type JudgeFailureReason =
   | 'judge-aborted'
   /** Any other failure of the judge call. */
   | 'judge-error'
+  /** True and False covered less of the first token's probability than `minMass`. */
+  | 'low-answer-mass'
+  /** The judge API refused the prompt as longer than the model's context window. */
+  | 'judge-context-overflow'
   /** The question was empty. */
   | 'no-question'
   /** There were no documents to judge. */
@@ -57,12 +61,16 @@ export interface JudgeNoScore extends JudgeResultBase {
   status?: number
   /** The first token, when the model answered something other than True or False. */
   token?: string
+  /** With `low-answer-mass`: how much of the first token's probability True and False covered. */
+  mass?: number
 }
 
 export type JudgeResult = JudgeScore | JudgeNoScore
 
 export interface JudgeInput {
   question: string
+  /** Earlier turns of the conversation the question belongs to, oldest first. */
+  history?: readonly ConversationTurn[]
   /** The retrieved context: one string or one string per document. */
   context: string | readonly string[]
 }
@@ -134,6 +142,19 @@ export interface JudgeOptions {
    * `model`, `apiKey`, `baseURL` and `topLogprobs` are then not used.
    */
   chatModel?: JudgeChatModel
+  /**
+   * The least share of the first token's probability that True and False together must cover
+   * for a score to be read; below it (the model mostly answered something else, such as "Yes"),
+   * there is no score (`low-answer-mass`).
+   * @default 0.5
+   */
+  minMass?: number
+  /**
+   * What identifies a `chatModel`'s scores in the verdict cache. Without it, the identity comes
+   * from LangChain's own description of the model (class, model, temperature, logprobs,
+   * endpoint; never its key); a model LangChain cannot describe needs it.
+   */
+  identity?: string
   /** The `fetch` the OpenAI client uses. @default globalThis.fetch */
   fetch?: typeof fetch
   /**
@@ -141,6 +162,26 @@ export interface JudgeOptions {
    * Cloudflare AI Gateway. Their values are never logged.
    */
   headers?: Record<string, string>
+}
+
+/**
+ * What identifies a chat model passed in: LangChain's own serialisation of it (class path and
+ * constructor fields: model, temperature, logprobs, top_logprobs, endpoint). Secrets are never
+ * in it: LangChain replaces them with references. Throws when the model cannot describe itself.
+ */
+function describeChatModel(chatModel: JudgeChatModel): string {
+  const serialisable = chatModel as { toJSON?: () => unknown }
+  const described =
+    typeof serialisable.toJSON === 'function'
+      ? (serialisable.toJSON() as Record<string, unknown>)
+      : undefined
+  if (!described || described.type !== 'constructor') {
+    throw new ConfigurationError(
+      'RAG Guard judge: "identity" is required with a chatModel that LangChain cannot describe: it keeps scores of different judges apart in the verdict cache',
+      'identity',
+    )
+  }
+  return JSON.stringify([described.id, described.kwargs])
 }
 
 /** Reads the logprobs settings of a ChatOpenAI-like model, where it has them, to fail early. */
@@ -173,6 +214,20 @@ function retryAfter(headers: unknown): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
 }
 
+/**
+ * Whether a 400 says the prompt is longer than the model's window: OpenAI's error code
+ * `context_length_exceeded`, or the wording vLLM, llama.cpp and Azure use. Only matched, never
+ * copied into a message.
+ */
+function isContextOverflow(error: unknown): boolean {
+  const fields = isRecord(error) ? error : {}
+  if (fields.code === 'context_length_exceeded') return true
+  const text = error instanceof Error ? error.message : ''
+  return /context length|context window|maximum context|too many tokens|exceeds? the (?:model'?s? )?(?:maximum|max)/i.test(
+    text,
+  )
+}
+
 /** Maps a failed judge call to a reason code, without copying the API's error text. */
 function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message' | 'status'> & {
   retryable: boolean
@@ -191,6 +246,14 @@ function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message
       status,
       retryable: true,
       retryAfterMs: retryAfter(fields.headers),
+    }
+  }
+  if (status === 400 && isContextOverflow(error)) {
+    return {
+      reason: 'judge-context-overflow',
+      message: "the judge API refused the prompt as longer than the model's context window",
+      status,
+      retryable: false,
     }
   }
   if (status !== undefined && status >= 400) {
@@ -247,7 +310,8 @@ function readUsage(
   }
 }
 
-const SCORING_MESSAGES: Record<ScoringFailureReason, string> = {
+const SCORING_MESSAGES: Record<ScoringFailureReason | 'low-answer-mass', string> = {
+  'low-answer-mass': 'True and False covered too little of the judge’s answer to read a score',
   'no-logprobs': 'the judge response carried no logprobs (does the model or server return them?)',
   'no-content-tokens': 'the judge response had no content token',
   'unexpected-token': 'the judge answered neither True nor False',
@@ -272,9 +336,11 @@ export function createJudge(options: JudgeOptions = {}): Judge {
   const topLogprobs = setting('topLogprobs')
   const timeoutMs = setting('timeoutMs')
   const maxRetries = setting('maxRetries')
+  const minMass = setting('minMass')
   checkOptional(OWNER, 'apiKey', JUDGE_SETTINGS.apiKey, options.apiKey)
   checkOptional(OWNER, 'baseURL', JUDGE_SETTINGS.baseURL, options.baseURL)
   checkOptional(OWNER, 'headers', JUDGE_SETTINGS.headers, options.headers)
+  checkOptional(OWNER, 'identity', JUDGE_SETTINGS.identity, options.identity)
   if (options.chatModel) checkChatModel(options.chatModel)
   else if (!options.apiKey && !options.baseURL) {
     throw new ConfigurationError(
@@ -338,7 +404,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       })
     })
     aborted.catch(() => {})
-    const { messages } = buildJudgePrompt(input.question, documents)
+    const { messages } = buildJudgePrompt(input.question, documents, undefined, input.history)
     const prompt = messages.map(({ role, content }): [string, string] => [role, content])
 
     try {
@@ -356,7 +422,17 @@ export function createJudge(options: JudgeOptions = {}): Judge {
             usage: readUsage(message.usage_metadata),
           }
           const scored = scoreLogprobs(metadata.logprobs)
-          if (scored.ok) return { ...answered, ...scored }
+          if (scored.ok && scored.mass >= minMass) return { ...answered, ...scored }
+          if (scored.ok) {
+            return {
+              ...answered,
+              ok: false,
+              reason: 'low-answer-mass',
+              message: SCORING_MESSAGES['low-answer-mass'],
+              token: scored.token,
+              mass: scored.mass,
+            }
+          }
           return { ...answered, ...scored, message: SCORING_MESSAGES[scored.reason] }
         } catch (error) {
           if (controller.signal.aborted) throw error
@@ -397,8 +473,8 @@ export function createJudge(options: JudgeOptions = {}): Judge {
 
   const identity = JSON.stringify(
     options.chatModel
-      ? ['chat-model', model]
-      : [options.baseURL ?? 'https://api.openai.com/v1', model, topLogprobs],
+      ? ['chat-model', options.identity ?? describeChatModel(options.chatModel), minMass]
+      : [options.baseURL ?? 'https://api.openai.com/v1', model, topLogprobs, minMass],
   )
   return { model, identity, promptVersion: PROMPT_VERSION, judge }
 }

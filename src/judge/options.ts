@@ -1,7 +1,7 @@
 /**
  * The judge's settings: one definition each, used by `createJudge` and by the Worker's config.
  */
-import { headerMap, httpUrl, integer, text, type Setting } from '../settings'
+import { fraction, headerMap, httpUrl, integer, text, type Setting } from '../settings'
 
 export const JUDGE_SETTINGS = {
   /** Judge model name; it must return logprobs. */
@@ -16,6 +16,10 @@ export const JUDGE_SETTINGS = {
   timeoutMs: integer(1, 600_000, { unit: 'milliseconds', env: 'JUDGE_TIMEOUT_MS', default: 3000 }),
   /** Retries of a failed call within that budget. */
   maxRetries: integer(0, 10, { env: 'JUDGE_MAX_RETRIES', default: 1 }),
+  /** The least share of the first token that True and False must cover for a score. */
+  minMass: fraction({ env: 'JUDGE_MIN_MASS', default: 0.5 }),
+  /** What identifies a chat model passed in, in the verdict cache. */
+  identity: text({ nonEmpty: 'a non-empty string' }),
   /** Extra headers on every judge request (a secret: never logged). */
   headers: headerMap({ env: 'JUDGE_HEADERS', secret: true }),
 } satisfies Record<string, Setting<unknown>>
@@ -25,4 +29,5 @@ export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
   topLogprobs: JUDGE_SETTINGS.topLogprobs.default!,
   timeoutMs: JUDGE_SETTINGS.timeoutMs.default!,
   maxRetries: JUDGE_SETTINGS.maxRetries.default!,
+  minMass: JUDGE_SETTINGS.minMass.default!,
 })

@@ -156,6 +156,10 @@ async function main(): Promise<void> {
       OPENAI_BASE_URL: `${stub.origin}/s/judge/v1`,
       OPENAI_API_KEY: 'bench-key',
       GUARD_MODE: 'enforce',
+      GUARD_AUTH: 'none',
+      GUARD_DETAILS: 'everyone',
+      CACHE_SCOPE: 'shared',
+      PASS_THROUGH: [{ path: '/*', methods: ['GET', 'POST'] }],
       JUDGE_TIMEOUT_MS: Math.max(3000, JUDGE_MS * 4),
       LOG_DECISIONS: false,
       GUARD_ROUTES: [

@@ -19,7 +19,7 @@ function streamOf(total: number): ReadableStream<Uint8Array> {
 }
 
 describe('ragGuard under Node', () => {
-  it('an oversize streamed body without Content-Length is passed on whole (onOversize pass), not a 500', async () => {
+  it('an oversize streamed body without Content-Length is passed on whole (onUnjudgeable pass), not a 500', async () => {
     const app = new Hono()
     app.post(
       '/ask',
@@ -27,7 +27,8 @@ describe('ragGuard under Node', () => {
         // Never called: the request is too large to judge.
         judge: { apiKey: 'k', baseURL: 'http://127.0.0.1:9/v1' },
         maxBodyBytes: 1024,
-        onOversize: 'pass',
+        onUnjudgeable: 'pass',
+        details: 'everyone',
       }),
       async (c) => c.json({ received: (await c.req.arrayBuffer()).byteLength }),
     )
