@@ -30,6 +30,12 @@ export interface DecisionRecord {
   pFalse?: number
   reason?: string
   cache?: 'hit' | 'miss'
+  /** The judge saw only part of the documents (they passed its input limits). */
+  truncated?: boolean
+  /** A batch: each input's verdict, score and reason, in order. */
+  items?: Array<{ verdict: Verdict; score?: number; reason?: string }>
+  /** Who called: the caller's id (never a secret), when the host knows it. */
+  caller?: string
   /** The judge call's own time, retries included (0 for a cache hit). */
   judgeLatencyMs?: number
   /**
@@ -93,6 +99,7 @@ export interface DecisionContext {
   question?: string
   documents?: readonly string[]
   logContent: boolean
+  caller?: string
 }
 
 /** The record of one decision: what was decided, from what, at what cost. */
@@ -117,6 +124,17 @@ export async function decisionRecord(
     ...(judge?.ok ? { pTrue: judge.pTrue, pFalse: judge.pFalse } : {}),
     ...(decision.reason ? { reason: decision.reason } : {}),
     ...(decision.cache ? { cache: decision.cache } : {}),
+    ...(decision.truncated ? { truncated: true } : {}),
+    ...(decision.items
+      ? {
+          items: decision.items.map((item) => ({
+            verdict: item.verdict,
+            ...(item.score !== undefined ? { score: item.score } : {}),
+            ...(item.reason ? { reason: item.reason } : {}),
+          })),
+        }
+      : {}),
+    ...(where.caller ? { caller: where.caller } : {}),
     ...(judge ? { judgeLatencyMs: judge.latencyMs, model: judge.model } : {}),
     addedLatencyMs: Math.max(0, where.sentAt - (where.answeredAt ?? where.sentAt)),
     status: where.status,

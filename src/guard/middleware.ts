@@ -169,6 +169,7 @@ async function record(
       question: exchange.input.question?.question,
       documents: exchange.documents,
       logContent: settings.logContent,
+      caller: settings.callerId?.(c),
     }),
   )
 }
