@@ -62,6 +62,8 @@ export interface OpenAIStreamObservation {
   content: string
   finishReason: string | null
   usage: unknown
+  /** The `x-rag-guard-*` headers of the response (`.withResponse()`). */
+  headers: Record<string, string>
   error?: string
 }
 
@@ -70,20 +72,25 @@ export async function openaiCreateStream(
   baseURL: string,
   chat: ChatCase,
   fetchImpl?: typeof fetch,
-): Promise<OpenAIStreamObservation> {
-  const observed: OpenAIStreamObservation = {
+): Promise<OpenAIStreamObservation & { response?: Response }> {
+  const observed: OpenAIStreamObservation & { response?: Response } = {
     chunks: [],
     content: '',
     finishReason: null,
     usage: null,
+    headers: {},
   }
   try {
-    const stream = await openaiClient(baseURL, fetchImpl).chat.completions.create({
-      model: MODEL,
-      messages: messages(chat),
-      stream: true,
-      ...(chat.includeUsage ? { stream_options: { include_usage: true } } : {}),
-    })
+    const { data: stream, response } = await openaiClient(baseURL, fetchImpl)
+      .chat.completions.create({
+        model: MODEL,
+        messages: messages(chat),
+        stream: true,
+        ...(chat.includeUsage ? { stream_options: { include_usage: true } } : {}),
+      })
+      .withResponse()
+    observed.headers = guardHeaders(response.headers)
+    if (fetchImpl) Object.defineProperty(observed, 'response', { value: response })
     for await (const chunk of stream) {
       observed.chunks.push(plain(chunk))
       // Written as a careful client would: a usage chunk has no choices.
