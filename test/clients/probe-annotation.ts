@@ -1,8 +1,9 @@
 /**
  * Where can a streamed answer carry the guard's verdict without any client noticing?
  *
- *   npx tsx test/clients/probe-annotation.ts            the matrix, as a Markdown table
- *   npx tsx test/clients/probe-annotation.ts --bytes    also print each candidate's bytes
+ *   npm run probe:clients               the matrix, as a Markdown table
+ *   npm run probe:clients -- --bytes    also print each candidate's bytes
+ *   (or: npx tsx test/clients/probe-annotation.ts [--bytes])
  *
  * A local HTTP server sends a fixed openai-chat stream and a fixed LangServe stream, either as
  * they are ("none") or with the verdict added in one candidate shape. Each real client library
@@ -89,6 +90,16 @@ const CHAT_CANDIDATES: Record<string, { label: string; events: (chunks: object[]
   'comment-before-done': {
     label: '`: rag-guard {verdict}` comment before [DONE]',
     events: (c) => [...c.map(data), `: rag-guard ${VERDICT_JSON}\n\n`, DONE],
+  },
+  'comment-after-unterminated-done': {
+    label:
+      'the endpoint ends with `data: [DONE]` and no line end; then `\\n: rag-guard {verdict}` (line end first)',
+    events: (c) => [...c.map(data), 'data: [DONE]', `\n: rag-guard ${VERDICT_JSON}\n\n`],
+  },
+  'comment-glued-to-unterminated-done': {
+    label:
+      'the endpoint ends with `data: [DONE]` and no line end; then `: rag-guard {verdict}` glued on',
+    events: (c) => [...c.map(data), 'data: [DONE]', `: rag-guard ${VERDICT_JSON}\n\n`],
   },
   'chunk-before-done': {
     label: 'extra chunk `choices: []` + top-level `rag_guard` before [DONE]',
