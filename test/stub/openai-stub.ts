@@ -11,6 +11,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
 
 export interface StubTopLogprob {
   token: string
@@ -52,6 +53,11 @@ export interface StubStep {
   upstream?: UpstreamReply
   /** Send this JSON body with its declared length, but reset the connection after this many bytes. */
   truncateAfter?: number
+  /**
+   * Compress a JSON completion with gzip (`Content-Encoding: gzip`) when the request's
+   * Accept-Encoding allows it, as a web server in front of a model API does.
+   */
+  gzip?: boolean
 }
 
 export interface UpstreamReply {
@@ -269,6 +275,7 @@ async function answer(
   response: ServerResponse,
   step: StubStep,
   request: ChatRequest,
+  acceptEncoding = '',
 ): Promise<void> {
   if (step.delayMs) await sleep(step.delayMs)
   if (step.hang) return
@@ -305,8 +312,18 @@ async function answer(
     return
   }
   if (request.stream) return sendStream(response, step, request)
+  const body = JSON.stringify(completionBody(step, request))
+  if (step.gzip && /\bgzip\b/.test(acceptEncoding)) {
+    response.writeHead(step.status ?? 200, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+      ...step.headers,
+    })
+    response.end(gzipSync(body))
+    return
+  }
   response.writeHead(step.status ?? 200, { 'content-type': 'application/json', ...step.headers })
-  response.end(JSON.stringify(completionBody(step, request)))
+  response.end(body)
 }
 
 export interface OpenAIStub {
@@ -394,6 +411,7 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
         response,
         step,
         (typeof body === 'object' && body !== null ? body : {}) as ChatRequest,
+        String(request.headers['accept-encoding'] ?? ''),
       )
     } catch (error) {
       if (response.headersSent) response.destroy()
