@@ -35,7 +35,13 @@ export {
   type RouteFormat,
   type StreamFormat,
 } from './formats'
-export { SSEParser, formatSSE, ANNOTATION_EVENT, type SSEEvent } from './formats/sse'
+export {
+  SSEParser,
+  formatSSE,
+  ANNOTATION_PREFIX,
+  readAnnotation,
+  type SSEEvent,
+} from './formats/sse'
 export {
   decide,
   validateThresholds,

@@ -1,4 +1,5 @@
 import type { Context } from 'hono'
+import { proxy as forward } from 'hono/proxy'
 import { cloneRawRequest } from 'hono/request'
 import { errorResponse } from './guard/respond'
 import { httpUrl, integer } from './settings'
@@ -117,7 +118,8 @@ class UpstreamTimeout extends Error {
  * routes the guard has read the body and left `c.req.raw` holding it again, byte for byte.
  */
 export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
-  const send = upstream.fetcher ? upstream.fetcher.fetch.bind(upstream.fetcher) : fetch
+  const fetcher = upstream.fetcher
+  const customFetch = fetcher ? (request: Request) => fetcher.fetch(request) : undefined
   const timeoutMs = upstream.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method
@@ -134,7 +136,10 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
     const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), timeoutMs)
     let response: Response
     try {
-      response = await send(target.href, {
+      // Hono's proxy helper asks the upstream for an uncompressed body and drops a
+      // Content-Encoding the runtime has already undone: the client never gets bytes labelled
+      // with an encoding they are not in, nor compression it did not ask for.
+      response = await forward(target.href, {
         method,
         headers: forwardedHeaders(c.req.raw, upstream, options.hideHeader),
         body,
@@ -142,7 +147,8 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
         signal: controller.signal,
         // Required by the Fetch standard for a stream body (Node enforces it; workerd ignores it).
         duplex: 'half',
-      } as RequestInit)
+        customFetch,
+      } as Parameters<typeof forward>[1])
     } catch (error) {
       const timedOut = controller.signal.reason instanceof UpstreamTimeout
       console.error(
@@ -166,7 +172,6 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
     } finally {
       clearTimeout(timer)
     }
-    // A mutable copy: the guard adds its headers to it.
-    return new Response(response.body, response)
+    return response
   }
 }

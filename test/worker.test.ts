@@ -469,7 +469,7 @@ describe('PASS_THROUGH paths are proxied untouched', () => {
     const env: GuardEnv = {
       UPSTREAM: {
         fetch: async (input: RequestInfo | URL) => (
-          seen.push(String(input)),
+          seen.push(input instanceof Request ? input.url : String(input)),
           Response.json({ answer: 'a' })
         ),
       } as unknown as Fetcher,

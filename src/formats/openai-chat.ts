@@ -178,7 +178,10 @@ export function openAIChatFormat(
         const first = seen
           .map(eventJson)
           .find((chunk) => member(chunk, 'id', isString) !== undefined)
+        // The upstream's own top-level fields (system_fingerprint, service_tier…) are kept.
+        const { choices: _choices, usage: _usage, ...upstream } = isRecord(first) ? first : {}
         const base = {
+          ...upstream,
           id: member(first, 'id', isString) ?? completionId(),
           object: 'chat.completion.chunk',
           created: member(first, 'created', isNumber) ?? Math.floor(Date.now() / 1000),
@@ -192,7 +195,28 @@ export function openAIChatFormat(
               choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
             }),
           })
-        return `${chunk({ role: 'assistant', content: fallback }, null)}${chunk({}, 'stop')}data: [DONE]\n\n`
+        // A client that asked for usage (`stream_options.include_usage`) counts on its chunk:
+        // `choices: []` and the usage, after the last choice and before [DONE]. The tokens the
+        // upstream reported, when it had; else none were delivered.
+        const wantsUsage = member(
+          member(request, 'stream_options', isRecord),
+          'include_usage',
+          (value): value is true => value === true,
+        )
+        const reported = seen
+          .map(eventJson)
+          .map((event) => member(event, 'usage', isRecord))
+          .findLast((usage) => usage !== undefined)
+        const usage = wantsUsage
+          ? formatSSE({
+              data: JSON.stringify({
+                ...base,
+                choices: [],
+                usage: reported ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+              }),
+            })
+          : ''
+        return `${chunk({ role: 'assistant', content: fallback }, null)}${chunk({}, 'stop')}${usage}data: [DONE]\n\n`
       },
     },
   }

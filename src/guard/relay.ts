@@ -69,12 +69,12 @@ export interface Held<T> {
 
 /**
  * Reads the upstream into a buffer until `decided()` settles, the upstream ends, the buffer
- * passes `limit` bytes, or the read fails. `decided()` is asked again after every chunk, since
+ * passes `limit` bytes (asked again after every chunk when it is a function), or the read fails. `decided()` is asked again after every chunk, since
  * the decision may only start once a chunk has shown the context.
  */
 export async function hold<T>(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  limit: number,
+  limit: number | (() => number),
   decided: () => Promise<T> | undefined,
   onChunk: (chunk: Uint8Array) => void,
 ): Promise<Held<T>> {
@@ -107,6 +107,8 @@ export async function hold<T>(
     chunks.push(next.result.value)
     bytes += next.result.value.byteLength
     onChunk(next.result.value)
-    if (bytes > limit) return { outcome: { kind: 'overflow' }, chunks }
+    if (bytes > (typeof limit === 'number' ? limit : limit())) {
+      return { outcome: { kind: 'overflow' }, chunks }
+    }
   }
 }

@@ -2,11 +2,13 @@
  * Acting on a streamed answer (server-sent events), in one of three ways:
  * - hold: keep the stream in a bounded buffer until the verdict, then send it on or replace it
  *   with a well-formed fallback stream;
- * - annotate: send every chunk at once and add the verdict after the stream's own end;
+ * - annotate: send every chunk at once and add the verdict, as an SSE comment, after the
+ *   stream's own end;
  * - shadow: send every chunk at once; the verdict goes to the decision record only.
- * The upstream's bytes are forwarded as they are; the parser only watches them for the context.
+ * The upstream's bytes are forwarded as they are. The parser only watches them for the context,
+ * and only until judging has started: after that, chunks go through without being parsed.
  */
-import { ANNOTATION_EVENT, formatSSE, SSEParser, type SSEEvent } from '../formats/sse'
+import { ANNOTATION_PREFIX, SSEParser, type SSEEvent } from '../formats/sse'
 import type { StreamFormat } from '../formats'
 import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
@@ -15,20 +17,31 @@ import { hold, relay } from './relay'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
+const LF = 0x0a
+const CR = 0x0d
 
 export function isEventStream(response: Response): boolean {
   return (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
 }
 
-/** The event an annotated stream ends with: the verdict, and the details for those who see them. */
-function annotation(decision: GuardDecision, details: boolean): Uint8Array {
+/**
+ * The comment an annotated stream ends with: the verdict, and the details (score to the same 4
+ * decimals as the header, reason, mode) for those who see them. `midLine`: the upstream's bytes
+ * did not end at a line end, so one is added first (glued to a last line, the comment would
+ * change it).
+ */
+function annotation(decision: GuardDecision, details: boolean, midLine: boolean): Uint8Array {
   const data = JSON.stringify({
     verdict: decision.verdict,
     ...(details
-      ? { score: decision.score ?? null, reason: decision.reason ?? null, mode: decision.mode }
+      ? {
+          score: decision.score === undefined ? null : Number(decision.score.toFixed(4)),
+          reason: decision.reason ?? null,
+          mode: decision.mode,
+        }
       : {}),
   })
-  return encoder.encode(formatSSE({ event: ANNOTATION_EVENT, data }))
+  return encoder.encode(`${midLine ? '\n' : ''}${ANNOTATION_PREFIX}${data}\n\n`)
 }
 
 export async function guardStream(
@@ -43,6 +56,17 @@ export async function guardStream(
   const limits = readLimits(settings)
   /** Hold mode keeps what it saw (bounded by its buffer) to shape a block after it. */
   const seen: SSEEvent[] = []
+  /** Bytes received; and how many had come when judging started (the context's share). */
+  let received = 0
+  let receivedAtStart: number | undefined = exchange.started ? 0 : undefined
+  let midLine = false
+
+  const tooLarge = () =>
+    exchange.settleUnjudged({
+      ok: false,
+      reason: 'response-too-large',
+      message: `the stream's context event is larger than ${settings.maxBodyBytes} bytes`,
+    })
 
   /** Watches the stream for the context, and starts the judge when it appears. */
   const observe = (events: SSEEvent[]) => {
@@ -53,10 +77,22 @@ export async function guardStream(
       if (context) exchange.judgeContext(context)
     }
   }
-  const onChunk = (chunk: Uint8Array) => observe(parser.push(chunk))
+  const onChunk = (chunk: Uint8Array) => {
+    received += chunk.byteLength
+    if (chunk.byteLength > 0) {
+      const last = chunk[chunk.byteLength - 1]
+      midLine = last !== LF && last !== CR
+    }
+    // Once judging has started, only hold mode needs the events (to shape a block).
+    if (exchange.started && !holding) return
+    observe(parser.push(chunk))
+    // An event that never ends is not read past the body limit, whatever it holds.
+    if (!exchange.started && parser.pendingLength > settings.maxBodyBytes) tooLarge()
+    if (exchange.started) receivedAtStart ??= received
+  }
   /** The decision once the upstream has ended: without a context seen, there is none to judge. */
   const atEnd = (): Promise<GuardDecision> => {
-    observe(parser.end())
+    if (!exchange.started) observe(parser.end())
     if (!exchange.started) {
       exchange.settleUnjudged({
         ok: false,
@@ -87,7 +123,7 @@ export async function guardStream(
           void atEnd()
           return undefined
         }
-        return annotation(await atEnd(), exchange.details)
+        return annotation(await atEnd(), exchange.details, midLine)
       },
       onCancel,
     })
@@ -99,9 +135,15 @@ export async function guardStream(
     }
   }
 
+  // What hold mode may keep: while it looks for the context, up to the body limit (the context
+  // must be read whole to be judged); once judging has started, the buffer limit more.
+  const limit = () =>
+    receivedAtStart === undefined
+      ? Math.max(settings.maxBodyBytes, settings.streamBufferBytes)
+      : receivedAtStart + settings.streamBufferBytes
   const held = await hold(
     reader,
-    settings.streamBufferBytes,
+    limit,
     () => (exchange.started ? pending.promise : undefined),
     onChunk,
   )
@@ -114,11 +156,13 @@ export async function guardStream(
       decision = await atEnd()
       break
     case 'overflow':
-      decision = exchange.settleUnjudged({
-        ok: false,
-        reason: 'stream-buffer-exceeded',
-        message: `the stream passed ${settings.streamBufferBytes} bytes before the verdict was known`,
-      })
+      decision = exchange.started
+        ? exchange.settleUnjudged({
+            ok: false,
+            reason: 'stream-buffer-exceeded',
+            message: `the stream passed ${settings.streamBufferBytes} bytes before the verdict was known`,
+          })
+        : tooLarge()
       break
     case 'failed':
       decision = exchange.settleUnjudged({

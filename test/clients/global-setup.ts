@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { scriptScenario, startOpenAIStub, type StubStep } from '../stub/openai-stub'
 import { buildBundle, QUIET_ENV, ROOT, startLocalWorker } from '../support/local-worker'
-import { ANSWER, QUESTIONS, type GuardConfig, type Rig } from './rig'
+import { ANSWER, API_KEY, QUESTIONS, type GuardConfig, type Rig } from './rig'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -94,10 +94,7 @@ export default async function setup(project: TestProject) {
       },
       langserve: {
         UPSTREAM_URL: sample.url,
-        GUARD_ROUTES: JSON.stringify([
-          { path: '/rag/invoke', format: 'langserve' },
-          { path: '/rag/stream', format: 'langserve' },
-        ]),
+        GUARD_ROUTES: JSON.stringify([{ path: '/rag', format: 'langserve' }]),
       },
     }
     const guards = {} as Rig['guards']
@@ -114,6 +111,9 @@ export default async function setup(project: TestProject) {
           FLAG_BELOW: '0.8',
           CACHE_TTL_SECONDS: '0',
           LOG_DECISIONS: 'false',
+          // The clients send API_KEY as their key: here, an operator's token.
+          GUARD_AUTH: 'token',
+          GUARD_OPERATOR_TOKENS: API_KEY,
         })
         closers.push(() => worker.dispose())
         guards[upstream as keyof Rig['guards']] ??= {} as Rig['guards']['chat']

@@ -14,7 +14,7 @@
 import { describe, expect, inject, it } from 'vitest'
 import { comparable, expectedVerdict, once, VERDICT_TAIL } from './helpers'
 import { curl, remoteInvoke, remoteStream } from './observe'
-import { CASES, FALLBACK, normalizedBytes, type GuardConfig } from './rig'
+import { API_KEY, CASES, FALLBACK, normalizedBytes, type GuardConfig } from './rig'
 import { verdictFromSSE } from './verdict'
 
 const rig = inject('clientRig')
@@ -171,7 +171,7 @@ describe('streamed, annotate: plain fetch reads the verdict', () => {
     it(item.verdict, async () => {
       const response = await fetch(`${guard('annotate')}/rag/stream`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` },
         body: JSON.stringify(streamBody(item.question)),
       })
       expect(response.headers.get('x-rag-guard-verdict')).toBeNull()

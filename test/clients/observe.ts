@@ -24,9 +24,10 @@ import {
 } from 'ai'
 import { RemoteRunnable } from 'langchain-core-03/runnables/remote'
 import OpenAI from 'openai'
+import { API_KEY } from './rig'
 
 export const MODEL = 'rag-model'
-const API_KEY = 'client-key'
+const AUTHORIZATION = { authorization: `Bearer ${API_KEY}` }
 
 export interface ChatCase {
   /** The system message: the retrieved documents, where the openai-chat route reads its context. */
@@ -347,7 +348,7 @@ export interface RemoteStreamObservation {
 export async function remoteStream(url: string, input: unknown): Promise<RemoteStreamObservation> {
   const observed: RemoteStreamObservation = { chunks: [] }
   try {
-    const remote = new RemoteRunnable({ url })
+    const remote = new RemoteRunnable({ url, options: { headers: AUTHORIZATION } })
     for await (const chunk of await remote.stream(input)) observed.chunks.push(plain(chunk))
   } catch (error) {
     observed.error = errorText(error)
@@ -361,7 +362,11 @@ export async function remoteInvoke(
   input: unknown,
 ): Promise<{ output: unknown; error?: string }> {
   try {
-    return { output: plain(await new RemoteRunnable({ url }).invoke(input)) }
+    return {
+      output: plain(
+        await new RemoteRunnable({ url, options: { headers: AUTHORIZATION } }).invoke(input),
+      ),
+    }
   } catch (error) {
     return { output: null, error: errorText(error) }
   }
@@ -390,6 +395,8 @@ export function curl(
         url,
         '-H',
         'content-type: application/json',
+        '-H',
+        `authorization: Bearer ${API_KEY}`,
         '--data-binary',
         JSON.stringify(body),
       ],
