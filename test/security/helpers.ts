@@ -8,7 +8,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { expect } from 'vitest'
 import type { GuardEnv } from '../../src/config'
 import worker from '../../src/worker'
-import { FALLBACK, ROUTES, setupGuard, type GuardSetup } from '../guard-helpers'
+import { chunk, FALLBACK, ROUTES, setupGuard, sse, type GuardSetup } from '../guard-helpers'
 import type { ScriptedModel } from '../helpers'
 import type { StubScript, StubStep, UpstreamReply } from '../stub/openai-stub'
 
@@ -40,11 +40,7 @@ export const SECURE_ENV: SecurityEnv = {
 }
 
 /** The guard's routes (those of guard-helpers) and a json route whose block is a 422. */
-export const SECURE_ROUTES = [
-  ...ROUTES,
-  { path: '/ask-422', format: 'json' },
-  { path: '/rag-new', format: 'langserve' },
-]
+export const SECURE_ROUTES = [...ROUTES, { path: '/ask-422', format: 'json' }]
 
 /** Who sends a request: a caller, an operator, nobody (no credential), or these headers. */
 export type Sender = 'caller' | 'operator' | 'nobody' | { token: string }
@@ -106,6 +102,58 @@ export const post = (body: unknown, headers: Record<string, string> = {}): Reque
   method: 'POST',
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
+})
+
+/** A LangServe stream whose answer is the marker, with one document. */
+export const LANGSERVE_EVENTS = sse(
+  { event: 'metadata', data: { run_id: 'run-1' } },
+  { event: 'data', data: { input: 'Which company manufactures the bikes?' } },
+  {
+    event: 'data',
+    data: { context: [{ page_content: 'The bikes are blue.', metadata: {}, type: 'Document' }] },
+  },
+  { event: 'data', data: { answer: UPSTREAM_ANSWER } },
+  { event: 'end' },
+)
+
+/** An OpenAI chat stream whose answer is the marker. */
+export const CHAT_EVENTS = sse(
+  { data: chunk({ role: 'assistant', content: '' }) },
+  { data: chunk({ content: UPSTREAM_ANSWER }) },
+  { data: chunk({}, 'stop') },
+  { data: '[DONE]' },
+)
+
+/** A chat.completion whose answer is the marker. */
+export const CHAT_COMPLETION = {
+  id: 'chatcmpl-up1',
+  object: 'chat.completion',
+  created: 1_760_000_000,
+  model: 'rag-model',
+  choices: [
+    {
+      index: 0,
+      message: { role: 'assistant', content: UPSTREAM_ANSWER, refusal: null },
+      logprobs: null,
+      finish_reason: 'stop',
+    },
+  ],
+}
+
+/** A LangServe /invoke output whose answer is the marker. */
+export const LANGSERVE_OUTPUT = {
+  output: {
+    input: 'Which company manufactures the bikes?',
+    context: [{ page_content: 'The bikes are blue.', metadata: {}, type: 'Document' }],
+    answer: UPSTREAM_ANSWER,
+  },
+  metadata: { run_id: 'run-1', feedback_tokens: [] },
+}
+
+/** An upstream reply streaming these events. */
+export const streamed = (events: string[]): UpstreamReply => ({
+  headers: { 'content-type': 'text/event-stream' },
+  chunks: events,
 })
 
 /** Every `x-rag-guard-*` header of a response, by name. */
