@@ -304,4 +304,4 @@ export async function signHs256(
   return `${input}.${base64url(new Uint8Array(signature))}`
 }
 
-export { FALLBACK }
+export { FALLBACK, sse }
