@@ -225,6 +225,24 @@ describe('finding 1: Cloudflare Access (GUARD_AUTH=access)', () => {
     expect(await calls(upstream)).toBe(0)
   })
 
+  it('GUARD_RATE_LIMIT is keyed by access:<sub>', async () => {
+    const keys: string[] = []
+    const limiter = {
+      async limit({ key }: { key: string }) {
+        keys.push(key)
+        return { success: true }
+      },
+    }
+    const { send } = await secureGuard({ json: { answer: UPSTREAM_ANSWER } }, judgeSays(0.9), {
+      ...accessEnv(),
+      GUARD_RATE_LIMIT: limiter,
+    })
+    const jwt = await signJwt(header(), claims(), published.privateKey)
+    const response = await send('/ask', ask(jwt), 'nobody')
+    expect(response.status).toBe(200)
+    expect(keys).toEqual(['access:user-7f3a'])
+  })
+
   it('a guard token is no credential when GUARD_AUTH is access only', async () => {
     const { send, judge, upstream } = await secureGuard(
       { json: { answer: UPSTREAM_ANSWER } },

@@ -74,9 +74,10 @@ describe('finding 1: without a valid token, no judge call and no upstream call (
     )
     const context = Array.from({ length: 456 }, (_, index) => `${index} ${'k'.repeat(1020)}`)
     const response = await send('/ask', post({ question: 'q?', context }), 'nobody')
+    // What this test is about comes first: the upstream's own 401 must not be what stops it.
+    expect(await calls(judge), 'judge requests').toBe(0)
+    expect(await calls(upstream), 'upstream requests').toBe(0)
     await expectUnauthorized(response)
-    expect(await calls(judge)).toBe(0)
-    expect(await calls(upstream)).toBe(0)
   })
 
   it('an unknown path without a token is refused (401 or 404) and never reaches the upstream', async () => {
@@ -198,6 +199,25 @@ describe('finding 1: without a valid token, no judge call and no upstream call (
     expect(keys).toEqual([`token:${(await sha256Hex(CALLER_TOKEN)).slice(0, 12)}`])
     expect(await calls(judge)).toBe(0)
     expect(await calls(upstream)).toBe(0)
+  })
+})
+
+describe('finding 1: the rate limit is keyed by the caller id', () => {
+  it('GUARD_AUTH=none: every caller is "anonymous" to GUARD_RATE_LIMIT', async () => {
+    const keys: string[] = []
+    const limiter = {
+      async limit({ key }: { key: string }) {
+        keys.push(key)
+        return { success: true }
+      },
+    }
+    const { send } = await secureGuard(answer, judgeSays(0.9), {
+      GUARD_AUTH: 'none',
+      GUARD_RATE_LIMIT: limiter,
+    })
+    const response = await send('/ask', ask(), 'nobody')
+    expect(response.status).toBe(200)
+    expect(keys).toEqual(['anonymous'])
   })
 })
 
