@@ -6,8 +6,14 @@
  * Scripting, from any process (the tests run inside workerd and reach it by fetch):
  *   PUT  /__scenarios/:id            body: StubScript — what calls under /s/:id/ answer
  *   GET  /__scenarios/:id/requests   → the requests received under /s/:id/, in order
+ *   GET  /__scenarios/:id/sizes      → method, path, query and body size of each request (for
+ *                                      bodies too large to send back whole)
  * A judge or client then uses `${origin}/s/${id}` (or `${origin}/s/${id}/v1`) as its base URL.
  * Calls consume the script's steps in order; the last step repeats.
+ *
+ * It also plays a Cloudflare Access team domain: `PUT /__jwks/:kid` (body: a public JWK) adds a
+ * key to the set that `GET /cdn-cgi/access/certs` serves. Keys are only ever added, so tests
+ * that run at the same time each use their own `kid` and never disturb one another.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -77,6 +83,11 @@ export interface UpstreamReply {
   truncateAfter?: number
   /** Reset the connection after this many of the chunks. */
   resetAfterChunks?: number
+  /**
+   * Echo the request: this text with every `{{body}}` replaced by the request body's text, sent
+   * as application/json (an endpoint that repeats its input in its answer).
+   */
+  echo?: string
 }
 
 /**
@@ -233,8 +244,20 @@ async function sendStream(
   response.end('data: [DONE]\n\n')
 }
 
-async function reply(response: ServerResponse, upstream: UpstreamReply): Promise<void> {
+async function reply(
+  response: ServerResponse,
+  upstream: UpstreamReply,
+  requestText: string,
+): Promise<void> {
   if (upstream.delayMs) await sleep(upstream.delayMs)
+  if (upstream.echo !== undefined) {
+    response.writeHead(upstream.status ?? 200, {
+      'content-type': 'application/json',
+      ...upstream.headers,
+    })
+    response.end(upstream.echo.split('{{body}}').join(requestText))
+    return
+  }
   if (upstream.truncateAfter !== undefined) {
     const body = Buffer.from(
       upstream.json !== undefined ? JSON.stringify(upstream.json) : (upstream.body ?? ''),
@@ -275,6 +298,7 @@ async function answer(
   response: ServerResponse,
   step: StubStep,
   request: ChatRequest,
+  requestText: string,
   acceptEncoding = '',
 ): Promise<void> {
   if (step.delayMs) await sleep(step.delayMs)
@@ -283,7 +307,7 @@ async function answer(
     response.socket?.destroy()
     return
   }
-  if (step.upstream) return reply(response, step.upstream)
+  if (step.upstream) return reply(response, step.upstream, requestText)
   if (step.rawBody !== undefined) {
     response.writeHead(step.status ?? 200, {
       'content-type': step.contentType ?? 'application/json',
@@ -343,13 +367,37 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
     return found
   }
 
+  // Public keys served as a Cloudflare Access team domain's certs, by kid.
+  const accessKeys = new Map<string, unknown>()
+
   const server: Server = createServer(async (request, response) => {
     try {
       const url = new URL(request.url ?? '/', 'http://stub')
-      const control = url.pathname.match(/^\/__scenarios\/([^/]+)(\/requests)?$/)
+      const jwk = url.pathname.match(/^\/__jwks\/([^/]+)$/)
+      if (jwk && request.method === 'PUT') {
+        accessKeys.set(decodeURIComponent(jwk[1]!), JSON.parse(await readBody(request)))
+        response.writeHead(204).end()
+        return
+      }
+      if (url.pathname === '/cdn-cgi/access/certs' && request.method === 'GET') {
+        const keys = [...accessKeys.values()]
+        response
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ keys }))
+        return
+      }
+      const control = url.pathname.match(/^\/__scenarios\/([^/]+)(\/requests|\/sizes)?$/)
       if (control) {
         const id = decodeURIComponent(control[1]!)
-        if (request.method === 'PUT' && !control[2]) {
+        if (request.method === 'GET' && control[2] === '/sizes') {
+          const sizes = scenario(id).requests.map(({ method, path, query, rawBody }) => ({
+            method,
+            path,
+            query,
+            bodyBytes: Buffer.byteLength(rawBody, 'utf8'),
+          }))
+          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sizes))
+        } else if (request.method === 'PUT' && !control[2]) {
           const script = JSON.parse(await readBody(request)) as StubScript
           scenarios.set(
             id,
@@ -411,6 +459,7 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
         response,
         step,
         (typeof body === 'object' && body !== null ? body : {}) as ChatRequest,
+        text,
         String(request.headers['accept-encoding'] ?? ''),
       )
     } catch (error) {
