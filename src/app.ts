@@ -27,7 +27,7 @@ export function buildGuardApp(config: GuardConfig): Hono {
   const cache =
     config.cache &&
     (config.cache.kv
-      ? kvStore(config.cache.kv, config.cache.ttlSeconds)
+      ? kvStore(config.cache.kv, config.cache.ttlSeconds, { secret: config.cache.secret })
       : cacheApiStore(config.cache.ttlSeconds, { secret: config.cache.secret! }))
   // Routes match every spelling of their path (case, slashes, dot segments, escapes).
   const app = new Hono({ getPath: (request) => normalizedPath(request.url) })

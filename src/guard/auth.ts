@@ -52,7 +52,16 @@ export interface CallerCheckOptions {
   access?: AccessOptions
 }
 
-const unauthorized = (message: string) => errorResponse(401, 'unauthorized', message)
+const CHALLENGE = 'Bearer realm="rag-guard"'
+
+const unauthorized = (message: string) =>
+  errorResponse(401, 'unauthorized', message, {}, { 'www-authenticate': CHALLENGE })
+
+/** A refusal of Hono's bearer-auth middleware, as the guard's own 401. */
+const refusal = (message: string) => ({
+  wwwAuthenticateHeader: CHALLENGE,
+  message: () => unauthorized(message),
+})
 
 /** The header in which Cloudflare Access forwards the caller's identity. */
 export const ACCESS_HEADER = 'cf-access-jwt-assertion'
@@ -130,17 +139,11 @@ export function callerCheck(options: CallerCheckOptions): MiddlewareHandler {
           if (match) c.set('caller', { id: `token:${hash.slice(0, 12)}`, operator: match.operator })
           return match !== undefined
         },
-        noAuthenticationHeader: {
-          message: { error: { type: 'unauthorized', message: 'A guard token is required.' } },
-        },
-        invalidAuthenticationHeader: {
-          message: {
-            error: { type: 'unauthorized', message: 'The authorization header is malformed.' },
-          },
-        },
-        invalidToken: {
-          message: { error: { type: 'unauthorized', message: 'The guard token is not valid.' } },
-        },
+        // Every refusal is a 401 with the same JSON body and challenge (RFC 6750 §3), a
+        // malformed header too: a caller learns nothing from telling them apart.
+        noAuthenticationHeader: refusal('A guard token is required.'),
+        invalidAuthenticationHeader: refusal('The guard token is not valid.'),
+        invalidToken: refusal('The guard token is not valid.'),
       })
     : undefined
   const access = options.methods.includes('access') && options.access ? options.access : undefined

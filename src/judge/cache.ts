@@ -131,23 +131,37 @@ export function cacheApiStore(ttlSeconds: number, options: CacheApiStoreOptions)
 /** KV's shortest expiry. */
 const KV_MIN_TTL_SECONDS = 60
 
+export interface KvStoreOptions {
+  /**
+   * A secret the entries' keys are derived from (HMAC-SHA256), so that deployments sharing one
+   * namespace (say, with different judge keys) never read each other's scores.
+   */
+  secret?: string
+}
+
 /**
  * A Workers KV namespace: shared by every data center, eventually consistent (a new entry can
  * take up to a minute to be seen elsewhere).
  * @see https://developers.cloudflare.com/kv/api/write-key-value-pairs/
  */
-export function kvStore(namespace: KVNamespace, ttlSeconds: number): VerdictCache {
+export function kvStore(
+  namespace: KVNamespace,
+  ttlSeconds: number,
+  options: KvStoreOptions = {},
+): VerdictCache {
+  const signing = options.secret ? hmacKey(options.secret) : undefined
+  const name = async (key: string) => (signing ? hmacHex(await signing, key) : key)
   return {
     async get(key) {
       try {
-        return revived(await namespace.get(key, 'json'))
+        return revived(await namespace.get(await name(key), 'json'))
       } catch (error) {
         return logged('read', error)
       }
     },
     async put(key, score) {
       try {
-        await namespace.put(key, JSON.stringify(stored(score)), {
+        await namespace.put(await name(key), JSON.stringify(stored(score)), {
           expirationTtl: Math.max(ttlSeconds, KV_MIN_TTL_SECONDS),
         })
       } catch (error) {

@@ -1,4 +1,5 @@
 import type { BaseLanguageModelInput } from '@langchain/core/language_models/base'
+import { ContextOverflowError } from '@langchain/core/errors'
 import { ChatOpenAI } from '@langchain/openai'
 import { ConfigurationError } from '../errors'
 import { isRecord } from '../json'
@@ -216,8 +217,9 @@ function retryAfter(headers: unknown): number | undefined {
 
 /**
  * Whether a 400 says the prompt is longer than the model's window: OpenAI's error code
- * `context_length_exceeded`, or the wording vLLM, llama.cpp and Azure use. Only matched, never
- * copied into a message.
+ * `context_length_exceeded`, or the wording vLLM, llama.cpp and Azure use (LangChain's
+ * `ContextOverflowError` says so for ChatOpenAI; this covers other chat models). Only matched,
+ * never copied into a message.
  */
 function isContextOverflow(error: unknown): boolean {
   const fields = isRecord(error) ? error : {}
@@ -248,11 +250,11 @@ function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message
       retryAfterMs: retryAfter(fields.headers),
     }
   }
-  if (status === 400 && isContextOverflow(error)) {
+  if (ContextOverflowError.isInstance(error) || (status === 400 && isContextOverflow(error))) {
     return {
       reason: 'judge-context-overflow',
       message: "the judge API refused the prompt as longer than the model's context window",
-      status,
+      ...(status !== undefined ? { status } : {}),
       retryable: false,
     }
   }

@@ -41,14 +41,20 @@ const ask = post({
 const answer = { json: { answer: UPSTREAM_ANSWER } }
 
 describe('finding 8: True + False below JUDGE_MIN_MASS is no score (low-answer-mass → ON_ERROR)', () => {
-  it.each(['True', 'Yes'] as const)(
-    'Yes 0.6 / True 0.3 / False 0.02, first token %s: no score, reason low-answer-mass, verdict flag',
-    async (first) => {
+  // With True chosen, the mass is what is wrong: low-answer-mass. With Yes chosen, the judge did
+  // not answer the question at all, which has its own, older code: unexpected-token. Either way
+  // no score, and the ON_ERROR verdict.
+  it.each([
+    ['True', 'low-answer-mass'],
+    ['Yes', 'unexpected-token'],
+  ] as const)(
+    'Yes 0.6 / True 0.3 / False 0.02, first token %s: no score (%s), verdict flag',
+    async (first, reason) => {
       const { send } = await secureGuard(answer, lowMass(first))
       const response = await send('/ask', ask, 'operator')
       expect(response.status).toBe(200)
       expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
-      expect(response.headers.get('x-rag-guard-reason')).toBe('low-answer-mass')
+      expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
       expect(response.headers.get('x-rag-guard-score')).toBeNull()
     },
   )

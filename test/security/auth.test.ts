@@ -203,7 +203,7 @@ describe('finding 1: without a valid token, no judge call and no upstream call (
 })
 
 describe('finding 1: the rate limit is keyed by the caller id', () => {
-  it('GUARD_AUTH=none: every caller is "anonymous" to GUARD_RATE_LIMIT', async () => {
+  it('GUARD_AUTH=none: an anonymous caller is counted by its address (CF-Connecting-IP)', async () => {
     const keys: string[] = []
     const limiter = {
       async limit({ key }: { key: string }) {
@@ -215,9 +215,14 @@ describe('finding 1: the rate limit is keyed by the caller id', () => {
       GUARD_AUTH: 'none',
       GUARD_RATE_LIMIT: limiter,
     })
-    const response = await send('/ask', ask(), 'nobody')
+    const init = ask()
+    init.headers = {
+      ...(init.headers as Record<string, string>),
+      'cf-connecting-ip': '203.0.113.7',
+    }
+    const response = await send('/ask', init, 'nobody')
     expect(response.status).toBe(200)
-    expect(keys).toEqual(['anonymous'])
+    expect(keys).toEqual(['ip:203.0.113.7'])
   })
 })
 

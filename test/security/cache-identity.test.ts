@@ -73,7 +73,7 @@ async function sendBoth(a: Judge, b: Judge, cache: VerdictCache) {
 describe('finding 7: judges built from different chat models never share cached scores', () => {
   it.each([
     ['a KV namespace', () => kvStore(env.TEST_CACHE, 3600)],
-    ['the Cache API', () => cacheApiStore(3600)],
+    ['the Cache API', () => cacheApiStore(3600, { secret: 'cache-identity-test-secret' })],
   ])(
     '%s: ChatOpenAI models at two endpoints: the second judge is asked, and its block holds',
     async (_, store) => {

@@ -59,7 +59,7 @@ describe('finding 6: a caller who is not an operator sees the verdict only', () 
     expect(JSON.stringify(body)).not.toContain('0.0123')
   })
 
-  it('an annotated stream’s rag_guard event carries the verdict, not the score or reason', async () => {
+  it('an annotated stream’s verdict comment carries the verdict, not the score or reason', async () => {
     const { send } = await secureGuard(streamed(CHAT_EVENTS), judgeSays(0.4321))
     const response = await send(
       '/annotated/chat/completions',
@@ -75,13 +75,10 @@ describe('finding 6: a caller who is not an operator sees the verdict only', () 
     )
     expect(response.status).toBe(200)
     const text = await response.text()
-    const annotation = text.split('event: rag_guard\n')[1]
-    expect(annotation, 'a rag_guard event').toBeDefined()
-    const data = JSON.parse(annotation!.split('\n')[0]!.replace(/^data: /, '')) as Record<
-      string,
-      unknown
-    >
-    expect(data.verdict).toBe('flag')
+    const annotation = text.split('\n: rag-guard ')[1]
+    expect(annotation, 'a rag-guard comment').toBeDefined()
+    const data = JSON.parse(annotation!.split('\n')[0]!) as Record<string, unknown>
+    expect(data).toEqual({ verdict: 'flag' })
     expect(data).not.toHaveProperty('score')
     expect(data).not.toHaveProperty('reason')
     expect(annotation).not.toContain('0.4321')
