@@ -7,8 +7,9 @@
  * OPENAI_BASE_URL, when set, for any OpenAI-compatible server). Without it, a local stand-in that
  * speaks the same protocol answers both; it is not a model.
  *
- *   npm run demo              run, print the examples, keep serving until Ctrl-C
- *   npm run demo -- --once    run, print the examples, stop
+ *   npm run demo                           run, print the examples, keep serving until Ctrl-C
+ *   npm run demo -- --once                 run, print the examples, stop
+ *   npm run demo -- --stream-mode annotate streamed answers annotated instead of held
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -26,6 +27,12 @@ import {
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const once = process.argv.includes('--once')
+const streamModeAt = process.argv.indexOf('--stream-mode')
+const streamMode = streamModeAt === -1 ? 'hold' : process.argv[streamModeAt + 1]
+if (streamMode !== 'hold' && streamMode !== 'annotate') {
+  console.error('--stream-mode is "hold" or "annotate"')
+  process.exit(2)
+}
 
 const QUESTIONS = [
   'What does a day pass cost?', // answered by the documents
@@ -211,6 +218,8 @@ async function main(): Promise<void> {
     '--var',
     'GUARD_MODE:enforce',
     '--var',
+    `STREAM_MODE:${streamMode}`,
+    '--var',
     `JUDGE_MODEL:${judgeModel}`,
   ])
   const serviceUrl = `http://127.0.0.1:${servicePort}`
@@ -220,7 +229,7 @@ async function main(): Promise<void> {
     waitUntilUp('RAG Guard', guard, guardUrl),
   ])
   console.log(
-    `Sample RAG service: ${serviceUrl}   RAG Guard in front of it: ${guardUrl} (enforce, block below 0.2, flag below 0.8)\n`,
+    `Sample RAG service: ${serviceUrl}   RAG Guard in front of it: ${guardUrl} (enforce, block below 0.2, flag below 0.8, streams: ${streamMode})\n`,
   )
 
   const rows: string[][] = []
