@@ -40,9 +40,10 @@ export class Exchange {
   readonly #judgeCall = new AbortController()
   /** The context the checks are judged against, once known; or the decision it made. */
   #context: BoundedContext | GuardDecision | undefined
-  /** Each check's decision, as it comes; and those that have come. */
+  /** Each check's decision, as it comes. */
   readonly #parts = new Map<Check, Promise<GuardDecision>>()
-  readonly #known = new Map<Check, GuardDecision>()
+  /** A check blocked (in enforce mode): no other is started. */
+  #blocked = false
 
   constructor(
     readonly c: Context,
@@ -96,7 +97,8 @@ export class Exchange {
   judgeAnswer(answer: string | undefined): void {
     const question = this.input.question
     const context = this.#context
-    if (!this.needsAnswer || this.#parts.has('groundedness') || this.pending.settled) return
+    if (!this.needsAnswer || this.#parts.has('groundedness') || this.#blocked) return
+    if (this.pending.settled) return
     if (!question || !context || 'verdict' in context) return
     this.#add('groundedness', this.#judged(question, 'groundedness', context, answer))
     this.#finishIfComplete()
@@ -176,16 +178,26 @@ export class Exchange {
     }).then((outcome) => ({ ...judgedDecision(this.settings, outcome), ...truncated }))
   }
 
-  /** One check's decision; in enforce mode a block decides at once, whatever the others say. */
+  /**
+   * One check's decision. In enforce mode a block decides: no check is started after it, and
+   * the decision waits only for the checks already running (they are reported).
+   */
   #add(check: Check, decision: GuardDecision | Promise<GuardDecision>): void {
     const part = Promise.resolve(decision)
     this.#parts.set(check, part)
-    if (this.settings.mode === 'enforce' && this.settings.checks.length > 1) {
-      void part.then((settled) => {
-        if (settled.verdict === 'block')
-          this.pending.settle({ ...settled, checks: { [check]: settled } })
-      })
-    }
+    if (this.settings.mode !== 'enforce' || this.settings.checks.length === 1) return
+    void part.then((settled) => {
+      if (settled.verdict !== 'block' || this.#blocked) return
+      this.#blocked = true
+      this.pending.follow(this.#combined())
+    })
+  }
+
+  /** The checks started so far, combined once they have all answered. */
+  #combined(): Promise<GuardDecision> {
+    return Promise.all(
+      [...this.#parts].map(async ([check, part]) => [check, await part] as const),
+    ).then(combinedDecision)
   }
 
   /** Once every check of the route has its decision: the route's decision. */
@@ -196,11 +208,7 @@ export class Exchange {
       this.pending.follow(this.#parts.get(checks[0]!)!)
       return
     }
-    this.pending.follow(
-      Promise.all(
-        checks.map(async (check) => [check, await this.#parts.get(check)!] as const),
-      ).then(combinedDecision),
-    )
+    this.pending.follow(this.#combined())
   }
 
   /**
