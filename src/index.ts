@@ -28,7 +28,12 @@ export {
   HEADER_SCORE,
   HEADER_VERDICT,
 } from './guard/respond'
-export { logDecision, type CheckRecord, type DecisionRecord } from './guard/decision-log'
+export {
+  logDecision,
+  type CheckRecord,
+  type DecisionContent,
+  type DecisionRecord,
+} from './guard/decision-log'
 export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
 export {
   createFormat,

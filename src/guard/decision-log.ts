@@ -60,6 +60,18 @@ export interface DecisionRecord {
   context?: string[]
 }
 
+/**
+ * What a decision was about, as text: handed to a decision sink beside the record (which holds
+ * it only with `logContent`), so that a sink with its own content policy, such as the decision
+ * store, can keep it. The answer is there when the guard read it (a groundedness check, or a
+ * context that came with the answer).
+ */
+export interface DecisionContent {
+  question?: string
+  documents?: readonly string[]
+  answer?: string
+}
+
 /** One check's outcome in a record. */
 export interface CheckRecord {
   verdict: Verdict

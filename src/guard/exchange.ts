@@ -31,6 +31,8 @@ export class Exchange {
   started = false
   /** The documents judged, once known (for the decision record). */
   documents: readonly string[] | undefined
+  /** The answer, when the guard read it (for the decision's sinks). */
+  answer: string | undefined
   /** When the handler's (upstream's) response arrived. */
   answeredAt: number | undefined
   /** Whose cached scores this request may use ('' when the cache is shared). */
@@ -95,6 +97,7 @@ export class Exchange {
 
   /** Judges the answer's groundedness, once the answer is complete (undefined: there is none). */
   judgeAnswer(answer: string | undefined): void {
+    if (answer !== undefined) this.answer = answer
     const question = this.input.question
     const context = this.#context
     if (!this.needsAnswer || this.#parts.has('groundedness') || this.#blocked) return

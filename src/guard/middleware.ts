@@ -153,7 +153,7 @@ async function record(
   const { c } = exchange
   const status = outcome.response.status
   const decision = await outcome.decision
-  settings.onDecision!(
+  await settings.onDecision!(
     await decisionRecord(decision, {
       requestId: requestId(c),
       route: routePath(c),
@@ -172,6 +172,11 @@ async function record(
       logContent: settings.logContent,
       caller: settings.callerId?.(c),
     }),
+    {
+      question: exchange.input.question?.question,
+      documents: exchange.documents,
+      answer: exchange.answer,
+    },
   )
 }
 

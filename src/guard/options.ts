@@ -19,7 +19,7 @@ import {
   wordList,
   type Setting,
 } from '../settings'
-import type { DecisionRecord } from './decision-log'
+import type { DecisionContent, DecisionRecord } from './decision-log'
 import type { DecisionPolicy, GuardDecision, GuardMode } from './decision'
 import {
   DEFAULT_THRESHOLDS,
@@ -249,8 +249,12 @@ export interface RagGuardOptions {
   streamBufferBytes?: number
   /** A verdict cache (`cacheApiStore`, `kvStore`): a repeated question and context skip the judge. */
   cache?: VerdictCache
-  /** Receives one record per guarded request (after the response is sent when possible). */
-  onDecision?: (record: DecisionRecord) => void
+  /**
+   * Receives one record per guarded request (after the response is sent when possible), and what
+   * it was about (question, documents, answer) for a sink with its own content policy. A promise
+   * it returns is waited for (`waitUntil`), never by the response.
+   */
+  onDecision?: (record: DecisionRecord, content: DecisionContent) => unknown
   /** Put the question and the documents themselves in the decision record, not only their hashes. @default false */
   logContent?: boolean
   /**
