@@ -1,4 +1,4 @@
-import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
@@ -7,19 +7,25 @@ export default defineConfig({
       {
         // The guard: inside workerd, the Workers runtime it ships to.
         plugins: [
-          cloudflareTest(({ inject }) => ({
+          cloudflareTest(async ({ inject }) => ({
             miniflare: {
               compatibilityDate: '2026-04-01',
               compatibilityFlags: ['enable_request_signal'],
-              bindings: { STUB_ORIGIN: inject('stubOrigin') },
+              bindings: {
+                STUB_ORIGIN: inject('stubOrigin'),
+                // The decision store's schema, applied by the review tests (test/review/).
+                REVIEW_MIGRATIONS: await readD1Migrations('migrations'),
+              },
               kvNamespaces: ['TEST_CACHE'],
+              // TEST_DB gets the schema; EMPTY_DB never does (a store whose writes fail).
+              d1Databases: ['TEST_DB', 'EMPTY_DB'],
             },
           })),
         ],
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cli/**', 'test/node/**', 'test/clients/**'],
+          exclude: ['test/cli/**', 'test/node/**', 'test/clients/**', 'test/**/*.node.test.ts'],
           globalSetup: ['test/global-setup.ts'],
           // LangChain is large: pre-bundling it once saves most of a cold run.
           deps: {
@@ -33,7 +39,7 @@ export default defineConfig({
         // The rag-guard command line, and the middleware under Node: in Node, where they run.
         test: {
           name: 'node',
-          include: ['test/cli/**/*.test.ts', 'test/node/**/*.test.ts'],
+          include: ['test/cli/**/*.test.ts', 'test/node/**/*.test.ts', 'test/**/*.node.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
         },

@@ -8,6 +8,7 @@ import { errorResponse } from './guard/respond'
 import { cacheApiStore, kvStore } from './judge/cache'
 import { createJudge } from './judge/judge'
 import { createProxy } from './proxy'
+import { createDecisionStore, decisionSinks } from './review/store'
 import { normalizedPath } from './routing'
 
 /**
@@ -29,6 +30,9 @@ export function buildGuardApp(config: GuardConfig): Hono {
     (config.cache.kv
       ? kvStore(config.cache.kv, config.cache.ttlSeconds, { secret: config.cache.secret })
       : cacheApiStore(config.cache.ttlSeconds, { secret: config.cache.secret! }))
+  // The decision log and, with GUARD_DB, the decision store: both after the response.
+  const store = config.review.store && createDecisionStore(config.review.store)
+  const onDecision = decisionSinks(config.logDecisions && logDecision, store && store.record)
   // Routes match every spelling of their path (case, slashes, dot segments, escapes).
   const app = new Hono({ getPath: (request) => normalizedPath(request.url) })
   // Who may call, before anything is read, judged or forwarded.
@@ -47,7 +51,7 @@ export function buildGuardApp(config: GuardConfig): Hono {
       fallbackMessage: route.fallbackMessage,
       streamMode: route.streamMode,
       cache,
-      onDecision: config.logDecisions ? logDecision : undefined,
+      onDecision,
       isOperator: (c) => c.var.caller?.operator === true,
       callerId: (c) => c.var.caller?.id,
     })

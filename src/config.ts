@@ -15,6 +15,7 @@ import type { JudgeOptions } from './judge/judge'
 import { JUDGE_SETTINGS } from './judge/options'
 import { parseJson } from './json'
 import { PROXY_SETTINGS } from './proxy'
+import { REVIEW_SETTINGS, reviewConfig, type ReviewConfig } from './review/settings'
 import { normalizedPattern } from './routing'
 import {
   boolean,
@@ -67,6 +68,8 @@ export interface GuardEnv {
   PASS_THROUGH?: unknown
   UPSTREAM_HEADERS?: unknown
   CACHE_SECRET?: unknown
+  /** The decision store (D1) behind the review page: README, "Review and label". */
+  GUARD_DB?: D1Database
   [setting: string]: unknown
 }
 
@@ -100,6 +103,8 @@ export interface GuardConfig {
   /** Verdict cache: where, for how long, and its secret; undefined when CACHE_TTL_SECONDS is 0. */
   cache?: { ttlSeconds: number; kv?: KVNamespace; secret?: string }
   logDecisions: boolean
+  /** The decision store and the review page. */
+  review: ReviewConfig
 }
 
 /** `token`, `access`, or exactly `none`, as a list. */
@@ -152,6 +157,7 @@ export const WORKER_SETTINGS: Readonly<Record<string, Setting<unknown>>> = Objec
     ...Object.values(GUARD_SETTINGS),
     CACHE_TTL_SECONDS,
     ...Object.values(WORKER_ONLY),
+    ...Object.values(REVIEW_SETTINGS),
   ]
     .filter((setting: Setting<unknown>) => setting.env !== undefined)
     .map((setting: Setting<unknown>) => [setting.env!, setting]),
@@ -482,6 +488,19 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     'CACHE_SECRET',
     'is required for the verdict cache in the Cache API when the guard has no other secret (no judge API key, no tokens): `wrangler secret put CACHE_SECRET`, or bind a KV namespace as GUARD_CACHE, or set CACHE_TTL_SECONDS = 0',
   )
+  const review = reviewConfig({
+    path: value(REVIEW_SETTINGS.path),
+    passRate: value(REVIEW_SETTINGS.passRate),
+    content: value(REVIEW_SETTINGS.content),
+    retentionDays: value(REVIEW_SETTINGS.retentionDays),
+    secret: optional(REVIEW_SETTINGS.secret),
+    db: env.GUARD_DB,
+    fallbackSecret: cacheSecret,
+    routePaths: [
+      ...routes.flatMap((route) => route.paths),
+      ...(settings.PASS_THROUGH ?? []).map((rule) => normalizedPattern(rule.path)),
+    ],
+  })
   return {
     // A service binding ignores the host; the URL still gives the path prefix, if any.
     upstream: {
@@ -525,5 +544,6 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     })),
     cache: ttlSeconds > 0 ? { ttlSeconds, kv: env.GUARD_CACHE, secret: cacheSecret } : undefined,
     logDecisions: value(WORKER_ONLY.logDecisions),
+    review,
   }
 }

@@ -1,0 +1,231 @@
+/**
+ * The decision store: the guard's decisions written to D1 (`GUARD_DB`) for the review page and
+ * its labels export. It is a sink of `onDecision`, which the guard calls after the response has
+ * gone out (`waitUntil`): a write is never on the response's path, and a write that fails is
+ * counted and logged, never seen by the client.
+ *
+ * Writes stay bounded: flags and blocks are always stored, passes only at `passRate`; each text
+ * is cut at {@link MAX_STORED_CHARS}; one isolate keeps at most {@link MAX_PENDING_WRITES} writes
+ * waiting for D1 and drops (and counts) what comes past that.
+ *
+ * The content policy is explicit: the question, the documents and the answer are stored only
+ * with `content` on (`STORE_CONTENT`); otherwise a row holds what the decision log holds without
+ * content — scores, verdicts, sizes and SHA-256 hashes.
+ */
+import type { DecisionContent, DecisionRecord } from '../guard/decision-log'
+import { checkScore } from './checks'
+
+/** The most writes one isolate keeps waiting for D1; past it, decisions are dropped (counted). */
+export const MAX_PENDING_WRITES = 64
+/** The most characters stored of the question, of the answer, and of the documents (as JSON). */
+export const MAX_STORED_CHARS = 262_144
+
+export interface DecisionStoreOptions {
+  db: D1Database
+  /** The share of passes stored, 0 to 1. Flags and blocks are always stored. */
+  passRate: number
+  /** Store the question, the documents and the answer (else hashes and sizes only). */
+  content: boolean
+  /** Draws the sample of passes. @default Math.random */
+  random?: () => number
+  /** Where failures are reported. @default console.error */
+  log?: (line: string) => void
+}
+
+/** What one isolate's store did: rows written, passes left out, writes failed or dropped. */
+export interface StoreCounts {
+  stored: number
+  sampledOut: number
+  failed: number
+  dropped: number
+}
+
+/** One row of the `decisions` table (migrations/0001_decisions.sql). */
+export interface DecisionRow {
+  id: string
+  time: number
+  request_id: string
+  route: string
+  mode: string
+  verdict: string
+  check_name: string | null
+  score: number | null
+  sufficiency_score: number | null
+  groundedness_score: number | null
+  reason: string | null
+  sample_rate: number
+  question_hash: string | null
+  context_hash: string | null
+  content: 'stored' | 'not-stored' | 'purged'
+  question: string | null
+  documents: string | null
+  answer: string | null
+  record: string
+}
+
+const COLUMNS = [
+  'id',
+  'time',
+  'request_id',
+  'route',
+  'mode',
+  'verdict',
+  'check_name',
+  'score',
+  'sufficiency_score',
+  'groundedness_score',
+  'reason',
+  'sample_rate',
+  'question_hash',
+  'context_hash',
+  'content',
+  'question',
+  'documents',
+  'answer',
+  'record',
+] as const satisfies ReadonlyArray<keyof DecisionRow>
+
+const INSERT = `INSERT INTO decisions (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
+
+const clip = (text: string) =>
+  text.length > MAX_STORED_CHARS ? text.slice(0, MAX_STORED_CHARS) : text
+
+/** The documents as a JSON array of at most MAX_STORED_CHARS characters: whole ones first, then a cut one. */
+function storedDocuments(documents: readonly string[]): string {
+  const kept: string[] = []
+  let room = MAX_STORED_CHARS - 2
+  for (const document of documents) {
+    const cost = JSON.stringify(document).length + 1
+    if (cost <= room) {
+      kept.push(document)
+      room -= cost
+      continue
+    }
+    // The part of this document that fits (escapes can make the JSON longer than the text).
+    if (room > 64) kept.push(document.slice(0, Math.floor((room - 3) / 2)))
+    break
+  }
+  return JSON.stringify(kept)
+}
+
+/** A store id: 128 random bits as hex (lower case, as the guard's paths are matched). */
+export function decisionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
+/**
+ * The row for one decision. The record goes in whole, less the question and the documents that
+ * `LOG_CONTENT` may have put in it; the question, the documents and the answer go in their own
+ * columns, and only with `content` on.
+ */
+export function decisionRow(
+  record: DecisionRecord,
+  content: DecisionContent,
+  options: { content: boolean; sampleRate: number; id: string },
+): DecisionRow {
+  const { question: _question, context: _context, ...rest } = record
+  const stored = options.content
+  return {
+    id: options.id,
+    time: Date.parse(record.time),
+    request_id: record.requestId,
+    route: record.route,
+    mode: record.mode,
+    verdict: record.verdict,
+    check_name: record.check ?? null,
+    score: record.score ?? null,
+    sufficiency_score: checkScore(record, 'sufficiency') ?? null,
+    groundedness_score: checkScore(record, 'groundedness') ?? null,
+    reason: record.reason ?? null,
+    sample_rate: options.sampleRate,
+    question_hash: record.questionHash ?? null,
+    context_hash: record.contextHash ?? null,
+    content: stored ? 'stored' : 'not-stored',
+    question: stored && content.question !== undefined ? clip(content.question) : null,
+    documents:
+      stored && content.documents !== undefined ? storedDocuments(content.documents) : null,
+    answer: stored && content.answer !== undefined ? clip(content.answer) : null,
+    record: JSON.stringify(rest),
+  }
+}
+
+export interface DecisionStore {
+  /**
+   * The `onDecision` sink: stores the decision when it is kept (every flag and block, passes at
+   * the pass rate). Resolves when the write is done; never rejects.
+   */
+  record(record: DecisionRecord, content: DecisionContent): Promise<void>
+  /** What this isolate's store did so far. */
+  readonly counts: Readonly<StoreCounts>
+}
+
+/**
+ * A decision store on a D1 database with the schema of `migrations/`.
+ *
+ * @example
+ * ```ts
+ * const store = createDecisionStore({ db: env.GUARD_DB, passRate: 0.05, content: false })
+ * app.post('/ask', ragGuard({ judge, onDecision: store.record }), handler)
+ * ```
+ */
+export function createDecisionStore(options: DecisionStoreOptions): DecisionStore {
+  const { db, passRate, content } = options
+  const random = options.random ?? Math.random
+  const log = options.log ?? ((line: string) => console.error(line))
+  const counts: StoreCounts = { stored: 0, sampledOut: 0, failed: 0, dropped: 0 }
+  let pending = 0
+
+  const report = (event: 'write-failed' | 'write-dropped', error?: unknown) =>
+    log(
+      JSON.stringify({
+        message: 'rag-guard store',
+        event,
+        ...counts,
+        // The error names what failed (a missing table, a full database); it never holds the
+        // row's values, which are bound parameters.
+        ...(error === undefined ? {} : { error: String(error).slice(0, 300) }),
+      }),
+    )
+
+  async function record(decision: DecisionRecord, about: DecisionContent): Promise<void> {
+    const sampleRate = decision.verdict === 'pass' ? passRate : 1
+    if (sampleRate < 1 && !(random() < sampleRate)) {
+      counts.sampledOut++
+      return
+    }
+    if (pending >= MAX_PENDING_WRITES) {
+      counts.dropped++
+      // Once for the first, then every hundredth: a flood of drops is not a flood of logs.
+      if (counts.dropped % 100 === 1) report('write-dropped')
+      return
+    }
+    pending++
+    try {
+      const row = decisionRow(decision, about, { content, sampleRate, id: decisionId() })
+      await db
+        .prepare(INSERT)
+        .bind(...COLUMNS.map((column) => row[column]))
+        .run()
+      counts.stored++
+    } catch (error) {
+      counts.failed++
+      report('write-failed', error)
+    } finally {
+      pending--
+    }
+  }
+
+  return { record, counts }
+}
+
+type Sink = (record: DecisionRecord, content: DecisionContent) => unknown
+
+/** Several `onDecision` sinks as one (the Worker logs and stores); undefined when there is none. */
+export function decisionSinks(...sinks: Array<Sink | undefined | false>): Sink | undefined {
+  const active = sinks.filter((sink): sink is Sink => typeof sink === 'function')
+  if (active.length <= 1) return active[0]
+  return async (record, content) => {
+    for (const sink of active) await sink(record, content)
+  }
+}

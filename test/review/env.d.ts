@@ -1,0 +1,10 @@
+declare namespace Cloudflare {
+  interface Env {
+    /** A D1 database for the decision store tests: the review tests apply the schema to it. */
+    TEST_DB: D1Database
+    /** A D1 database that never gets the schema: every write to it fails. */
+    EMPTY_DB: D1Database
+    /** migrations/ as `readD1Migrations` read it (vitest.config.ts). */
+    REVIEW_MIGRATIONS: import('cloudflare:test').D1Migration[]
+  }
+}
