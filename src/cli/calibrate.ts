@@ -1,4 +1,5 @@
-import { DataError, parseLabel } from './data'
+import { checkScore, LABEL_WORDS, type Check } from '../review/checks'
+import { DataError } from './data'
 import {
   auroc,
   averagePrecision,
@@ -11,6 +12,13 @@ import {
   type Targets,
   type ThresholdStats,
 } from './metrics'
+import {
+  formatProductionLabels,
+  lineLabel,
+  noLabels,
+  tooFewLabels,
+  type ProductionLabels,
+} from './production'
 
 export interface ScoredExample extends Scored {
   id: string
@@ -25,6 +33,10 @@ export interface LoadedScores {
   models: string[]
   promptVersions: string[]
   source: 'eval' | 'decision-log'
+  /** The check calibrated: its scores and its labels were read. */
+  check: Check
+  /** Decision logs: per check, the decisions that have both a score and a label of it. */
+  production?: ProductionLabels
 }
 
 interface Line {
@@ -40,6 +52,9 @@ interface Line {
   model?: unknown
   promptVersion?: unknown
   logs?: unknown
+  check?: unknown
+  checks?: unknown
+  [field: string]: unknown
 }
 
 /** Decision records inside `wrangler tail --format json` output ({ logs: [{ message: ['…'] }] }). */
@@ -58,14 +73,28 @@ function nestedDecisions(line: Line): Line[] {
   )
 }
 
-const labelOf = (line: Line) => parseLabel(line.sufficient ?? line.label)
+const hasLabel = (line: Line) =>
+  lineLabel(line, 'sufficiency') !== undefined || lineLabel(line, 'groundedness') !== undefined
+
+/** A check's reason for having no score in a line: its own, else the decision's. */
+function reasonOf(line: Line, check: Check): unknown {
+  const own = (line.checks as Record<string, { reason?: unknown }> | undefined)?.[check]
+  return own?.reason ?? line.reason
+}
 
 /**
  * Reads `rag-guard eval` output, or the Worker's decision log joined with a labels file (by
- * `requestId`, else by `questionHash` and `contextHash`). For an id seen twice, the last line
- * wins (a resumed eval appends the new try).
+ * `requestId`, else by `questionHash` and `contextHash`), or a decision log that carries its own
+ * labels (the review page's export). `check` picks the scores and labels read: sufficiency
+ * (`sufficient` or `label`) or groundedness (`grounded`). For an id seen twice, the last line wins
+ * (a resumed eval appends the new try).
  */
-export function loadScores(text: string, source: string, labelsText?: string): LoadedScores {
+export function loadScores(
+  text: string,
+  source: string,
+  labelsText?: string,
+  check: Check = 'sufficiency',
+): LoadedScores {
   const lines: Line[] = []
   text.split(/\r?\n/).forEach((raw, index) => {
     if (!raw.trim()) return
@@ -81,15 +110,15 @@ export function loadScores(text: string, source: string, labelsText?: string): L
   const decisions = lines.filter((line) => line.message === 'rag-guard decision')
   const isLog = decisions.length > 0
 
-  let labelFor: (line: Line) => boolean | undefined = labelOf
-  if (isLog) {
-    if (labelsText === undefined) {
-      throw new DataError(
-        `${source} is a decision log: give the labels with --labels <file> (lines with requestId or questionHash/contextHash, and sufficient or label)`,
-      )
-    }
-    const byRequest = new Map<string, boolean>()
-    const byHashes = new Map<string, boolean>()
+  let labelFor = (line: Line, wanted: Check) => lineLabel(line, wanted)
+  if (isLog && labelsText === undefined && !decisions.some(hasLabel)) {
+    throw new DataError(
+      `${source} is a decision log: give the labels with --labels <file> (lines with requestId or questionHash/contextHash, and sufficient, grounded or label)`,
+    )
+  }
+  if (isLog && labelsText !== undefined) {
+    const byRequest = new Map<string, Line>()
+    const byHashes = new Map<string, Line>()
     labelsText.split(/\r?\n/).forEach((raw, index) => {
       if (!raw.trim()) return
       let label: Line
@@ -98,17 +127,22 @@ export function loadScores(text: string, source: string, labelsText?: string): L
       } catch {
         throw new DataError(`labels:${index + 1}: not JSON`)
       }
-      const value = labelOf(label)
-      if (value === undefined)
-        throw new DataError(`labels:${index + 1}: no usable "sufficient" or "label"`)
-      if (typeof label.requestId === 'string') byRequest.set(label.requestId, value)
+      if (!hasLabel(label))
+        throw new DataError(`labels:${index + 1}: no usable "sufficient", "grounded" or "label"`)
+      if (typeof label.requestId === 'string') byRequest.set(label.requestId, label)
       if (typeof label.questionHash === 'string')
-        byHashes.set(`${label.questionHash}/${label.contextHash ?? ''}`, value)
+        byHashes.set(`${label.questionHash}/${label.contextHash ?? ''}`, label)
     })
-    labelFor = (line) =>
-      (typeof line.requestId === 'string' ? byRequest.get(line.requestId) : undefined) ??
-      byHashes.get(`${line.questionHash}/${line.contextHash ?? ''}`) ??
-      byHashes.get(`${line.questionHash}/`)
+    // A line's own label first, then the labels file's: by request id, then by hashes.
+    labelFor = (line, wanted) =>
+      [
+        line,
+        typeof line.requestId === 'string' ? byRequest.get(line.requestId) : undefined,
+        byHashes.get(`${line.questionHash}/${line.contextHash ?? ''}`),
+        byHashes.get(`${line.questionHash}/`),
+      ]
+        .map((candidate) => candidate && lineLabel(candidate, wanted))
+        .find((value) => value !== undefined)
   }
 
   const latest = new Map<string, Line>()
@@ -123,22 +157,34 @@ export function loadScores(text: string, source: string, labelsText?: string): L
   let unlabeled = 0
   const models = new Set<string>()
   const promptVersions = new Set<string>()
+  const production = isLog ? noLabels() : undefined
   for (const [id, line] of latest) {
     if (typeof line.model === 'string') models.add(line.model)
     if (typeof line.promptVersion === 'string') promptVersions.add(line.promptVersion)
-    if (typeof line.score !== 'number' || !Number.isFinite(line.score)) {
-      const reason = typeof line.reason === 'string' ? line.reason : 'no-score'
-      withoutScore[reason] = (withoutScore[reason] ?? 0) + 1
+    if (production) {
+      for (const counted of Object.keys(production) as Check[]) {
+        const label = labelFor(line, counted)
+        if (label === undefined || checkScore(line, counted) === undefined) continue
+        production[counted].labeled++
+        production[counted][label ? 'yes' : 'no']++
+      }
+    }
+    const score = checkScore(line, check)
+    if (score === undefined) {
+      const reason = reasonOf(line, check)
+      const key = typeof reason === 'string' ? reason : 'no-score'
+      withoutScore[key] = (withoutScore[key] ?? 0) + 1
       continue
     }
-    const sufficient = labelFor(line)
+    const sufficient = labelFor(line, check)
     if (sufficient === undefined) {
       unlabeled++
       continue
     }
-    examples.push({ id, score: Math.min(1, Math.max(0, line.score)), sufficient })
+    examples.push({ id, score: Math.min(1, Math.max(0, score)), sufficient })
   }
-  if (examples.length === 0) throw new DataError(`${source}: no labeled example with a score`)
+  if (examples.length === 0)
+    throw new DataError(`${source}: no labeled example with a ${check} score`)
   return {
     examples,
     withoutScore,
@@ -146,6 +192,8 @@ export function loadScores(text: string, source: string, labelsText?: string): L
     models: [...models],
     promptVersions: [...promptVersions],
     source: isLog ? 'decision-log' : 'eval',
+    check,
+    ...(production ? { production } : {}),
   }
 }
 
@@ -163,6 +211,8 @@ export interface CalibrationReport {
   thresholds?: { blockBelow: number; flagBelow: number }
   at: ThresholdStats[]
   standIn: boolean
+  /** Production labels of the calibrated check that are too few for the targets. */
+  tooFew: string[]
 }
 
 export function calibrate(
@@ -193,6 +243,9 @@ export function calibrate(
       : {}),
     at: at.map((threshold) => statsAt(examples, threshold)),
     standIn: loaded.models.some((model) => model.startsWith('stand-in')),
+    tooFew: loaded.production
+      ? tooFewLabels(loaded.production[loaded.check], loaded.check, targets)
+      : [],
   }
 }
 
@@ -202,13 +255,19 @@ const fixed = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(3)
 /** The report as text, for the terminal. */
 export function formatCalibration(report: CalibrationReport): string {
   const { loaded, counts, targets, recommendation } = report
+  // The check's own words: sufficient / insufficient, grounded / hallucinated.
+  const { yes, no } = LABEL_WORDS[loaded.check]
   const out: string[] = []
   out.push(
-    `RAG Guard calibration: ${counts.total} labeled examples (${counts.sufficient} sufficient, ${counts.insufficient} insufficient) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'}`,
+    `RAG Guard calibration${loaded.check === 'sufficiency' ? '' : ` of ${loaded.check}`}: ${counts.total} labeled examples (${counts.sufficient} ${yes}, ${counts.insufficient} ${no}) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'}`,
   )
   out.push(
     `judge: ${loaded.models.join(', ') || 'unknown'} · prompt: ${loaded.promptVersions.join(', ') || 'unknown'}`,
   )
+  if (loaded.production) {
+    out.push(`production labels: ${formatProductionLabels(loaded.production)}`)
+    for (const warning of report.tooFew) out.push(`WARNING: ${warning}`)
+  }
   if (report.standIn)
     out.push(
       "NOTE: these scores come from the stand-in model, not a language model: they show the workflow, not a judge's quality.",
@@ -221,17 +280,17 @@ export function formatCalibration(report: CalibrationReport): string {
   if (loaded.unlabeled) out.push(`left out, no label: ${loaded.unlabeled}`)
   out.push('')
   out.push(
-    `AUROC ${fixed(report.auroc)}   AUPRC (insufficient) ${fixed(report.auprc)}   Brier ${fixed(report.brier)}   ECE (${report.eceBins} equal bins) ${fixed(report.ece)}`,
+    `AUROC ${fixed(report.auroc)}   AUPRC (${no}) ${fixed(report.auprc)}   Brier ${fixed(report.brier)}   ECE (${report.eceBins} equal bins) ${fixed(report.ece)}`,
   )
   out.push('')
   const header = [
     'threshold',
     'passed (≥)',
     'pass precision',
-    'sufficient recall',
+    `${yes} recall`,
     'blocked (<)',
     'block precision',
-    'insufficient recall',
+    `${no} recall`,
   ]
   const rows = report.at.map((stats) => [
     String(stats.threshold),
@@ -249,26 +308,28 @@ export function formatCalibration(report: CalibrationReport): string {
     out.push(row.map((cell, column) => cell.padStart(widths[column]!)).join('  '))
   out.push('')
   out.push(
-    `Targets: of the answers passed, at least ${percent(targets.passPrecision)} have sufficient context; of those blocked, at least ${percent(targets.blockPrecision)} truly lack it (each side with ${targets.minCount ?? 10}+ examples).`,
+    `Targets: of the answers passed, at least ${percent(targets.passPrecision)} ${loaded.check === 'sufficiency' ? 'have sufficient context' : `are ${yes}`}; of those blocked, at least ${percent(targets.blockPrecision)} ${loaded.check === 'sufficiency' ? 'truly lack it' : `are ${no}`} (each side with ${targets.minCount ?? 10}+ examples).`,
   )
+  // The settings of the calibrated check: BLOCK_BELOW / FLAG_BELOW, or GROUNDEDNESS_…
+  const prefix = loaded.check === 'sufficiency' ? '' : `${loaded.check.toUpperCase()}_`
   const flag = recommendation.flagBelow
   if (flag.met) {
     out.push(
-      `  FLAG_BELOW = ${flag.stats.threshold}: passes ${flag.stats.above} (${percent(flag.stats.coverage)} of answers), ${percent(flag.stats.abovePrecision)} of them sufficient.`,
+      `  ${prefix}FLAG_BELOW = ${flag.stats.threshold}: passes ${flag.stats.above} (${percent(flag.stats.coverage)} of answers), ${percent(flag.stats.abovePrecision)} of them ${yes}.`,
     )
   } else {
     out.push(
-      `  FLAG_BELOW: no threshold reaches ${percent(targets.passPrecision)} pass precision.${flag.best ? ` Best reachable: ${percent(flag.best.abovePrecision)} at ${flag.best.threshold}, passing ${flag.best.above} (${percent(flag.best.coverage)}).` : ''}`,
+      `  ${prefix}FLAG_BELOW: no threshold reaches ${percent(targets.passPrecision)} pass precision.${flag.best ? ` Best reachable: ${percent(flag.best.abovePrecision)} at ${flag.best.threshold}, passing ${flag.best.above} (${percent(flag.best.coverage)}).` : ''}`,
     )
   }
   const block = recommendation.blockBelow
   if (block.met) {
     out.push(
-      `  BLOCK_BELOW = ${block.stats.threshold}: blocks ${block.stats.below} (${percent(1 - block.stats.coverage)} of answers), ${percent(block.stats.belowPrecision)} of them insufficient, catching ${percent(block.stats.insufficientRecall)} of all insufficient.`,
+      `  ${prefix}BLOCK_BELOW = ${block.stats.threshold}: blocks ${block.stats.below} (${percent(1 - block.stats.coverage)} of answers), ${percent(block.stats.belowPrecision)} of them ${no}, catching ${percent(block.stats.insufficientRecall)} of all ${no}.`,
     )
   } else {
     out.push(
-      `  BLOCK_BELOW: no threshold${flag.met ? ' at or below FLAG_BELOW' : ''} reaches ${percent(targets.blockPrecision)} block precision.${block.best ? ` Best reachable: ${percent(block.best.belowPrecision)} at ${block.best.threshold}, blocking ${block.best.below}.` : ''}`,
+      `  ${prefix}BLOCK_BELOW: no threshold${flag.met ? ` at or below ${prefix}FLAG_BELOW` : ''} reaches ${percent(targets.blockPrecision)} block precision.${block.best ? ` Best reachable: ${percent(block.best.belowPrecision)} at ${block.best.threshold}, blocking ${block.best.below}.` : ''}`,
     )
   }
   out.push('')
@@ -276,8 +337,8 @@ export function formatCalibration(report: CalibrationReport): string {
     out.push('Put in wrangler.toml:')
     out.push('')
     out.push('[vars]')
-    out.push(`BLOCK_BELOW = ${report.thresholds.blockBelow}`)
-    out.push(`FLAG_BELOW = ${report.thresholds.flagBelow}`)
+    out.push(`${prefix}BLOCK_BELOW = ${report.thresholds.blockBelow}`)
+    out.push(`${prefix}FLAG_BELOW = ${report.thresholds.flagBelow}`)
   } else {
     out.push(
       'The targets cannot both be met on this data: relax one (--pass-precision, --block-precision), or label more examples. No snippet printed.',

@@ -12,6 +12,7 @@ import { calibrate, formatCalibration, loadScores } from './calibrate'
 import { DataError, LABEL_VALUES, parseExamples } from './data'
 import { runEval } from './eval'
 import { renderReport } from './report'
+import { readSource, TOKEN_ENV } from './source'
 
 export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
 
@@ -26,10 +27,15 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --timeout-ms <ms>       budget of one judge call, retries included   (30000)
       --limit <n>             judge only the first n examples
 
-  rag-guard calibrate <scores.jsonl> [options]
-      Metrics and recommended thresholds; no model calls. Reads eval output, or the Worker's
-      decision log (JSON lines, or wrangler tail --format json) with --labels.
-      --labels <file>         labels for a decision log: {"requestId" | "questionHash"+"contextHash", "sufficient"}
+  rag-guard calibrate <scores.jsonl | URL> [options]
+      Metrics and recommended thresholds; no model calls. Reads eval output, the Worker's
+      decision log (JSON lines, or wrangler tail --format json) with --labels, or the review
+      page's labels export (https://guard.example.com/_guard/labels.jsonl, or a file of it).
+      --labels <file | URL>   labels for a decision log: {"requestId" | "questionHash"+"contextHash",
+                              "sufficient" | "grounded"}
+      --check <name>          the check to calibrate: sufficiency or groundedness     (sufficiency)
+      --token-env <NAME>      the variable holding an operator token for URLs    (${TOKEN_ENV})
+      --token-header <name>   the header that carries it, as GUARD_TOKEN_HEADER   (authorization)
       --pass-precision <p>    of the answers passed, share that must be sufficient   (0.95)
       --block-precision <p>   of the answers blocked, share that must be insufficient (0.9)
       --min-count <n>         fewest examples on a side for its precision to count  (10)
@@ -157,12 +163,15 @@ async function evalCommand(args: string[]): Promise<number> {
   return summary.interrupted ? 130 : 0
 }
 
-function calibrateCommand(args: string[]): number {
+async function calibrateCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
       labels: { type: 'string' },
+      check: { type: 'string' },
+      'token-env': { type: 'string' },
+      'token-header': { type: 'string' },
       'pass-precision': { type: 'string' },
       'block-precision': { type: 'string' },
       'min-count': { type: 'string' },
@@ -174,10 +183,21 @@ function calibrateCommand(args: string[]): number {
   if (positionals.length !== 1)
     throw new UsageError('calibrate takes one scores file: rag-guard calibrate <scores.jsonl>')
   const input = positionals[0]!
+  const check = values.check ?? 'sufficiency'
+  if (check !== 'sufficiency' && check !== 'groundedness')
+    throw new UsageError(
+      `--check must be sufficiency or groundedness, got ${JSON.stringify(check)}`,
+    )
+  // URLs (the review page's export) are fetched with an operator token from the environment.
+  const source = {
+    token: process.env[values['token-env'] ?? TOKEN_ENV] || undefined,
+    tokenHeader: values['token-header'],
+  }
   const loaded = loadScores(
-    readFileSync(input, 'utf8'),
+    await readSource(input, source),
     input,
-    values.labels === undefined ? undefined : readFileSync(values.labels, 'utf8'),
+    values.labels === undefined ? undefined : await readSource(values.labels, source),
+    check,
   )
   const at =
     values.at === undefined
@@ -253,7 +273,7 @@ export async function main(args: string[]): Promise<number> {
       case 'eval':
         return await evalCommand(rest)
       case 'calibrate':
-        return calibrateCommand(rest)
+        return await calibrateCommand(rest)
       case 'score':
         return await scoreCommand(rest)
       case undefined:
