@@ -8,6 +8,7 @@ import { errorResponse } from './guard/respond'
 import { cacheApiStore, kvStore } from './judge/cache'
 import { createJudge } from './judge/judge'
 import { createProxy } from './proxy'
+import { reviewPages } from './review/mount'
 import { createDecisionStore, decisionSinks } from './review/store'
 import { normalizedPath } from './routing'
 
@@ -35,8 +36,12 @@ export function buildGuardApp(config: GuardConfig): Hono {
   const onDecision = decisionSinks(config.logDecisions && logDecision, store && store.record)
   // Routes match every spelling of their path (case, slashes, dot segments, escapes).
   const app = new Hono({ getPath: (request) => normalizedPath(request.url) })
+  const check = callerCheck(config.auth)
+  // The review page and labels export (REVIEW_PATH): the guard's own, never forwarded, for
+  // operators only. It runs the caller check itself (a signed-in browser has a session instead).
+  app.all(`${config.review.path}/*`, reviewPages(config, check))
   // Who may call, before anything is read, judged or forwarded.
-  app.use('*', callerCheck(config.auth))
+  app.use('*', check)
   if (config.rateLimit) app.use('*', rateLimit(config.rateLimit))
   for (const route of config.routes) {
     const guard = ragGuard({

@@ -1,0 +1,103 @@
+/**
+ * What keeps the review page to its operators once they are in: a signed session cookie (a
+ * browser cannot send a bearer token, so an operator signs in once with the token), per-form
+ * tokens against cross-site request forgery, and a same-origin check. Everything is an HMAC under
+ * one key derived from the review secret; nothing is kept server-side.
+ *
+ * Form tokens are HMAC(caller id, hour) — they need no JavaScript (a hidden field), no state,
+ * and work with curl (GET the page, POST the field back). A token made for one operator is
+ * worthless to another, and it expires with its hour window (twelve hours of grace).
+ */
+import { constantTimeEqual, hmacHex, hmacKey, sha256Hex } from '../hash'
+
+/** How long a session lasts, and how long a form token stays valid. */
+export const SESSION_HOURS = 12
+const HOUR_MS = 3_600_000
+
+/** The HMAC key of the review page, apart from every other use of the same secret. */
+export async function reviewKey(secret: string): Promise<CryptoKey> {
+  const derived = await hmacHex(await hmacKey(secret), 'rag-guard review v1')
+  return hmacKey(derived)
+}
+
+const hour = (now: number) => Math.floor(now / HOUR_MS)
+
+/** A form token for `callerId`, valid for {@link SESSION_HOURS} hours. */
+export async function formToken(key: CryptoKey, callerId: string, now: number): Promise<string> {
+  const window = hour(now)
+  return `${window}.${await hmacHex(key, `form|${callerId}|${window}`)}`
+}
+
+/** Whether `token` is a form token made for `callerId` within the last {@link SESSION_HOURS} hours. */
+export async function checkFormToken(
+  key: CryptoKey,
+  callerId: string,
+  token: unknown,
+  now: number,
+): Promise<boolean> {
+  if (typeof token !== 'string') return false
+  const match = /^(\d{1,12})\.([0-9a-f]{64})$/.exec(token)
+  if (!match) return false
+  const window = Number(match[1])
+  const age = hour(now) - window
+  if (age < 0 || age > SESSION_HOURS) return false
+  return constantTimeEqual(match[2]!, await hmacHex(key, `form|${callerId}|${window}`))
+}
+
+const toBase64Url = (text: string) =>
+  btoa(String.fromCharCode(...new TextEncoder().encode(text)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '')
+
+function fromBase64Url(text: string): string | undefined {
+  try {
+    const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'))
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(
+      Uint8Array.from(binary, (char) => char.charCodeAt(0)),
+    )
+  } catch {
+    return undefined
+  }
+}
+
+/** A session for `callerId`: `<id, base64url>.<expiry ms>.<hmac>`. */
+export async function sessionValue(key: CryptoKey, callerId: string, now: number): Promise<string> {
+  const payload = `${toBase64Url(callerId)}.${now + SESSION_HOURS * HOUR_MS}`
+  return `${payload}.${await hmacHex(key, `session|${payload}`)}`
+}
+
+/** The caller id of a valid, unexpired session; undefined for anything else. */
+export async function readSession(
+  key: CryptoKey,
+  value: string | undefined,
+  now: number,
+): Promise<string | undefined> {
+  const match = value && /^([A-Za-z0-9_-]{1,400})\.(\d{1,16})\.([0-9a-f]{64})$/.exec(value)
+  if (!match) return undefined
+  const payload = `${match[1]}.${match[2]}`
+  if (!constantTimeEqual(match[3]!, await hmacHex(key, `session|${payload}`))) return undefined
+  if (Number(match[2]) <= now) return undefined
+  return fromBase64Url(match[1]!)
+}
+
+/** The caller ids the caller check gives operators' tokens (`token:<hash prefix>`). */
+export async function operatorTokenIds(tokens: readonly string[]): Promise<Set<string>> {
+  return new Set(
+    await Promise.all(
+      tokens.map(async (token) => `token:${(await sha256Hex(token)).slice(0, 12)}`),
+    ),
+  )
+}
+
+/**
+ * Whether a request that changes something comes from a page of this origin. The browser says
+ * so in `Sec-Fetch-Site` and `Origin`; a client that sends neither (curl) is not a browser and
+ * cannot be led by another site — the form token still has to be right.
+ */
+export function sameOrigin(request: Request): boolean {
+  const site = request.headers.get('sec-fetch-site')
+  if (site !== null && site !== 'same-origin' && site !== 'none') return false
+  const origin = request.headers.get('origin')
+  return origin === null || origin === new URL(request.url).origin
+}
