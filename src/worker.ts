@@ -7,6 +7,7 @@ import { createGuardApp } from './app'
 import type { GuardEnv } from './config'
 import { ConfigurationError } from './errors'
 import { errorResponse } from './guard/respond'
+import { purgeStore } from './review/purge'
 
 // The settings are read once per isolate (env is the same object for every request).
 const apps = new WeakMap<object, Hono | ConfigurationError>()
@@ -39,5 +40,9 @@ export default {
       )
     }
     return app.fetch(request, env, ctx)
+  },
+  // The cron trigger of wrangler.toml: the decision store's retention purge (nothing without one).
+  scheduled(controller, env, ctx) {
+    ctx.waitUntil(purgeStore(env, controller.scheduledTime))
   },
 } satisfies ExportedHandler<GuardEnv>
