@@ -91,13 +91,16 @@ export async function operatorTokenIds(tokens: readonly string[]): Promise<Set<s
 }
 
 /**
- * Whether a request that changes something comes from a page of this origin. The browser says
- * so in `Sec-Fetch-Site` and `Origin`; a client that sends neither (curl) is not a browser and
- * cannot be led by another site — the form token still has to be right.
+ * Whether a request that changes something comes from a page of this origin. Browsers say so in
+ * `Sec-Fetch-Site` (Fetch Metadata, which a page cannot forge); older ones only in `Origin`,
+ * compared with the request's own. A client that sends neither (curl) is not a browser, and no
+ * other site can lead it — the form token still has to be right. `Sec-Fetch-Site` decides when
+ * present: behind `wrangler dev` (and some proxies) the Worker's URL names another host than the
+ * one the browser used.
  */
 export function sameOrigin(request: Request): boolean {
   const site = request.headers.get('sec-fetch-site')
-  if (site !== null && site !== 'same-origin' && site !== 'none') return false
+  if (site !== null) return site === 'same-origin' || site === 'none'
   const origin = request.headers.get('origin')
   return origin === null || origin === new URL(request.url).origin
 }
