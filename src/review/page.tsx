@@ -28,6 +28,8 @@ main { padding: 18px 24px 40px; max-width: 1280px; }
 a { color: var(--accent); }
 h2 { font-size: 18px; margin: 0 0 12px; }
 h3 { font-size: 15px; margin: 18px 0 6px; }
+.panel h3:first-child { margin-top: 0; }
+td.question { max-width: 360px; overflow-wrap: anywhere; }
 .muted { color: var(--muted); }
 .note-box { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; margin-bottom: 14px; }
 .notice { background: #eef6ee; border-color: #b9dbbe; }
@@ -296,6 +298,7 @@ export const ListPage: FC<{
           <thead>
             <tr>
               <th>Time</th>
+              <th>Question</th>
               <th>Verdict</th>
               <th>Decided by</th>
               <th>Score</th>
@@ -313,6 +316,13 @@ export const ListPage: FC<{
                   <a href={`${session.base}/review/${row.id}${here ? `?${here}` : ''}`}>
                     {time(row.time)}
                   </a>
+                </td>
+                <td class="question">
+                  {row.question !== null ? (
+                    `${row.question}${row.question.length === 100 ? '…' : ''}`
+                  ) : (
+                    <span class="muted">{row.content === 'purged' ? 'purged' : 'not stored'}</span>
+                  )}
                 </td>
                 <td>
                   <Verdict verdict={row.verdict} />
@@ -493,6 +503,7 @@ export const DetailPage: FC<{
         <Verdict verdict={decision.verdict} /> {decision.check_name ?? 'no check'} ·{' '}
         {score(decision.score)}
         {decision.reason ? ` · ${decision.reason}` : ''}
+        {decision.mode === 'shadow' && <span class="muted"> (shadow mode: not applied)</span>}
       </h2>
       <div class="columns">
         <div>

@@ -110,6 +110,8 @@ export interface ListRow {
   groundedness_score: number | null
   reason: string | null
   content: string
+  /** The question's first characters, when content is stored. */
+  question: string | null
   sufficient: number | null
   grounded: number | null
 }
@@ -144,7 +146,8 @@ export function listStatement(
   // A page after a cursor (the newer one) is read oldest first from the cursor, then reversed.
   const order = request.after ? 'ASC' : 'DESC'
   const sql = `SELECT d.id, d.time, d.route, d.mode, d.verdict, d.check_name, d.score,
-      d.sufficiency_score, d.groundedness_score, d.reason, d.content, r.sufficient, r.grounded
+      d.sufficiency_score, d.groundedness_score, d.reason, d.content,
+      substr(d.question, 1, 100) AS question, r.sufficient, r.grounded
     FROM decisions d LEFT JOIN reviews r ON r.decision_id = d.id
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY d.time ${order}, d.id ${order} LIMIT ?`
@@ -199,7 +202,7 @@ export async function listRoutes(db: D1Database, max = 100): Promise<string[]> {
 }
 
 /** A decision with its labels, as the detail view shows it. */
-export interface DecisionDetail extends ListRow {
+export interface DecisionDetail extends Omit<ListRow, 'question'> {
   request_id: string
   sample_rate: number
   question_hash: string | null
