@@ -1,0 +1,78 @@
+/**
+ * A decision store for the guard under `wrangler dev`: the repository's wrangler.toml with a
+ * local D1 database bound as GUARD_DB (wrangler.toml ships the binding commented out), written to
+ * a working directory, and the schema of migrations/ applied to it with
+ * `wrangler d1 migrations apply --local`. Used by `npm run demo` and the review page's browser
+ * test; nothing of it leaves the machine.
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse, stringify } from 'smol-toml'
+
+/** Keeps wrangler offline and quiet. */
+export const QUIET_WRANGLER_ENV = {
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+}
+
+/**
+ * Writes `<directory>/wrangler.toml`: the repository's, with `main` and `migrations_dir` pointing
+ * back into the repository and GUARD_DB bound to a local database. Returns its path.
+ */
+export function writeStoreConfig(root: string, directory: string): string {
+  const config = parse(readFileSync(join(root, 'wrangler.toml'), 'utf8')) as Record<string, unknown>
+  config.main = join(root, String(config.main))
+  config.d1_databases = [
+    {
+      binding: 'GUARD_DB',
+      database_name: 'rag-guard-local',
+      // Any id will do for a database that only exists locally.
+      database_id: '00000000-0000-4000-8000-000000000018',
+      migrations_dir: join(root, 'migrations'),
+    },
+  ]
+  const path = join(directory, 'wrangler.toml')
+  writeFileSync(path, stringify(config))
+  return path
+}
+
+/** Applies migrations/ to the local database kept in `persistTo`. Rejects with wrangler's output. */
+export function applyMigrations(
+  root: string,
+  configPath: string,
+  persistTo: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      join(root, 'node_modules/.bin/wrangler'),
+      [
+        'd1',
+        'migrations',
+        'apply',
+        'GUARD_DB',
+        '--local',
+        '-c',
+        configPath,
+        '--persist-to',
+        persistTo,
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // `CI` answers wrangler's "Ok to proceed?" with yes.
+        env: { ...process.env, ...QUIET_WRANGLER_ENV, CI: 'true' },
+      },
+    )
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.once('error', reject)
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`wrangler d1 migrations apply failed (exit ${code}):\n${output}`)),
+    )
+  })
+}
