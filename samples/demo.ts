@@ -10,6 +10,9 @@
  *   npm run demo                           run, print the examples, keep serving until Ctrl-C
  *   npm run demo -- --once                 run, print the examples, stop
  *   npm run demo -- --stream-mode annotate streamed answers annotated instead of held
+ *
+ * The guard keeps its decisions in a local D1 database (the schema of migrations/ applied with
+ * `wrangler d1 migrations apply --local`), and the demo prints the review page's address.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -18,6 +21,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { applyMigrations, writeStoreConfig } from './local-store'
 import {
   STAND_IN_MODEL,
   STAND_IN_NOTICE,
@@ -208,6 +212,11 @@ async function main(): Promise<void> {
     freePort(),
     freePort(),
   ])
+  // The guard's decision store: wrangler.toml with a local D1 bound as GUARD_DB, its schema
+  // applied (quietly, while the sample service starts).
+  const guardConfig = writeStoreConfig(root, workDir)
+  const guardState = join(workDir, 'guard-state')
+  const migrated = applyMigrations(root, guardConfig, guardState)
   const service = startWrangler('sample RAG service', [
     '-c',
     'samples/rag-service/wrangler.toml',
@@ -220,15 +229,16 @@ async function main(): Promise<void> {
     ...shared,
     ...(standIn ? ['--var', `GENERATION_MODEL:${STAND_IN_MODEL}`] : []),
   ])
+  await migrated
   const guard = startWrangler('RAG Guard', [
     '-c',
-    'wrangler.toml',
+    guardConfig,
     '--port',
     String(guardPort),
     '--inspector-port',
     String(guardInspector),
     '--persist-to',
-    join(workDir, 'guard-state'),
+    guardState,
     ...shared,
     '--var',
     `UPSTREAM_URL:http://127.0.0.1:${servicePort}`,
@@ -240,6 +250,11 @@ async function main(): Promise<void> {
     'GUARD_CHECKS:sufficiency,groundedness',
     '--var',
     `JUDGE_MODEL:${judgeModel}`,
+    // Every decision stored, with its text: the sample data is no one's.
+    '--var',
+    'STORE_PASS_RATE:1',
+    '--var',
+    'STORE_CONTENT:true',
   ])
   const serviceUrl = `http://127.0.0.1:${servicePort}`
   const guardUrl = `http://127.0.0.1:${guardPort}`
@@ -295,6 +310,9 @@ async function main(): Promise<void> {
     console.log(
       `\nScores above come from the stand-in, not a model: they show the flow, not detection quality.`,
     )
+  console.log(
+    `\nReview page (these decisions, stored in a local D1): ${guardUrl}/_guard/review — sign in with the operator token ${operatorToken}${once ? '\n(--once stops the Workers now: run without it to open the page)' : ''}`,
+  )
   if (once) return
   console.log(`
 The table was fetched with the operator token, which also sees scores and reasons. Try it
@@ -302,7 +320,9 @@ yourself (Ctrl-C stops both Workers); a caller's token gets the verdict only, no
   curl -si ${guardUrl}/ask -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
   curl -si ${guardUrl}/v1/chat/completions -H 'authorization: Bearer ${operatorToken}' -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
   curl -si ${guardUrl}/rag/invoke -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'
-  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "No token?"}'`)
+  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "No token?"}'
+Label a few decisions on the review page, then read the labels as calibrate does:
+  RAG_GUARD_TOKEN=${operatorToken} npx rag-guard calibrate ${guardUrl}/_guard/labels.jsonl`)
   await new Promise<void>((resolve) => process.once('SIGINT', resolve))
 }
 
