@@ -44,6 +44,7 @@ table { border-collapse: collapse; width: 100%; background: #fff; border: 1px so
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.verdict { white-space: nowrap; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
 .badge.pass { background: var(--pass); } .badge.flag { background: var(--flag); } .badge.block { background: var(--block); }
 .label { display: inline-block; padding: 0 6px; margin-right: 4px; border-radius: 4px; font-size: 12px; border: 1px solid var(--line); }
@@ -324,7 +325,7 @@ export const ListPage: FC<{
                     <span class="muted">{row.content === 'purged' ? 'purged' : 'not stored'}</span>
                   )}
                 </td>
-                <td>
+                <td class="verdict">
                   <Verdict verdict={row.verdict} />
                   {row.mode === 'shadow' && <span class="muted"> (shadow)</span>}
                 </td>
