@@ -35,6 +35,7 @@ export {
   type DecisionRecord,
 } from './guard/decision-log'
 export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
+export { createDecisionStore, type DecisionStore, type DecisionStoreOptions } from './review/store'
 export {
   createFormat,
   type ContextLocation,

@@ -5,7 +5,7 @@
  * nothing under REVIEW_PATH is ever forwarded upstream.
  */
 import { env } from 'cloudflare:workers'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../src/config'
 import { ConfigurationError } from '../../src/errors'
 import { judgeSays } from '../guard-helpers'
@@ -120,6 +120,23 @@ describe('the review page: who gets in', () => {
     const { status, text } = await pageText(setup, '/_guard/review')
     expect(status).toBe(404)
     expect(text).toContain('bind a D1 database as GUARD_DB')
+  })
+
+  it('tells an operator when the store cannot be read (no migrations applied), and only an operator', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const setup = await secureGuard(upstream, judgeSays(0.9), {
+      ...STORE_ENV,
+      GUARD_DB: env.EMPTY_DB,
+    })
+    const { status, text } = await pageText(setup, '/_guard/review')
+    expect(status).toBe(502)
+    expect(text).toContain('no such table')
+    expect(text).toContain('npx wrangler d1 migrations apply GUARD_DB')
+    const caller = await setup.send('/_guard/review', asHtml, 'caller')
+    expect(caller.status).toBe(403)
+    expect(await caller.text()).not.toContain('no such table')
+    expect(errors).toHaveBeenCalledWith(expect.stringContaining('RAG Guard review: request failed'))
+    errors.mockRestore()
   })
 
   it('never forwards a path under REVIEW_PATH, in any spelling, even past a PASS_THROUGH rule for everything', async () => {
