@@ -18,6 +18,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
 import type { GuardConfig } from '../config'
 import type { Caller } from '../guard/auth'
+import { readLimited } from '../guard/body'
 import { errorResponse } from '../guard/respond'
 import { normalizedPath } from '../routing'
 import { isCheck } from './checks'
@@ -134,7 +135,7 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     app.get('/login', (c) => page(c, <SignInPage base={base} />))
     app.post('/login', async (c) => {
       if (!sameOrigin(c.req.raw)) return forbidden()
-      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>)
+      const form = await readForm(c)
       const token = typeof form.token === 'string' ? form.token.trim() : ''
       const caller = token ? await operatorByToken(token) : undefined
       if (!caller) return page(c, <SignInPage base={base} failed />, 401)
@@ -223,7 +224,7 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     )
 
   app.post('/logout', async (c) => {
-    const form = await c.req.parseBody()
+    const form = await readForm(c)
     if (!(await trustedForm(c, form))) return refused(c)
     deleteCookie(c, cookieName(c), {
       path: base,
@@ -276,7 +277,7 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
 
   app.post('/review/:id', async (c) => {
     if (!store) return noStore(c)
-    const form = await c.req.parseBody()
+    const form = await readForm(c)
     if (!(await trustedForm(c, form))) return refused(c)
     const id = c.req.param('id')
     if (!ID.test(id) || !(await getDecision(store.db, id))) return notFound(c)
@@ -360,6 +361,25 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     return errorResponse(502, 'guard_error', 'The guard could not process this request.')
   })
   return app
+}
+
+/** The most a review form may send: a token, two labels, a note of 2,000 characters. */
+const MAX_FORM_BYTES = 16_384
+
+/**
+ * A form's fields (`application/x-www-form-urlencoded`, as the pages send them), read up to
+ * {@link MAX_FORM_BYTES}: the sign-in form is open to anyone, so no body is read whole whatever
+ * its size. Anything larger, or of another type, reads as no fields.
+ */
+async function readForm(c: Context): Promise<Record<string, string>> {
+  const type = c.req.header('content-type') ?? ''
+  if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) return {}
+  const read = await readLimited(c.req.raw.body, MAX_FORM_BYTES).catch(() => undefined)
+  if (!read?.ok) {
+    if (read) void read.reader.cancel().catch(() => {})
+    return {}
+  }
+  return Object.fromEntries(new URLSearchParams(new TextDecoder().decode(read.bytes)))
 }
 
 /** The labels and the note a form sends; undefined when a value is not one of the allowed. */

@@ -27,7 +27,6 @@ import {
   CALLER_TOKEN,
   formPost,
   OPERATOR_TOKEN,
-  ORIGIN,
   pageText,
   STORE_ENV,
   storeGuard,
@@ -267,6 +266,18 @@ describe('signing in with an operator token (for a browser)', () => {
     }
   })
 
+  it('does not read a sign-in body larger than a form', async () => {
+    const setup = await storeGuard(upstream, judgeSays(0.9))
+    const padding = 'x'.repeat(1_000_000)
+    const response = await setup.send(
+      '/_guard/login',
+      formPost({ token: OPERATOR_TOKEN, padding }),
+      'nobody',
+    )
+    expect(response.status).toBe(401)
+    expect(response.headers.get('set-cookie')).toBeNull()
+  })
+
   it('refuses a sign-in form posted from another site', async () => {
     const setup = await storeGuard(upstream, judgeSays(0.9))
     const foreign: Array<Record<string, string>> = [
@@ -389,5 +400,3 @@ describe('Cloudflare Access operators', () => {
     expect(signIn.headers.get('content-type')).toContain('application/json')
   })
 })
-
-export { ORIGIN }
