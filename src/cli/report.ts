@@ -1,5 +1,6 @@
 import type { CalibrationReport } from './calibrate'
 import { precisionCoverageCurve, reliabilityBins, rocCurve } from './metrics'
+import { formatProductionLabels } from './production'
 
 /**
  * The calibration report as one self-contained HTML file: inline CSS and SVG, no script, and a
@@ -189,8 +190,10 @@ export function renderReport(report: CalibrationReport, generatedAt = new Date()
   const { loaded, counts, recommendation } = report
   const flag = recommendation.flagBelow
   const block = recommendation.blockBelow
+  // The calibrated check's settings: BLOCK_BELOW / FLAG_BELOW, or GROUNDEDNESS_…
+  const prefix = loaded.check === 'groundedness' ? 'GROUNDEDNESS_' : ''
   const recommended = report.thresholds
-    ? `<pre class="snippet">[vars]\nBLOCK_BELOW = ${report.thresholds.blockBelow}\nFLAG_BELOW = ${report.thresholds.flagBelow}</pre>`
+    ? `<pre class="snippet">[vars]\n${prefix}BLOCK_BELOW = ${report.thresholds.blockBelow}\n${prefix}FLAG_BELOW = ${report.thresholds.flagBelow}</pre>`
     : `<p class="warning">The targets cannot both be met on this data. ${!flag.met ? `Best pass precision: ${flag.best ? `${percent(flag.best.abovePrecision)} at ${flag.best.threshold}` : 'none'}.` : ''} ${!block.met ? `Best block precision: ${block.best ? `${percent(block.best.belowPrecision)} at ${block.best.threshold}` : 'none'}.` : ''}</p>`
   const rows = report.at
     .map(
@@ -222,6 +225,7 @@ table { border-collapse: collapse; margin-top: 8px; } td, th { border-bottom: 1p
 <body>
 <h1>RAG Guard calibration report</h1>
 <p class="meta">Judge model: <strong data-field="model">${escape(loaded.models.join(', ') || 'unknown')}</strong> · prompt version: <strong data-field="prompt-version">${escape(loaded.promptVersions.join(', ') || 'unknown')}</strong> · ${counts.total} labeled examples (${counts.sufficient} sufficient, ${counts.insufficient} insufficient) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'} · generated ${generatedAt.toISOString()}</p>
+${loaded.production ? `<p class="meta" data-field="production">Check: <strong>${loaded.check}</strong> · production labels: ${escape(formatProductionLabels(loaded.production))}</p>${report.tooFew.map((warning) => `<p class="warning" data-field="too-few">${escape(warning)}</p>`).join('')}` : ''}
 ${report.standIn ? '<p class="standin" data-field="stand-in">These scores come from the <strong>stand-in model</strong>, which is not a language model: they show the workflow, and say nothing about how well a real judge detects insufficient context.</p>' : ''}
 <p class="metrics"><span>AUROC <strong>${fixed(report.auroc)}</strong></span><span>AUPRC (insufficient) <strong>${fixed(report.auprc)}</strong></span><span>Brier <strong>${fixed(report.brier)}</strong></span><span>ECE <strong>${fixed(report.ece)}</strong></span></p>
 <h2>Recommended thresholds</h2>

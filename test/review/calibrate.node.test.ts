@@ -3,7 +3,7 @@
  * file or fetches it with an operator token from the environment, calibrates one check at a time,
  * counts the production labels per check and says when they are too few.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -137,7 +137,8 @@ describe('rag-guard calibrate on the review page’s export', () => {
 
   it('fetches it with the operator token from RAG_GUARD_TOKEN, never from the command line', async () => {
     const url = `${origin}/_guard/labels.jsonl`
-    const result = await run(['calibrate', url, '--check', 'groundedness'], {
+    const report = join(mkdtempSync(join(tmpdir(), 'rag-guard-report-')), 'report.html')
+    const result = await run(['calibrate', url, '--check', 'groundedness', '--report', report], {
       RAG_GUARD_TOKEN: TOKEN,
     })
     expect(result.stderr).toBe('')
@@ -151,6 +152,14 @@ describe('rag-guard calibrate on the review page’s export', () => {
     )
     expect(result.stdout).not.toContain('are "hallucinated"')
     expect(result.stdout).toContain('GROUNDEDNESS_FLAG_BELOW')
+    // The HTML report says the same.
+    const html = readFileSync(report, 'utf8')
+    expect(html).toContain(
+      'Check: <strong>groundedness</strong> · production labels: sufficiency 60',
+    )
+    expect(html).toContain(
+      '<p class="warning" data-field="too-few">only 15 production groundedness',
+    )
   })
 
   it('reads the token from the variable --token-env names', async () => {
