@@ -30,6 +30,7 @@ describe('decisions', () => {
           mass: 1,
           token: 'True',
           source: 'top_logprobs',
+          estimator: 'logprobs',
           ...judged,
         },
       }).verdict
