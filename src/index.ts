@@ -21,6 +21,7 @@ export {
 } from './guard/decision'
 export {
   HEADER_CACHE,
+  HEADER_ESTIMATOR,
   HEADER_MODE,
   HEADER_REASON,
   HEADER_SCORE,
@@ -49,9 +50,10 @@ export {
   type Thresholds,
   type Verdict,
 } from './guard/policy'
-export { DEFAULT_JUDGE_OPTIONS } from './judge/options'
+export { DEFAULT_JUDGE_OPTIONS, type EstimatorOption, type ReasoningEffort } from './judge/options'
 export {
   createJudge,
+  type Estimator,
   type Judge,
   type JudgeCallOptions,
   type JudgeChatModel,
@@ -61,8 +63,11 @@ export {
   type JudgeOptions,
   type JudgeResult,
   type JudgeScore,
+  type LogprobsEstimate,
+  type SamplingEstimate,
   type TokenUsage,
 } from './judge/judge'
+export { readAnswer, smoothedShare } from './judge/estimators/sampling'
 export {
   buildJudgePrompt,
   PROMPT_VERSION,
