@@ -126,6 +126,8 @@ export async function askAll(
   if (!chatModel.generate) return askOne(chatModel, prompt, signal)
   const result = await chatModel.generate([prompt], { signal, maxRetries: 0 })
   const generations = result.generations[0] ?? []
+  // A body that is no chat completion (text, JSON without choices) leaves nothing to read.
+  if (generations.length === 0) throw new TypeError('the answer held no choices')
   const messages = generations.map(
     (generation) => (isRecord(generation.message) ? generation.message : {}) as ChatMessage,
   )

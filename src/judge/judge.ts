@@ -288,6 +288,8 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     estimator === 'auto' ? (sampledInstead.has(model) ? 'sampling' : 'logprobs') : estimator
 
   function turnToSampling(reason: string): void {
+    // Calls that were in flight together each find out; one is enough to say it.
+    if (sampledInstead.has(model)) return
     sampledInstead.set(model, true)
     console.warn(
       JSON.stringify({

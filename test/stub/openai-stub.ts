@@ -225,7 +225,7 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
   const thinking = step.reasoningTokens ?? 0
   const choices = Array.from({ length: count }, (_, index) => {
     const text = step.samples ? nextSample() : tokens.join('')
-    const answerLength = step.samples ? Math.max(1, text.split(/\s+/).length) : tokens.length
+    const answerLength = step.samples ? Math.max(1, text.trim().split(/\s+/).length) : tokens.length
     const cut = thinking > 0 && budget <= thinking
     return {
       choice: {
