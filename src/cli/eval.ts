@@ -104,6 +104,21 @@ export function scoredEstimators(output: string): Map<string, number> {
   return found
 }
 
+/**
+ * One file, one estimator: scores of two estimators are not on one scale, and a resumed run
+ * would skip examples the other one scored. Throws when `output` holds another's scores.
+ * (`auto` settles on one at its first call, and is not checked.)
+ */
+export function refuseOtherEstimators(output: string, estimator: string | undefined): void {
+  if (estimator !== 'logprobs' && estimator !== 'sampling') return
+  const others = [...scoredEstimators(output)].filter(([name]) => name !== estimator)
+  if (others.length > 0) {
+    throw new DataError(
+      `${output} holds scores of another estimator (${others.map(([name, count]) => `${name}: ${count}`).join(', ')}); write the ${estimator} scores to another file (--out), so that calibration never mixes the two`,
+    )
+  }
+}
+
 export interface EvalOptions {
   examples: Example[]
   judge: Judge
@@ -127,17 +142,7 @@ export interface EvalSummary {
 
 /** Judges every example not yet in `output`, writing each result as soon as it is known. */
 export async function runEval(options: EvalOptions): Promise<EvalSummary> {
-  // One file, one estimator: scores of two estimators are not on one scale, and a resumed run
-  // would skip examples another estimator scored. (`auto` settles on one at its first call.)
-  const estimator = options.judge.estimator
-  if (estimator === 'logprobs' || estimator === 'sampling') {
-    const others = [...scoredEstimators(options.output)].filter(([name]) => name !== estimator)
-    if (others.length > 0) {
-      throw new DataError(
-        `${options.output} holds scores of another estimator (${others.map(([name, count]) => `${name}: ${count}`).join(', ')}); write the ${estimator} scores to another file (--out), so that calibration never mixes the two`,
-      )
-    }
-  }
+  refuseOtherEstimators(options.output, options.judge.estimator)
   const done = alreadyJudged(options.output)
   const todo = options.examples.filter((example) => !done.has(example.id))
   const progress = new Progress(options.progress ?? process.stderr, todo.length, 'judging')

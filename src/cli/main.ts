@@ -11,7 +11,7 @@ import { DEFAULT_JUDGE_OPTIONS, JUDGE_SETTINGS } from '../judge/options'
 import { firstProblem, type Setting, type SettingValue } from '../settings'
 import { calibrate, ESTIMATORS, formatCalibration, loadScores, type Estimator } from './calibrate'
 import { DataError, LABEL_VALUES, parseExamples } from './data'
-import { runEval } from './eval'
+import { refuseOtherEstimators, runEval } from './eval'
 import { renderReport } from './report'
 
 export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
@@ -182,6 +182,7 @@ async function evalCommand(args: string[]): Promise<number> {
   )
   const judge = createJudge(options)
   const output = values.out ?? 'scores.jsonl'
+  refuseOtherEstimators(output, judge.estimator)
   const interrupt = new AbortController()
   const onSignal = () => {
     process.stderr.write(
