@@ -67,7 +67,7 @@ describe('decisions', () => {
       expect(['onError', 'onUnjudgeable', 'noDocuments', 'pass']).toContain(policyName)
       if (policyName === 'onError') {
         expect(reason).toMatch(
-          /^judge-|^no-logprobs$|^no-content-tokens$|^unexpected-token$|^low-answer-mass$/,
+          /^judge-|^no-logprobs$|^no-content-tokens$|^unexpected-token$|^low-answer-mass$|^no-samples$/,
         )
       }
     }

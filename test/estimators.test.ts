@@ -555,7 +555,7 @@ describe('the estimator is seen everywhere', () => {
     expect(response.headers.get('x-rag-guard-estimator')).toBeNull()
   })
 
-  it('a logprobs judge says logprobs', async () => {
+  it('a logprobs score carries no estimator header: logprobs is the default, as enforce is for the mode', async () => {
     const model = await scriptModel({ token: 'True', logprob: 0 })
     const app = new Hono()
     app.post(
@@ -568,7 +568,8 @@ describe('the estimator is seen everywhere', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(input),
     })
-    expect(response.headers.get('x-rag-guard-estimator')).toBe('logprobs')
+    expect(response.headers.get('x-rag-guard-score')).toBe('1.0000')
+    expect(response.headers.get('x-rag-guard-estimator')).toBeNull()
   })
 
   it('cache keys differ by estimator, whatever else is the same', async () => {

@@ -12,7 +12,10 @@ export const HEADER_SCORE = 'x-rag-guard-score'
 export const HEADER_REASON = 'x-rag-guard-reason'
 export const HEADER_MODE = 'x-rag-guard-mode'
 export const HEADER_CACHE = 'x-rag-guard-cache'
-/** How the judge estimated the score: `logprobs` or `sampling` (a detail, like the score). */
+/**
+ * `sampling` when the judge estimated the score by sampling (a detail, like the score). Absent
+ * for logprobs, the default, as the mode header is absent in enforce mode.
+ */
 export const HEADER_ESTIMATOR = 'x-rag-guard-estimator'
 
 /** What a phase hands back: the response to send, and the decision behind it. */
@@ -63,7 +66,7 @@ export function withDecisionHeaders(
   if (decision.score !== undefined) copy.headers.set(HEADER_SCORE, decision.score.toFixed(4))
   if (decision.reason !== undefined) copy.headers.set(HEADER_REASON, decision.reason)
   if (decision.cache !== undefined) copy.headers.set(HEADER_CACHE, decision.cache)
-  if (decision.judge?.estimator) copy.headers.set(HEADER_ESTIMATOR, decision.judge.estimator)
+  if (decision.judge?.estimator === 'sampling') copy.headers.set(HEADER_ESTIMATOR, 'sampling')
   if (decision.mode === 'shadow') copy.headers.set(HEADER_MODE, 'shadow')
   return copy
 }
