@@ -214,6 +214,69 @@ function withoutLogprobs({ result, refused }: Estimated): boolean {
   return !result.ok && (result.reason === 'no-logprobs' || refused === 'logprobs')
 }
 
+/** The judge's options, checked against their definitions, with their defaults. */
+function resolveJudgeOptions(options: JudgeOptions) {
+  const setting = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
+    check<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
+  const optional = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
+    checkOptional<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
+  const settings = {
+    model: setting('model'),
+    topLogprobs: setting('topLogprobs'),
+    timeoutMs: setting('timeoutMs'),
+    maxRetries: setting('maxRetries'),
+    minMass: setting('minMass'),
+    estimator: setting('estimator'),
+    samples: setting('samples'),
+    samplingTemperature: setting('samplingTemperature'),
+    reasoningEffort: optional('reasoningEffort'),
+    maxOutputTokens: optional('maxOutputTokens'),
+  }
+  for (const name of ['apiKey', 'baseURL', 'headers', 'identity'] as const) optional(name)
+  if (options.chatModel) checkChatModel(options.chatModel, settings.estimator)
+  else if (!options.apiKey && !options.baseURL) {
+    throw new ConfigurationError(
+      'RAG Guard judge: "apiKey" is required for the OpenAI API (or set "baseURL" to a server that needs no key, or pass "chatModel")',
+      'apiKey',
+    )
+  }
+  return settings
+}
+
+/**
+ * Everything that shapes a judge's scores, so that another endpoint, model or setting never
+ * shares them. The estimator of each score is part of the cache key besides (a judge with
+ * `auto` makes scores of both).
+ */
+function judgeIdentity(
+  options: JudgeOptions,
+  settings: ReturnType<typeof resolveJudgeOptions>,
+): string {
+  const { estimator, samples, samplingTemperature, reasoningEffort, maxOutputTokens } = settings
+  const estimation = [
+    estimator,
+    ...(estimator === 'logprobs' ? [] : [samples, samplingTemperature]),
+    reasoningEffort ?? null,
+    maxOutputTokens ?? null,
+  ]
+  return JSON.stringify(
+    options.chatModel
+      ? [
+          'chat-model',
+          options.identity ?? describeChatModel(options.chatModel),
+          settings.minMass,
+          ...estimation,
+        ]
+      : [
+          options.baseURL ?? 'https://api.openai.com/v1',
+          settings.model,
+          settings.topLogprobs,
+          settings.minMass,
+          ...estimation,
+        ],
+  )
+}
+
 /**
  * Creates the sufficiency judge: P(True) from the first token's logprobs (one token at
  * temperature 0), from the share of True among N sampled answers, or (`auto`) from logprobs
@@ -231,66 +294,30 @@ function withoutLogprobs({ result, refused }: Estimated): boolean {
  * ```
  */
 export function createJudge(options: JudgeOptions = {}): Judge {
-  const setting = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
-    check<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
-  const model = setting('model')
-  const topLogprobs = setting('topLogprobs')
-  const timeoutMs = setting('timeoutMs')
-  const maxRetries = setting('maxRetries')
-  const minMass = setting('minMass')
-  const estimator = setting('estimator')
-  const samples = setting('samples')
-  const samplingTemperature = setting('samplingTemperature')
-  const reasoningEffort = checkOptional(
-    OWNER,
-    'reasoningEffort',
-    JUDGE_SETTINGS.reasoningEffort,
-    options.reasoningEffort,
-  )
-  const maxOutputTokens = checkOptional(
-    OWNER,
-    'maxOutputTokens',
-    JUDGE_SETTINGS.maxOutputTokens,
-    options.maxOutputTokens,
-  )
-  checkOptional(OWNER, 'apiKey', JUDGE_SETTINGS.apiKey, options.apiKey)
-  checkOptional(OWNER, 'baseURL', JUDGE_SETTINGS.baseURL, options.baseURL)
-  checkOptional(OWNER, 'headers', JUDGE_SETTINGS.headers, options.headers)
-  checkOptional(OWNER, 'identity', JUDGE_SETTINGS.identity, options.identity)
-  if (options.chatModel) checkChatModel(options.chatModel, estimator)
-  else if (!options.apiKey && !options.baseURL) {
-    throw new ConfigurationError(
-      'RAG Guard judge: "apiKey" is required for the OpenAI API (or set "baseURL" to a server that needs no key, or pass "chatModel")',
-      'apiKey',
-    )
-  }
+  const settings = resolveJudgeOptions(options)
+  const { model, timeoutMs, maxRetries, minMass, estimator, samples } = settings
 
   const models: JudgeModels = options.chatModel
     ? givenModels(options.chatModel)
     : openAIModels({
-        model,
+        ...settings,
         apiKey: options.apiKey,
         baseURL: options.baseURL,
         fetch: options.fetch,
         headers: options.headers,
-        topLogprobs,
-        samples,
-        samplingTemperature,
-        reasoningEffort,
-        maxOutputTokens,
       })
 
   // What this judge has learned of its model, for as long as it lives (an isolate, in a Worker):
   // with `auto`, that it gives no logprobs; for sampling, that it does not honour `n`.
-  const sampledInstead = new Map<string, true>()
-  const nNotHonoured = new Map<string, true>()
+  const sampledInstead = new Set<string>()
+  const nNotHonoured = new Set<string>()
   const current = (): Estimator =>
     estimator === 'auto' ? (sampledInstead.has(model) ? 'sampling' : 'logprobs') : estimator
 
   function turnToSampling(reason: string): void {
     // Calls that were in flight together each find out; one is enough to say it.
     if (sampledInstead.has(model)) return
-    sampledInstead.set(model, true)
+    sampledInstead.add(model)
     console.warn(
       JSON.stringify({
         message: `${OWNER}: the model gives no logprobs (${reason}); estimating by sampling (${samples} samples per check) from now on`,
@@ -322,7 +349,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       models.sampling(prompt),
       samples,
       !nNotHonoured.has(model),
-      () => nNotHonoured.set(model, true),
+      () => nNotHonoured.add(model),
     )
     const asked = await retrying(budget, maxRetries, () => attempt(budget.signal))
     if (!asked.ok) return failed(which, asked.failure)
@@ -383,33 +410,9 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     }
   }
 
-  // Everything that shapes a score: another endpoint, model or setting never shares them. The
-  // estimator of each score is part of the cache key besides (see `currentEstimator`).
-  const estimation = [
-    estimator,
-    ...(estimator === 'logprobs' ? [] : [samples, samplingTemperature]),
-    reasoningEffort ?? null,
-    maxOutputTokens ?? null,
-  ]
-  const identity = JSON.stringify(
-    options.chatModel
-      ? [
-          'chat-model',
-          options.identity ?? describeChatModel(options.chatModel),
-          minMass,
-          ...estimation,
-        ]
-      : [
-          options.baseURL ?? 'https://api.openai.com/v1',
-          model,
-          topLogprobs,
-          minMass,
-          ...estimation,
-        ],
-  )
   return {
     model,
-    identity,
+    identity: judgeIdentity(options, settings),
     promptVersion: PROMPT_VERSION,
     estimator,
     get currentEstimator() {
