@@ -26,6 +26,9 @@ import {
 import { parseConfig, WORKER_SETTINGS } from '../src/config'
 import { createJudging } from '../src/guard/judging'
 import { samplingEstimate } from '../src/judge/estimators/sampling'
+import { parse } from 'smol-toml'
+import reasoningSampling from '../samples/configs/reasoning-sampling.toml?raw'
+import { postJson, setupGuard } from './guard-helpers'
 import { scriptModel } from './helpers'
 import type { RecordedRequest, StubScript, StubStep } from './stub/openai-stub'
 
@@ -669,5 +672,60 @@ describe('settings', () => {
       ConfigurationError,
     )
     expect(() => createJudge({ apiKey: 'k', ...(options as JudgeOptions) })).toThrow(message)
+  })
+})
+
+describe('the Worker, configured as the shipped samples', () => {
+  /** The judge settings of a sample config, as wrangler.toml gives them. */
+  const judgeVars = (text: string) =>
+    Object.fromEntries(
+      Object.entries((parse(text) as { vars: Record<string, unknown> }).vars).filter(([name]) =>
+        name.startsWith('JUDGE_'),
+      ),
+    )
+  const ask = postJson({ question: input.question, context: input.context })
+
+  it('reasoning-sampling.toml: gpt-5-mini by sampling, with its reasoning budget and effort, never one token', async () => {
+    const guard = await setupGuard(
+      { json: { answer: 'Acme makes them.' } },
+      { reasoningTokens: 300, samples: ['True', 'True', 'True', 'False', 'True'] },
+      { ...judgeVars(reasoningSampling), LOG_DECISIONS: true },
+    )
+    const logged = vi.spyOn(console, 'log').mockImplementation(() => {})
+    const response = await guard.send('/ask', ask)
+    await guard.settle()
+    expect(response.status).toBe(200)
+    // 4 of 5: 0.75, under the suites' FLAG_BELOW of 0.8.
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(response.headers.get('x-rag-guard-estimator')).toBe('sampling')
+    expect(response.headers.get('x-rag-guard-score')).toBe(byHand(4, 1).toFixed(4))
+    const [request] = await guard.judge.requests()
+    expect(body(request!)).toMatchObject({
+      model: 'gpt-5-mini',
+      n: 5,
+      temperature: 1,
+      max_completion_tokens: 4096,
+      reasoning_effort: 'minimal',
+    })
+    expect(body(request!).max_tokens).toBeUndefined()
+    expect(body(request!).logprobs).toBeUndefined()
+    const record = JSON.parse(String(logged.mock.calls.at(-1)![0])) as DecisionRecord
+    expect(record).toMatchObject({ estimator: 'sampling', samples: 5, trueCount: 4, falseCount: 1 })
+  })
+
+  it('JUDGE_ESTIMATOR = "auto": the isolate turns to sampling once, and stays', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const guard = await setupGuard(
+      { json: { answer: 'Acme makes them.' } },
+      { rejectLogprobs: true, samples: ['False'] },
+      { JUDGE_ESTIMATOR: 'auto' },
+    )
+    for (let request = 0; request < 2; request++) {
+      const response = await guard.send('/ask', ask)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+      expect(response.headers.get('x-rag-guard-estimator')).toBe('sampling')
+    }
+    const requests = await guard.judge.requests()
+    expect(requests.map((request) => body(request).logprobs ?? false)).toEqual([true, false, false])
   })
 })
