@@ -16,6 +16,7 @@ import {
   createJudge,
   kvStore,
   ragGuard,
+  readAnnotation,
   readAnswer,
   REASON_POLICY,
   smoothedShare,
@@ -28,7 +29,7 @@ import { createJudging } from '../src/guard/judging'
 import { samplingEstimate } from '../src/judge/estimators/sampling'
 import { parse } from 'smol-toml'
 import reasoningSampling from '../samples/configs/reasoning-sampling.toml?raw'
-import { postJson, setupGuard } from './guard-helpers'
+import { chunk, postJson, setupGuard, sse } from './guard-helpers'
 import { scriptModel } from './helpers'
 import type { RecordedRequest, StubScript, StubStep } from './stub/openai-stub'
 
@@ -711,6 +712,38 @@ describe('the Worker, configured as the shipped samples', () => {
     expect(body(request!).logprobs).toBeUndefined()
     const record = JSON.parse(String(logged.mock.calls.at(-1)![0])) as DecisionRecord
     expect(record).toMatchObject({ estimator: 'sampling', samples: 5, trueCount: 4, falseCount: 1 })
+  })
+
+  it('an annotated stream says it in its comment line, for those who see details', async () => {
+    const events = sse(
+      { data: chunk({ role: 'assistant', content: 'Acme.' }) },
+      { data: chunk({}, 'stop') },
+      { data: '[DONE]' },
+    )
+    const guard = await setupGuard(
+      { headers: { 'content-type': 'text/event-stream' }, chunks: events },
+      { samples: ['True', 'False', 'False', 'False', 'False'] },
+      { JUDGE_ESTIMATOR: 'sampling' },
+    )
+    const response = await guard.send(
+      '/annotated/chat/completions',
+      postJson({
+        model: 'rag-model',
+        stream: true,
+        messages: [
+          { role: 'system', content: input.context[0] },
+          { role: 'user', content: input.question },
+        ],
+      }),
+    )
+    // 1 of 5: 0.25, between the suites' BLOCK_BELOW (0.2) and FLAG_BELOW (0.8).
+    expect(readAnnotation(await response.text())).toEqual({
+      verdict: 'flag',
+      score: Number(byHand(1, 4).toFixed(4)),
+      reason: null,
+      mode: 'enforce',
+      estimator: 'sampling',
+    })
   })
 
   it('JUDGE_ESTIMATOR = "auto": the isolate turns to sampling once, and stays', async () => {

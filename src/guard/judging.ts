@@ -79,12 +79,11 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
     // Failures are never cached: the next request asks the judge again. A score goes under the
     // estimator that made it (an `auto` judge may have turned to sampling during this call).
     if (result.ok) {
-      const estimated = result.estimator === (parts.estimator ?? 'logprobs')
-      request.defer(
-        Promise.resolve(estimated ? key : cacheKey({ ...parts, estimator: result.estimator })).then(
-          (putKey) => cache.put(putKey, result),
-        ),
-      )
+      const putKey =
+        result.estimator === (parts.estimator ?? 'logprobs')
+          ? key
+          : cacheKey({ ...parts, estimator: result.estimator })
+      request.defer(Promise.resolve(putKey).then((scored) => cache.put(scored, result)))
     }
     return { result, cache: 'miss' }
   }
