@@ -53,8 +53,15 @@ export interface StubStep {
   noLogprobs?: boolean
   /** Answer text when there is more than one token (streamed one word per chunk). */
   content?: string
+  /**
+   * Answer with these tool calls (`finish_reason: "tool_calls"`, no text), as a model driving an
+   * agent does; streamed as one `delta.tool_calls` chunk per call.
+   */
+  toolCalls?: StubToolCall[]
   /** The `model` field of the answer. @default the request's model */
   model?: string
+  /** The completion's `id` (an agent keeps messages apart by it). @default 'chatcmpl-stub' */
+  id?: string
   /** Play an upstream RAG endpoint instead of the model: answer this, whatever the path. */
   upstream?: UpstreamReply
   /** Send this JSON body with its declared length, but reset the connection after this many bytes. */
@@ -64,6 +71,15 @@ export interface StubStep {
    * Accept-Encoding allows it, as a web server in front of a model API does.
    */
   gzip?: boolean
+}
+
+export interface StubToolCall {
+  /** The tool's name. */
+  name: string
+  /** Its arguments, sent as a JSON string. */
+  arguments: unknown
+  /** @default `call_<n>` */
+  id?: string
 }
 
 export interface UpstreamReply {
@@ -180,17 +196,24 @@ function completionBody(step: StubStep, request: ChatRequest) {
           refusal: null,
         }
       : null
+  const toolCalls = step.toolCalls?.map((call, index) => ({
+    id: call.id ?? `call_${index}`,
+    type: 'function' as const,
+    function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+  }))
   return {
-    id: 'chatcmpl-stub',
+    id: step.id ?? 'chatcmpl-stub',
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: step.model ?? request.model ?? 'stub-model',
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: tokens.join(''), refusal: null },
-        logprobs,
-        finish_reason: step.content === undefined ? 'length' : 'stop',
+        message: toolCalls
+          ? { role: 'assistant', content: null, refusal: null, tool_calls: toolCalls }
+          : { role: 'assistant', content: tokens.join(''), refusal: null },
+        logprobs: toolCalls ? null : logprobs,
+        finish_reason: toolCalls ? 'tool_calls' : step.content === undefined ? 'length' : 'stop',
       },
     ],
     usage: {
@@ -226,7 +249,22 @@ async function sendStream(
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ],
   })
-  const tokens = answerTokens(step)
+  const { tool_calls: toolCalls } = choice.message as { tool_calls?: unknown[] }
+  // A tool call streams as deltas of `tool_calls`, each with its index (no text).
+  for (const [index, call] of (toolCalls ?? []).entries()) {
+    send({
+      ...base,
+      choices: [
+        {
+          index: 0,
+          delta: { tool_calls: [{ index, ...(call as object) }] },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ],
+    })
+  }
+  const tokens = toolCalls ? [] : answerTokens(step)
   for (const [index, token] of tokens.entries()) {
     const logprobs = choice.logprobs
       ? { content: [choice.logprobs.content[index]], refusal: null }
