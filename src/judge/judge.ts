@@ -1,3 +1,4 @@
+import type { Callbacks } from '@langchain/core/callbacks/manager'
 import type { BaseLanguageModelInput } from '@langchain/core/language_models/base'
 import { ContextOverflowError } from '@langchain/core/errors'
 import { ChatOpenAI } from '@langchain/openai'
@@ -77,6 +78,12 @@ export interface JudgeInput {
 }
 
 export interface JudgeCallOptions {
+  /**
+   * LangChain callbacks of the run this judge call belongs to (an agent's, a chain's): the call
+   * then shows in tracing as a child run of it, named {@link JUDGE_RUN_NAME}.
+   */
+  callbacks?: Callbacks
+
   /** Cancels the judge call; the result is then `judge-aborted`. */
   signal?: AbortSignal
 }
@@ -97,7 +104,13 @@ export interface Judge {
 export interface JudgeChatModel {
   invoke(
     input: BaseLanguageModelInput,
-    options?: { signal?: AbortSignal; maxRetries?: number },
+    options?: {
+      signal?: AbortSignal
+      maxRetries?: number
+      callbacks?: Callbacks
+      runName?: string
+      tags?: string[]
+    },
   ): Promise<{
     response_metadata?: Record<string, unknown>
     usage_metadata?: { input_tokens?: number; output_tokens?: number; total_tokens?: number }
@@ -197,6 +210,17 @@ function checkChatModel(chatModel: JudgeChatModel): void {
 }
 
 const OWNER = 'RAG Guard judge'
+
+/** The name of the judge's chat model call in LangChain tracing, when it runs inside a run. */
+export const JUDGE_RUN_NAME = 'RagGuardJudge'
+
+/**
+ * The call options that make the judge call a named child run of the caller's run, if any. Its
+ * one token is no part of an answer: LangGraph's `messages` stream mode leaves out runs tagged
+ * `langsmith:nostream`, so an agent's streamed messages never show it.
+ */
+const traced = ({ callbacks }: JudgeCallOptions) =>
+  callbacks ? { callbacks, runName: JUDGE_RUN_NAME, tags: ['langsmith:nostream'] } : {}
 
 class JudgeTimeout extends Error {
   override readonly name = 'JudgeTimeout'
@@ -414,7 +438,11 @@ export function createJudge(options: JudgeOptions = {}): Judge {
         let failure: ReturnType<typeof classifyFailure>
         try {
           const message = await Promise.race([
-            chatModel.invoke(prompt, { signal: controller.signal, maxRetries: 0 }),
+            chatModel.invoke(prompt, {
+              signal: controller.signal,
+              maxRetries: 0,
+              ...traced(callOptions),
+            }),
             aborted,
           ])
           const metadata = message.response_metadata ?? {}
