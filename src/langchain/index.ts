@@ -5,6 +5,7 @@
  * bundles LangChain's agent code.
  */
 export { ragGuardMiddleware, type RagGuardAgentState } from './agent'
+export { ragGuardRunnable, RagGuardRunnable, type Guarded } from './runnable'
 export {
   type CallerInfo,
   type ChainContextLocation,

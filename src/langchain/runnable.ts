@@ -1,0 +1,294 @@
+/**
+ * `ragGuardRunnable(chain)`: an LCEL chain behind RAG Guard. `invoke` and `batch` return the
+ * chain's output with the answer replaced on block and the verdict at `ragGuard`; `stream` holds
+ * the chunks until the verdict, or annotates them, as the Worker does with a streamed answer.
+ * When the documents are in the input, the judge runs while the chain generates; when they are
+ * in the output, as soon as a streamed chunk carries them (with `invoke`, after the output).
+ */
+import type { CallbackManagerForChainRun } from '@langchain/core/callbacks/manager'
+import { patchConfig, Runnable, type RunnableConfig } from '@langchain/core/runnables'
+import { readLimits } from '../guard/extract'
+import {
+  blockedChunks,
+  blockedOutput,
+  chainContext,
+  chainQuestion,
+  chunkHasContext,
+  isTextOutput,
+  withVerdictAt,
+} from './chain'
+import { cacheScope, decideTurn, type Decided } from './decide'
+import {
+  resolveRunnableOptions,
+  type RagGuardRunnableOptions,
+  type RunnableSettings,
+} from './options'
+import {
+  enforcesBlock,
+  RAG_GUARD_KEY,
+  RagGuardBlockedError,
+  verdictOf,
+  type RagGuardVerdict,
+} from './verdict'
+
+/** A chain's output behind the guard: an object output carries the verdict at `ragGuard`. */
+export type Guarded<Output> = Output extends string
+  ? Output
+  : Output & { [RAG_GUARD_KEY]?: RagGuardVerdict }
+
+/** A judge call started for one run, which the run can stop when it no longer needs it. */
+interface Judgement {
+  decided: Promise<Decided>
+  cancel(): void
+}
+
+export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnable<
+  Input,
+  Guarded<Output>
+> {
+  static override lc_name() {
+    return 'RagGuardRunnable'
+  }
+
+  override lc_namespace = ['rag_guard', 'langchain']
+  readonly #settings: RunnableSettings
+  readonly #limits: ReturnType<typeof readLimits>
+
+  constructor(
+    /** The guarded chain. */
+    readonly chain: Runnable<Input, Output>,
+    options: RagGuardRunnableOptions,
+  ) {
+    super()
+    this.#settings = resolveRunnableOptions(options)
+    this.#limits = readLimits(this.#settings)
+  }
+
+  override invoke(input: Input, options?: Partial<RunnableConfig>): Promise<Guarded<Output>> {
+    return this._callWithConfig(
+      (value: Input, config?: RunnableConfig, runManager?: CallbackManagerForChainRun) =>
+        this.#invoke(value, config ?? {}, runManager),
+      input,
+      options,
+    )
+  }
+
+  override async *_streamIterator(
+    input: Input,
+    options?: Partial<RunnableConfig>,
+  ): AsyncGenerator<Guarded<Output>> {
+    async function* once() {
+      yield input
+    }
+    yield* this._transformStreamWithConfig(
+      once(),
+      (inputs: AsyncGenerator<Input>, runManager?: CallbackManagerForChainRun, config?) =>
+        this.#stream(inputs, config ?? {}, runManager),
+      options,
+    )
+  }
+
+  /** Starts judging `input`'s question against `context`. */
+  #judge(
+    input: Input,
+    context: ReturnType<typeof chainContext>,
+    config: RunnableConfig,
+    runManager?: CallbackManagerForChainRun,
+  ): Judgement {
+    const stop = new AbortController()
+    const signal = config.signal ? AbortSignal.any([config.signal, stop.signal]) : stop.signal
+    const decided = decideTurn(this.#settings, {
+      question: chainQuestion(this.#settings, input),
+      context,
+      scope: cacheScope(this.#settings, { configurable: config.configurable }),
+      callbacks: runManager?.getChild('rag-guard:judge'),
+      signal,
+    })
+    return { decided, cancel: () => stop.abort() }
+  }
+
+  /** The verdict of a decision, reported. */
+  #verdict({ decision, documents }: Decided, applied: boolean): RagGuardVerdict {
+    const verdict = verdictOf(decision, {
+      applied,
+      documents,
+      promptVersion: this.#settings.judge.promptVersion,
+    })
+    this.#settings.onVerdict?.(verdict)
+    return verdict
+  }
+
+  async #invoke(
+    input: Input,
+    config: RunnableConfig,
+    runManager?: CallbackManagerForChainRun,
+  ): Promise<Guarded<Output>> {
+    const settings = this.#settings
+    // Documents in the input: the judge runs while the chain generates.
+    const early =
+      settings.context.in === 'input'
+        ? this.#judge(input, chainContext(settings, input, this.#limits), config, runManager)
+        : undefined
+    let output: Output
+    try {
+      output = await this.chain.invoke(
+        input,
+        patchConfig(config, { callbacks: runManager?.getChild() }),
+      )
+    } catch (error) {
+      early?.cancel()
+      throw error
+    }
+    const judgement =
+      early ?? this.#judge(input, chainContext(settings, output, this.#limits), config, runManager)
+    const decided = await judgement.decided
+    const applied = enforcesBlock(decided.decision)
+    const verdict = this.#verdict(decided, applied)
+    let result: unknown = output
+    if (applied) {
+      result = blockedOutput(settings, output, settings.fallbackMessage)
+      if (result === undefined) {
+        throw new RagGuardBlockedError(
+          verdict,
+          'RAG Guard blocked the answer, and the chain output has no answer where "answer" points to replace',
+        )
+      }
+    }
+    return withVerdictAt(result, RAG_GUARD_KEY, verdict) as Guarded<Output>
+  }
+
+  async *#stream(
+    inputs: AsyncGenerator<Input>,
+    config: RunnableConfig,
+    runManager?: CallbackManagerForChainRun,
+  ): AsyncGenerator<Guarded<Output>> {
+    let input!: Input
+    for await (const chunk of inputs) input = chunk
+    const settings = this.#settings
+    // Stopped on block, or when the caller stops reading.
+    const stop = new AbortController()
+    const signal = config.signal ? AbortSignal.any([config.signal, stop.signal]) : stop.signal
+    let judgement =
+      settings.context.in === 'input'
+        ? this.#judge(input, chainContext(settings, input, this.#limits), config, runManager)
+        : undefined
+    // A chain's stream opens with its first chunk: judging does not wait for it.
+    let upstream: AsyncIterator<Output> | undefined
+    const opened = this.chain
+      .stream(input, { ...patchConfig(config, { callbacks: runManager?.getChild() }), signal })
+      .then((chunks) => (upstream = chunks[Symbol.asyncIterator]()))
+    const next = () => (upstream ? upstream.next() : opened.then((chunks) => chunks.next()))
+    /** Starts the judge when a chunk carries the documents (documents in the output). */
+    const watch = (chunk: unknown) => {
+      if (judgement || !chunkHasContext(settings, chunk)) return
+      judgement = this.#judge(
+        input,
+        chainContext(settings, chunk, this.#limits),
+        config,
+        runManager,
+      )
+    }
+    /** The decision once the chain has ended: without documents seen, there are none. */
+    const atEnd = () =>
+      (judgement ??= this.#judge(input, { ok: true, documents: [] }, config, runManager)).decided
+    /** The verdict as a last chunk, in a stream of objects (a text stream has no room for it). */
+    const verdictChunk = (verdict: RagGuardVerdict, first: unknown) =>
+      isTextOutput(settings, first) ? [] : [{ [RAG_GUARD_KEY]: verdict }]
+
+    try {
+      if (settings.mode === 'shadow' || settings.streamMode === 'annotate') {
+        // Every chunk goes out at once; annotate adds the verdict after the last.
+        let first: unknown
+        for (let step = await next(); !step.done; step = await next()) {
+          first ??= step.value
+          watch(step.value)
+          yield step.value as Guarded<Output>
+        }
+        const decided = atEnd()
+        if (settings.mode === 'shadow') {
+          // Nothing is added to a shadow stream: its end does not wait for the verdict.
+          void decided.then((result) => this.#verdict(result, false))
+          return
+        }
+        for (const chunk of verdictChunk(this.#verdict(await decided, false), first))
+          yield chunk as Guarded<Output>
+        return
+      }
+
+      // Hold: keep every chunk until the verdict, then send them on, or stop the chain and send
+      // a blocked stream in their place.
+      const held: unknown[] = []
+      let pending = next()
+      let ended = false
+      let decided: Decided | undefined
+      while (!decided) {
+        const waiting = judgement?.decided
+        const step = await (waiting
+          ? Promise.race([pending, waiting.then((result) => ({ decided: result }))])
+          : pending)
+        if ('decided' in step) {
+          decided = step.decided
+          break
+        }
+        if (step.done) {
+          ended = true
+          decided = await atEnd()
+          break
+        }
+        held.push(step.value)
+        watch(step.value)
+        pending = next()
+      }
+      const blocks = enforcesBlock(decided.decision)
+      if (blocks && held.length === 0 && !ended && !settings.answer) {
+        // The shape of the output (a string, an object) shows in its first chunk.
+        const step = await pending
+        if (!step.done) held.push(step.value)
+      }
+      const verdict = this.#verdict(decided, blocks)
+      let first = held[0]
+      if (blocks) {
+        pending.catch(() => {})
+        stop.abort()
+        for (const chunk of blockedChunks(settings, held, settings.fallbackMessage))
+          yield chunk as Guarded<Output>
+      } else {
+        for (const chunk of held) yield chunk as Guarded<Output>
+        if (!ended) {
+          for (let step = await pending; !step.done; step = await next()) {
+            first ??= step.value
+            yield step.value as Guarded<Output>
+          }
+        }
+      }
+      for (const chunk of verdictChunk(verdict, first)) yield chunk as Guarded<Output>
+    } finally {
+      judgement?.cancel()
+      stop.abort()
+      // Not awaited: a chain stopped mid-call ends in its own time.
+      opened.then((chunks) => chunks.return?.()).catch(() => undefined)
+    }
+  }
+}
+
+/**
+ * Puts RAG Guard behind an LCEL chain: its question (from the input) is judged against its
+ * documents (from the input or the output), and on block its answer is replaced by
+ * `fallbackMessage`. The options are `ragGuard()`'s where they mean the same.
+ *
+ * @example
+ * ```ts
+ * import { ragGuardRunnable } from 'rag-guard/langchain'
+ *
+ * // ragChain: { input } → { input, context: Document[], answer }
+ * const guarded = ragGuardRunnable(ragChain, { judge: { apiKey: process.env.OPENAI_API_KEY } })
+ * const { answer, ragGuard } = await guarded.invoke({ input: 'What does a day pass cost?' })
+ * for await (const chunk of await guarded.stream({ input: question })) console.log(chunk)
+ * ```
+ */
+export function ragGuardRunnable<Input, Output>(
+  chain: Runnable<Input, Output>,
+  options: RagGuardRunnableOptions,
+): RagGuardRunnable<Input, Output> {
+  return new RagGuardRunnable(chain, options)
+}
