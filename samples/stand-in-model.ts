@@ -8,7 +8,10 @@
  *   P(True) = how much of the question's vocabulary the documents contain, through a logistic
  *   curve;
  * - any other call is answered with the sentence of the system message that shares the most
- *   words with the question ("I don't know." when none does), one word per streamed chunk.
+ *   words with the question ("I don't know." when none does), one word per streamed chunk;
+ * - a call that offers tools, before any tool has answered since the last user message, calls
+ *   the first tool with the question (an agent's retrieval step); once a tool has answered, its
+ *   result counts as context like a system message.
  *
  * Run alone: `npx tsx samples/stand-in-model.ts [port]`.
  */
@@ -24,6 +27,7 @@ export const STAND_IN_MODEL = 'stand-in-word-overlap'
 interface ChatRequest {
   model?: string
   messages?: Array<{ role?: string; content?: unknown }>
+  tools?: Array<{ function?: { name?: string; parameters?: { properties?: object } } }>
   logprobs?: boolean
   top_logprobs?: number
   max_tokens?: number
@@ -111,9 +115,27 @@ function judgeAnswer(request: ChatRequest) {
 
 function generationAnswer(request: ChatRequest) {
   const messages = request.messages ?? []
-  const question = text(messages.findLast((message) => message.role === 'user')?.content)
+  const asked = messages.findLastIndex((message) => message.role === 'user')
+  const question = text(messages[asked]?.content)
+  const tool = request.tools?.[0]?.function
+  if (tool?.name && !messages.slice(asked + 1).some((message) => message.role === 'tool')) {
+    // An agent's first step: retrieve, with the question as the tool's first argument.
+    const argument = Object.keys(tool.parameters?.properties ?? {})[0] ?? 'query'
+    const call = { id: `call_standin${Date.now().toString(36)}`, type: 'function' as const }
+    return {
+      content: null,
+      toolCalls: [
+        {
+          ...call,
+          function: { name: tool.name, arguments: JSON.stringify({ [argument]: question }) },
+        },
+      ],
+      logprobs: null,
+      finishReason: 'tool_calls',
+    }
+  }
   const context = messages
-    .filter((message) => message.role === 'system')
+    .filter((message) => message.role === 'system' || message.role === 'tool')
     .map((message) => text(message.content))
     .join('\n')
   return { content: bestSentence(question, context), logprobs: null, finishReason: 'stop' }
@@ -174,7 +196,12 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: answer.content, refusal: null },
+            message: {
+              role: 'assistant',
+              content: answer.content,
+              refusal: null,
+              ...('toolCalls' in answer ? { tool_calls: answer.toolCalls } : {}),
+            },
             logprobs: answer.logprobs,
             finish_reason: answer.finishReason,
           },
@@ -190,7 +217,11 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
     send([
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ])
-    for (const token of answer.content.match(/\s*\S+/g) ?? [])
+    if ('toolCalls' in answer && answer.toolCalls) {
+      const toolCalls = answer.toolCalls.map((call, index) => ({ index, ...call }))
+      send([{ index: 0, delta: { tool_calls: toolCalls }, logprobs: null, finish_reason: null }])
+    }
+    for (const token of answer.content?.match(/\s*\S+/g) ?? [])
       send([{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }])
     send([{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finishReason }])
     if (request.stream_options?.include_usage) send([], { usage })
