@@ -8,10 +8,7 @@
  *   P(True) = how much of the question's vocabulary the documents contain, through a logistic
  *   curve;
  * - any other call is answered with the sentence of the system message that shares the most
- *   words with the question ("I don't know." when none does), one word per streamed chunk;
- * - a call that offers tools, before any tool has answered since the last user message, calls
- *   the first tool with the question (an agent's retrieval step); once a tool has answered, its
- *   result counts as context like a system message.
+ *   words with the question ("I don't know." when none does), one word per streamed chunk.
  *
  * Run alone: `npx tsx samples/stand-in-model.ts [port]`.
  */
@@ -115,30 +112,44 @@ function judgeAnswer(request: ChatRequest) {
 
 function generationAnswer(request: ChatRequest) {
   const messages = request.messages ?? []
-  const asked = messages.findLastIndex((message) => message.role === 'user')
-  const question = text(messages[asked]?.content)
-  const tool = request.tools?.[0]?.function
-  if (tool?.name && !messages.slice(asked + 1).some((message) => message.role === 'tool')) {
-    // An agent's first step: retrieve, with the question as the tool's first argument.
-    const argument = Object.keys(tool.parameters?.properties ?? {})[0] ?? 'query'
-    const call = { id: `call_standin${Date.now().toString(36)}`, type: 'function' as const }
-    return {
-      content: null,
-      toolCalls: [
-        {
-          ...call,
-          function: { name: tool.name, arguments: JSON.stringify({ [argument]: question }) },
-        },
-      ],
-      logprobs: null,
-      finishReason: 'tool_calls',
-    }
-  }
+  const question = text(messages.findLast((message) => message.role === 'user')?.content)
   const context = messages
-    .filter((message) => message.role === 'system' || message.role === 'tool')
+    .filter((message) => message.role === 'system')
     .map((message) => text(message.content))
     .join('\n')
   return { content: bestSentence(question, context), logprobs: null, finishReason: 'stop' }
+}
+
+/**
+ * An agent's call (one that offers tools): before any tool has answered since the last user
+ * message, it calls the first tool with the question, as an agent retrieves first; after, it
+ * answers as any other call, with the tools' results as context beside the system message.
+ */
+function agentAnswer(request: ChatRequest) {
+  const messages = request.messages ?? []
+  const asked = messages.findLastIndex((message) => message.role === 'user')
+  const tool = request.tools?.[0]?.function
+  if (!tool?.name) return generationAnswer(request)
+  if (messages.slice(asked + 1).some((message) => message.role === 'tool')) {
+    const context = messages.map((message) =>
+      message.role === 'tool' ? { ...message, role: 'system' } : message,
+    )
+    return generationAnswer({ ...request, messages: context })
+  }
+  const argument = Object.keys(tool.parameters?.properties ?? {})[0] ?? 'query'
+  const question = text(messages[asked]?.content)
+  return {
+    content: null,
+    toolCalls: [
+      {
+        id: `call_standin${Date.now().toString(36)}`,
+        type: 'function' as const,
+        function: { name: tool.name, arguments: JSON.stringify({ [argument]: question }) },
+      },
+    ],
+    logprobs: null,
+    finishReason: 'tool_calls',
+  }
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -180,7 +191,7 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
     }
     const isJudge =
       request.logprobs === true && (request.max_tokens ?? request.max_completion_tokens) === 1
-    const answer = isJudge ? judgeAnswer(request) : generationAnswer(request)
+    const answer = isJudge ? judgeAnswer(request) : agentAnswer(request)
     const base = {
       id: `chatcmpl-standin${Date.now().toString(36)}`,
       created: Math.floor(Date.now() / 1000),
