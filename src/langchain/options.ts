@@ -46,8 +46,32 @@ export const LANGCHAIN_SETTINGS = {
   ),
   exitBehavior: choice<ExitBehavior>(['end', 'error'], { default: 'end' }),
   onVerdict: custom<(verdict: RagGuardVerdict) => void>(isFunction, 'a function'),
-  contextIn: choice<'input' | 'output'>(['input', 'output'], { default: 'output' }),
 } satisfies Record<string, Setting<unknown>>
+
+/** The side of a chain a `context` location names. */
+const CONTEXT_SIDE = choice<'input' | 'output'>(['input', 'output'], { default: 'output' })
+
+/**
+ * The `ragGuard()` options the LangChain forms share (the runnable also `streamMode`): checked by
+ * `GUARD_SETTINGS`, documented in the README's table with the others.
+ */
+export const SHARED_SETTINGS = [
+  'blockBelow',
+  'flagBelow',
+  'mode',
+  'onError',
+  'onUnjudgeable',
+  'noDocumentsScore',
+  'maxDocuments',
+  'maxInputChars',
+  'inputOverflow',
+  'historyTurns',
+  'fallbackMessage',
+  'cache',
+  'cacheScope',
+  'callerId',
+  'streamMode',
+] as const satisfies readonly (keyof typeof GUARD_SETTINGS)[]
 
 /** Options shared with `ragGuard()`: the same names, meanings, defaults and checks. */
 export interface RagGuardLangChainOptions extends Pick<
@@ -241,7 +265,7 @@ export function resolveRunnableOptions(options: RagGuardRunnableOptions): Runnab
     typeof location === 'string'
       ? { in: 'output' as const, pointer: parseJsonPointer(location, 'context') }
       : {
-          in: check(owner, 'context.in', LANGCHAIN_SETTINGS.contextIn, location?.in),
+          in: check(owner, 'context.in', CONTEXT_SIDE, location?.in),
           pointer: parseJsonPointer(location?.pointer, 'context'),
         }
   return {
