@@ -38,6 +38,9 @@ const QUESTIONS = [
   'What does a day pass cost?', // answered by the documents
   'Are helmets required for adults?', // only partly: the documents cover riders under 18
   'Which company manufactures the bikes?', // not in the documents
+  // Answerable, but the stand-in's answer adds a detail no document holds: sufficiency passes,
+  // groundedness blocks.
+  'What does a day pass cost for a family?',
 ]
 
 const FORMATS = [
@@ -140,6 +143,20 @@ function stop(): void {
   if (workDir) rmSync(workDir, { recursive: true, force: true })
 }
 
+/** Each check's score (or reason), from `x-rag-guard-scores`; a `*` marks the check that decided. */
+function scores(headers: Headers): string {
+  const decided = headers.get('x-rag-guard-check')
+  const parts = Object.fromEntries(
+    (headers.get('x-rag-guard-scores') ?? '')
+      .split(', ')
+      .filter(Boolean)
+      .map((part) => part.split('=') as [string, string]),
+  )
+  const show = (check: string) =>
+    `${parts[check] ?? (headers.get('x-rag-guard-reason') || '-')}${decided === check && headers.get('x-rag-guard-verdict') !== 'pass' ? '*' : ''}`
+  return `${show('sufficiency')} / ${show('groundedness')}`
+}
+
 const cut = (text: unknown, width: number) => {
   const value = String(text ?? '').replace(/\s+/g, ' ')
   return value.length > width ? `${value.slice(0, width - 1)}…` : value
@@ -220,6 +237,8 @@ async function main(): Promise<void> {
     '--var',
     `STREAM_MODE:${streamMode}`,
     '--var',
+    'GUARD_CHECKS:sufficiency,groundedness',
+    '--var',
     `JUDGE_MODEL:${judgeModel}`,
   ])
   const serviceUrl = `http://127.0.0.1:${servicePort}`
@@ -229,7 +248,7 @@ async function main(): Promise<void> {
     waitUntilUp('RAG Guard', guard, guardUrl),
   ])
   console.log(
-    `Sample RAG service: ${serviceUrl}   RAG Guard in front of it: ${guardUrl} (enforce, block below 0.2, flag below 0.8, streams: ${streamMode})\n`,
+    `Sample RAG service: ${serviceUrl}   RAG Guard in front of it: ${guardUrl} (enforce, checks: sufficiency and groundedness, block below 0.2, flag below 0.8, streams: ${streamMode})\n`,
   )
 
   const rows: string[][] = []
@@ -251,14 +270,18 @@ async function main(): Promise<void> {
         format,
         question,
         `${response.headers.get('x-rag-guard-verdict') ?? '-'}${response.status === 200 ? '' : ` (${response.status})`}`,
-        response.headers.get('x-rag-guard-score') ??
-          response.headers.get('x-rag-guard-reason') ??
-          '-',
+        scores(response.headers),
         cut(answer(parsed), 60),
       ])
     }
   }
-  const header = ['format', 'question', 'verdict', 'score', 'answer the client got']
+  const header = [
+    'format',
+    'question',
+    'verdict',
+    'sufficiency / groundedness',
+    'answer the client got',
+  ]
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column]!.length)),
   )

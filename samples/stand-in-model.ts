@@ -5,10 +5,13 @@
  *
  * It speaks the chat completions protocol (JSON and server-sent events, with logprobs):
  * - a judge call (`logprobs: true`, one output token) is answered True or False with
- *   P(True) = how much of the question's vocabulary the documents contain, through a logistic
- *   curve;
+ *   P(True) = how much of the question's vocabulary the documents contain (sufficiency), or, for
+ *   the least covered sentence of the answer, of that sentence's vocabulary (groundedness: one
+ *   unsupported sentence is enough), through a logistic curve;
  * - any other call is answered with the sentence of the system message that shares the most
- *   words with the question ("I don't know." when none does), one word per streamed chunk.
+ *   words with the question ("I don't know." when none does), one word per streamed chunk. To
+ *   show the groundedness check at work, it invents a detail for a question about families:
+ *   the documents never mention them.
  *
  * Run alone: `npx tsx samples/stand-in-model.ts [port]`.
  */
@@ -56,8 +59,8 @@ export function standInProbability(share: number): number {
   return Math.min(Math.max(p, 1e-6), 1 - 1e-6)
 }
 
-/** Reads question and documents out of the RAG Guard judge prompt, by its boundary markers. */
-function judgeInput(prompt: string): { question: string; documents: string[] } {
+/** Reads question, documents and answer out of the RAG Guard judge prompt, by its boundary markers. */
+function judgeInput(prompt: string): { question: string; documents: string[]; answer?: string } {
   const boundary = prompt.match(/<<<QUESTION ([0-9a-f]+)>>>/)?.[1]
   if (!boundary) return { question: prompt, documents: [] }
   const blocks = [
@@ -70,8 +73,12 @@ function judgeInput(prompt: string): { question: string; documents: string[] } {
     documents: blocks
       .filter((block) => block[1]?.startsWith('DOCUMENT'))
       .map((block) => block[2] ?? ''),
+    answer: blocks.find((block) => block[1] === 'ANSWER')?.[2],
   }
 }
+
+/** A detail no document supports, added to answers about families (see the header). */
+export const INVENTED_DETAIL = 'A family of four rides for $30 a day.'
 
 function bestSentence(question: string, context: string): string {
   const asked = new Set(words(question))
@@ -85,8 +92,20 @@ function bestSentence(question: string, context: string): string {
 
 function judgeAnswer(request: ChatRequest) {
   const prompt = text(request.messages?.findLast((message) => message.role === 'user')?.content)
-  const { question, documents } = judgeInput(prompt)
-  const p = standInProbability(coverage(question, documents))
+  const { question, documents, answer } = judgeInput(prompt)
+  // Sufficiency: how much of the question's vocabulary the documents hold. Groundedness: the same
+  // for the answer's least covered sentence.
+  const share =
+    answer === undefined
+      ? coverage(question, documents)
+      : Math.min(
+          ...answer
+            .split(/(?<=[.!?])\s+/)
+            .filter((sentence) => words(sentence).length > 0)
+            .map((sentence) => coverage(sentence, documents)),
+          1,
+        )
+  const p = standInProbability(share)
   const alternatives = [
     { token: 'True', logprob: Math.log(p) },
     { token: 'False', logprob: Math.log(1 - p) },
@@ -117,7 +136,9 @@ function generationAnswer(request: ChatRequest) {
     .filter((message) => message.role === 'system')
     .map((message) => text(message.content))
     .join('\n')
-  return { content: bestSentence(question, context), logprobs: null, finishReason: 'stop' }
+  const sentence = bestSentence(question, context)
+  const content = /\bfamil(?:y|ies)\b/i.test(question) ? `${sentence} ${INVENTED_DETAIL}` : sentence
+  return { content, logprobs: null, finishReason: 'stop' }
 }
 
 /**

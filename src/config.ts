@@ -8,6 +8,7 @@ import { ConfigurationError } from './errors'
 import { createFormat, FORMAT_NAMES, type RouteFormat } from './formats'
 import type { CallerCheckOptions } from './guard/auth'
 import { GUARD_SETTINGS, type RagGuardOptions, type StreamMode } from './guard/options'
+import type { Check } from './judge/prompt'
 import { validateThresholds, type Thresholds } from './guard/policy'
 import { CACHE_TTL_SECONDS } from './judge/cache'
 import type { JudgeOptions } from './judge/judge'
@@ -74,7 +75,9 @@ export interface RouteConfig {
   paths: string[]
   method: string
   format: RouteFormat
+  checks: Check[]
   thresholds: Thresholds
+  groundednessThresholds: Thresholds
   fallbackMessage: string
   streamMode: StreamMode
 }
@@ -171,8 +174,11 @@ const ROUTE_KEYS = [
   'question',
   'context',
   'answer',
+  'checks',
   'blockBelow',
   'flagBelow',
+  'groundednessBlockBelow',
+  'groundednessFlagBelow',
   'fallbackMessage',
   'streamMode',
 ] as const
@@ -201,8 +207,11 @@ const routeSchema = z.strictObject(
       })
       .optional(),
     answer: pointer.optional(),
+    checks: GUARD_SETTINGS.checks.fromEnv.optional(),
     blockBelow: GUARD_SETTINGS.blockBelow.fromEnv.optional(),
     flagBelow: GUARD_SETTINGS.flagBelow.fromEnv.optional(),
+    groundednessBlockBelow: GUARD_SETTINGS.groundednessBlockBelow.fromEnv.optional(),
+    groundednessFlagBelow: GUARD_SETTINGS.groundednessFlagBelow.fromEnv.optional(),
     fallbackMessage: GUARD_SETTINGS.fallbackMessage.fromEnv.optional(),
     streamMode: GUARD_SETTINGS.streamMode.fromEnv.optional(),
   } satisfies Record<(typeof ROUTE_KEYS)[number], z.ZodType>,
@@ -406,6 +415,14 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     { blockBelow: 'BLOCK_BELOW', flagBelow: 'FLAG_BELOW' },
     OWNER,
   )
+  const groundedness = validateThresholds(
+    {
+      blockBelow: value(GUARD_SETTINGS.groundednessBlockBelow),
+      flagBelow: value(GUARD_SETTINGS.groundednessFlagBelow),
+    },
+    { blockBelow: 'GROUNDEDNESS_BLOCK_BELOW', flagBelow: 'GROUNDEDNESS_FLAG_BELOW' },
+    OWNER,
+  )
   const routes = settings.GUARD_ROUTES.map((rule, index): RouteConfig => {
     const prefix = `GUARD_ROUTES[${index}].`
     return {
@@ -416,12 +433,24 @@ export function parseConfig(env: GuardEnv): GuardConfig {
         { question: rule.question, context: rule.context, answer: rule.answer },
         prefix,
       ),
+      checks: (rule.checks ?? value(GUARD_SETTINGS.checks)) as Check[],
       thresholds: validateThresholds(
         {
           blockBelow: rule.blockBelow ?? thresholds.blockBelow,
           flagBelow: rule.flagBelow ?? thresholds.flagBelow,
         },
         { blockBelow: `${prefix}blockBelow`, flagBelow: `${prefix}flagBelow` },
+        OWNER,
+      ),
+      groundednessThresholds: validateThresholds(
+        {
+          blockBelow: rule.groundednessBlockBelow ?? groundedness.blockBelow,
+          flagBelow: rule.groundednessFlagBelow ?? groundedness.flagBelow,
+        },
+        {
+          blockBelow: `${prefix}groundednessBlockBelow`,
+          flagBelow: `${prefix}groundednessFlagBelow`,
+        },
         OWNER,
       ),
       fallbackMessage: rule.fallbackMessage ?? value(GUARD_SETTINGS.fallbackMessage),

@@ -21,12 +21,14 @@ export {
 } from './guard/decision'
 export {
   HEADER_CACHE,
+  HEADER_CHECK,
   HEADER_MODE,
+  HEADER_SCORES,
   HEADER_REASON,
   HEADER_SCORE,
   HEADER_VERDICT,
 } from './guard/respond'
-export { logDecision, type DecisionRecord } from './guard/decision-log'
+export { logDecision, type CheckRecord, type DecisionRecord } from './guard/decision-log'
 export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
 export {
   createFormat,
@@ -65,7 +67,13 @@ export {
 } from './judge/judge'
 export {
   buildJudgePrompt,
+  buildPrompt,
+  CHECKS,
   PROMPT_VERSION,
+  PROMPT_VERSIONS,
+  type Check,
+  type ConversationTurn,
+  type PromptInput,
   type JudgeMessage,
   type JudgePrompt,
 } from './judge/prompt'

@@ -11,12 +11,13 @@ import {
 const policy: DecisionPolicy = {
   mode: 'enforce',
   thresholds: { blockBelow: 0.2, flagBelow: 0.8 },
+  groundednessThresholds: { blockBelow: 0.5, flagBelow: 0.9 },
   onError: 'block',
   onUnjudgeable: 'flag',
   noDocumentsScore: 0,
 }
 
-const judged = { model: 'm', promptVersion: 'v', latencyMs: 3 }
+const judged = { check: 'sufficiency' as const, model: 'm', promptVersion: 'v', latencyMs: 3 }
 
 describe('decisions', () => {
   it('a score goes through the thresholds', () => {

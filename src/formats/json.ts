@@ -46,6 +46,14 @@ export function jsonFormat(options: JsonFormatOptions = {}, settingPrefix = ''):
     readResponse: (body, limits = UNLIMITED) =>
       readContext(readJsonPointer(body, context), where('response'), limits.documents),
     isStreaming: (body) => streamFlag(readJsonPointer(body, stream)),
+    ...(answer
+      ? {
+          readAnswer: (body: unknown) => {
+            const value = readJsonPointer(body, answer)
+            return typeof value === 'string' ? value : undefined
+          },
+        }
+      : {}),
     blockBody: (response, _request, fallback) =>
       answer ? replaceAtJsonPointer(response, answer, fallback) : undefined,
   }

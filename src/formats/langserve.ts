@@ -95,6 +95,19 @@ export function langServeFormat(
     const where = context ?? pointer(`${chainOutput(body).base}/context`)
     return readContext(readJsonPointer(body, where), `response ${where.source}`, limits.documents)
   }
+  /** The answer of a chain output: at the answer pointer, the output itself when a string, or its `answer`. */
+  const readAnswerOf = (body: unknown): string | undefined => {
+    if (answer) {
+      const value = readJsonPointer(body, answer)
+      return typeof value === 'string' ? value : undefined
+    }
+    const { output } = chainOutput(body)
+    if (typeof output === 'string') return output
+    return isRecord(output) && typeof output.answer === 'string' ? output.answer : undefined
+  }
+  const answerPath = answer
+    ? answer.tokens.slice(answer.tokens[0] === 'output' ? 1 : 0)
+    : ['answer']
   const blockBody = (response: unknown, fallback: string): unknown => {
     if (answer) return replaceAtJsonPointer(response, answer, fallback)
     const { output, base } = chainOutput(response)
@@ -109,6 +122,7 @@ export function langServeFormat(
     contextIn: 'response',
     readRequest: (body) => ({ question: readQuestionOf(body) }),
     readResponse: readContextOf,
+    readAnswer: readAnswerOf,
     isStreaming: (_body, path) => /\/stream$/.test(path),
     endpoint: langServeEndpoint,
     // `/batch`: `{ inputs: [...] }` → `{ output: [...], metadata }`; each input and output is read
@@ -124,6 +138,12 @@ export function langServeFormat(
           ? outputs.map((output) => readContextOf({ output }, limits))
           : undefined
       },
+      answers(body) {
+        const outputs = isRecord(body) ? body.output : undefined
+        return Array.isArray(outputs)
+          ? outputs.map((output) => readAnswerOf({ output }))
+          : undefined
+      },
       blockItems(response, blocked, fallback) {
         if (!isRecord(response) || !Array.isArray(response.output)) return undefined
         const output = [...(response.output as unknown[])]
@@ -136,6 +156,14 @@ export function langServeFormat(
     },
     stream: {
       // A LangServe stream sends the output in parts (`event: data`), each relative to the output.
+      // The answer streams as `data` parts: strings (a string output), or `{ answer: "…" }` pieces.
+      answerPiece(event) {
+        if (event.event !== 'data') return undefined
+        const part = eventJson(event)
+        if (typeof part === 'string') return part
+        const value = readJsonPointer(part, { source: '', tokens: answerPath })
+        return typeof value === 'string' ? value : undefined
+      },
       contextFromEvent(event, limits = UNLIMITED) {
         if (event.event !== 'data') return undefined
         const value = readJsonPointer(eventJson(event), streamContext)
@@ -148,9 +176,6 @@ export function langServeFormat(
           seen.find((event) => event.event === 'metadata')?.data ??
           JSON.stringify({ run_id: crypto.randomUUID() })
         const parts = seen.filter((event) => event.event === 'data').map(eventJson)
-        const answerPath = answer
-          ? answer.tokens.slice(answer.tokens[0] === 'output' ? 1 : 0)
-          : ['answer']
         const stringOutput =
           answerPath.length === 0 || parts.some((part) => typeof part === 'string')
         // Keep what was already said that is not the answer (input, documents), then the fallback.

@@ -78,6 +78,14 @@ function lastUserQuestion(list: readonly ChatMessage[], turns: number): Question
   return history.length > 0 ? { ...reading, history } : reading
 }
 
+/** `choices[0].message` (or `.delta` in a stream chunk) of a completion. */
+function firstChoice(body: unknown, field: 'message' | 'delta'): ChatMessage | undefined {
+  const choices = isRecord(body) ? body.choices : undefined
+  const first: unknown = Array.isArray(choices) ? choices[0] : undefined
+  const message = isRecord(first) ? first[field] : undefined
+  return isRecord(message) ? message : undefined
+}
+
 /** The system, developer and tool messages, as documents. */
 function messageContext(list: readonly ChatMessage[], maxDocuments: number): ContextReading {
   const texts: string[] = []
@@ -165,8 +173,13 @@ export function openAIChatFormat(
         limits.documents,
       ),
     isStreaming: (body) => streamFlag(isRecord(body) ? body.stream : undefined),
+    readAnswer: (body) => messageText(firstChoice(body, 'message')?.content),
     blockBody: fallbackCompletion,
     stream: {
+      answerPiece(event) {
+        const content = firstChoice(eventJson(event), 'delta')?.content
+        return typeof content === 'string' ? content : undefined
+      },
       contextFromEvent(event, limits = UNLIMITED) {
         if (!streamPointer) return undefined
         const value = readJsonPointer(eventJson(event), streamPointer)

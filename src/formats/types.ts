@@ -34,6 +34,11 @@ export interface RouteFormat {
   /** What the request at `path` asks for. @default 'single' */
   endpoint?(path: string): Endpoint
   /**
+   * The answer's text in the response, for the groundedness check; undefined when there is
+   * none. A format that cannot find the answer leaves it out (groundedness then cannot be asked).
+   */
+  readAnswer?(body: unknown): string | undefined
+  /**
    * The body of a blocked response: the endpoint's own response shape carrying `fallback`.
    * `response` is the upstream's parsed JSON, or `undefined` when it was not JSON. Returns
    * `undefined` when no such body can be made (the guard then answers 422).
@@ -53,6 +58,8 @@ export interface StreamFormat {
    * upstream events seen so far (their ids are kept), ending the way the format ends.
    */
   blockStream(seen: readonly SSEEvent[], request: unknown, fallback: string): string
+  /** The piece of the answer's text this event carries, if any; the answer is the pieces in order. */
+  answerPiece?(event: SSEEvent): string | undefined
 }
 
 export interface BatchFormat {
@@ -60,6 +67,8 @@ export interface BatchFormat {
   questions(body: unknown, limits?: ReadLimits): QuestionReading[] | undefined
   /** The context of each output, in order; undefined when the body is not a batch answer. */
   contexts(body: unknown, limits?: ReadLimits): ContextReading[] | undefined
+  /** The answer of each output, in order (for the groundedness check). */
+  answers?(body: unknown): Array<string | undefined> | undefined
   /** The batch answer with the answers at `blocked` (indexes) replaced by `fallback`. */
   blockItems(response: unknown, blocked: readonly number[], fallback: string): unknown
 }

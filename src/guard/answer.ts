@@ -65,8 +65,9 @@ export const NOT_JSON: Unjudged = {
 export async function guardAnswer(exchange: Exchange, response: Response): Promise<Outcome> {
   const { settings } = exchange
   let upstream: Parsed | undefined
-  if (!exchange.started) {
-    // The context comes with the answer: read it whole (the client gets the same bytes), then judge.
+  // The context comes with the answer, or the answer itself is to be judged: read it whole (the
+  // client gets the same bytes), then judge.
+  if (!exchange.started || (exchange.needsAnswer && !exchange.pending.settled)) {
     const read = await readAnswer(response, settings.maxBodyBytes)
     if (read.kind === 'broken') return brokenAnswer(exchange)
     response = read.response
@@ -75,6 +76,7 @@ export async function guardAnswer(exchange: Exchange, response: Response): Promi
       exchange.judgeContext(
         upstream.ok ? settings.format.readResponse(upstream.value, readLimits(settings)) : NOT_JSON,
       )
+      exchange.judgeAnswer(upstream.ok ? settings.format.readAnswer?.(upstream.value) : undefined)
     } else {
       exchange.settleUnjudged(unreadAnswer('too-large', settings.maxBodyBytes))
     }

@@ -5,22 +5,14 @@
  */
 import type { BatchFormat } from '../formats'
 import { brokenAnswer, NOT_JSON, readAnswer, unreadAnswer } from './answer'
-import type { GuardDecision } from './decision'
+import { mostSevere, type GuardDecision } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
-const SEVERITY = { pass: 0, flag: 1, block: 2 } as const
-
 /** The decision for the whole batch: the most severe item's (the lowest score among equals), with every item's. */
 export function batchDecision(items: GuardDecision[]): GuardDecision {
-  const worst = items.reduce((worst, item) =>
-    SEVERITY[item.verdict] > SEVERITY[worst.verdict] ||
-    (item.verdict === worst.verdict && (item.score ?? 1) < (worst.score ?? 1))
-      ? item
-      : worst,
-  )
-  return { ...worst, items }
+  return { ...mostSevere(items), items }
 }
 
 export async function guardBatch(
@@ -46,8 +38,12 @@ export async function guardBatch(
       )
     } else {
       exchange.started = true
+      const answers =
+        exchange.needsAnswer && read.upstream.ok ? format.answers?.(read.upstream.value) : undefined
       const items = await Promise.all(
-        questions.map((question, index) => exchange.decide(question, contexts[index]!)),
+        questions.map((question, index) =>
+          exchange.decideAll(question, contexts[index]!, answers?.[index]),
+        ),
       )
       exchange.pending.settle(batchDecision(items))
     }

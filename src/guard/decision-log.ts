@@ -36,6 +36,10 @@ export interface DecisionRecord {
   items?: Array<{ verdict: Verdict; score?: number; reason?: string }>
   /** Who called: the caller's id (never a secret), when the host knows it. */
   caller?: string
+  /** The check the decision is of; with several checks, the one that decided. */
+  check?: string
+  /** Each check's own outcome, on a route with more than one. */
+  checks?: Record<string, CheckRecord>
   /** The judge call's own time, retries included (0 for a cache hit). */
   judgeLatencyMs?: number
   /**
@@ -54,6 +58,30 @@ export interface DecisionRecord {
   contextHash?: string
   question?: string
   context?: string[]
+}
+
+/** One check's outcome in a record. */
+export interface CheckRecord {
+  verdict: Verdict
+  score?: number
+  pTrue?: number
+  pFalse?: number
+  reason?: string
+  cache?: 'hit' | 'miss'
+  judgeLatencyMs?: number
+  promptVersion?: string
+}
+
+function checkRecord(decision: GuardDecision): CheckRecord {
+  const judge = decision.judge
+  return {
+    verdict: decision.verdict,
+    ...(decision.score !== undefined ? { score: decision.score } : {}),
+    ...(judge?.ok ? { pTrue: judge.pTrue, pFalse: judge.pFalse } : {}),
+    ...(decision.reason ? { reason: decision.reason } : {}),
+    ...(decision.cache ? { cache: decision.cache } : {}),
+    ...(judge ? { judgeLatencyMs: judge.latencyMs, promptVersion: judge.promptVersion } : {}),
+  }
 }
 
 /** The question and the documents: sizes and hashes, and the text itself when asked for. */
@@ -135,10 +163,18 @@ export async function decisionRecord(
         }
       : {}),
     ...(where.caller ? { caller: where.caller } : {}),
+    ...(decision.check ? { check: decision.check } : {}),
+    ...(decision.checks
+      ? {
+          checks: Object.fromEntries(
+            Object.entries(decision.checks).map(([check, part]) => [check, checkRecord(part)]),
+          ),
+        }
+      : {}),
     ...(judge ? { judgeLatencyMs: judge.latencyMs, model: judge.model } : {}),
     addedLatencyMs: Math.max(0, where.sentAt - (where.answeredAt ?? where.sentAt)),
     status: where.status,
-    promptVersion: where.promptVersion,
+    promptVersion: decision.judge?.promptVersion ?? where.promptVersion,
     ...(await describeInput(where.question, where.documents, where.logContent)),
   }
 }

@@ -4,6 +4,7 @@
  * reason table names. Pure: no I/O, no Hono.
  */
 import type { JudgeFailureReason, JudgeResult, JudgeScore } from '../judge/judge'
+import type { Check } from '../judge/prompt'
 import { decide, type Thresholds, type Verdict } from './policy'
 
 export type GuardMode = 'enforce' | 'shadow'
@@ -71,6 +72,7 @@ export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object
   'no-documents': 'noDocuments',
   'no-context': 'noDocuments',
   'no-question': 'onUnjudgeable',
+  'no-answer': 'onUnjudgeable',
   'invalid-question': 'onUnjudgeable',
   'ambiguous-question': 'onUnjudgeable',
   'invalid-context': 'onUnjudgeable',
@@ -118,12 +120,19 @@ export interface GuardDecision {
   truncated?: boolean
   /** A batch's decision for each input, in order; the batch's own is the most severe. */
   items?: GuardDecision[]
+  /** The check this decision is of; with several checks, the one that decided. */
+  check?: Check
+  /** Each check's own decision, on a route with more than one; the decision is the most severe. */
+  checks?: Partial<Record<Check, GuardDecision>>
 }
 
 /** What decisions are made from: the route's thresholds and the verdict of each policy. */
 export interface DecisionPolicy {
   mode: GuardMode
+  /** The sufficiency check's thresholds. */
   thresholds: Thresholds
+  /** The groundedness check's thresholds. */
+  groundednessThresholds: Thresholds
   onError: Verdict
   onUnjudgeable: Verdict
   noDocumentsScore: number
@@ -142,11 +151,14 @@ export interface JudgeOutcome {
   cache?: 'hit' | 'miss'
 }
 
+const thresholdsOf = (policy: DecisionPolicy, check: Check = 'sufficiency') =>
+  check === 'groundedness' ? policy.groundednessThresholds : policy.thresholds
+
 /** The decision for a reason code: its verdict comes from the policy the reason table names. */
 export function unjudgedDecision(
   policy: DecisionPolicy,
   unjudged: Omit<Unjudged, 'ok'>,
-  extra: Pick<GuardDecision, 'judge' | 'cache'> = {},
+  extra: Pick<GuardDecision, 'judge' | 'cache' | 'check'> = {},
 ): GuardDecision {
   const base = { mode: policy.mode, reason: unjudged.reason, message: unjudged.message, ...extra }
   switch (REASON_POLICY[unjudged.reason]) {
@@ -156,7 +168,7 @@ export function unjudgedDecision(
       return { verdict: policy.onUnjudgeable, ...base }
     case 'noDocuments':
       return {
-        verdict: decide(policy.noDocumentsScore, policy.thresholds),
+        verdict: decide(policy.noDocumentsScore, thresholdsOf(policy, extra.check)),
         score: policy.noDocumentsScore,
         ...base,
       }
@@ -168,15 +180,37 @@ export function unjudgedDecision(
 /** The decision for a judge call: its score through the thresholds, or its failure's reason. */
 export function judgedDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDecision {
   const { result, cache } = outcome
-  const extra = cache ? { cache } : {}
+  const extra = { check: result.check, ...(cache ? { cache } : {}) }
   if (!result.ok) return unjudgedDecision(policy, result, { judge: result, ...extra })
   const score: JudgeScore = result
   return {
-    verdict: decide(score.score, policy.thresholds),
+    verdict: decide(score.score, thresholdsOf(policy, result.check)),
     mode: policy.mode,
     score: score.score,
     judge: score,
     ...extra,
+  }
+}
+
+const SEVERITY = { pass: 0, flag: 1, block: 2 } as const
+
+/** The most severe of several decisions (among equals, the lowest score). */
+export function mostSevere(decisions: readonly GuardDecision[]): GuardDecision {
+  return decisions.reduce((worst, decision) =>
+    SEVERITY[decision.verdict] > SEVERITY[worst.verdict] ||
+    (decision.verdict === worst.verdict && (decision.score ?? 1) < (worst.score ?? 1))
+      ? decision
+      : worst,
+  )
+}
+
+/** The decision of a route with several checks: the most severe, carrying each check's own. */
+export function combinedDecision(
+  parts: ReadonlyArray<readonly [Check, GuardDecision]>,
+): GuardDecision {
+  return {
+    ...mostSevere(parts.map(([, decision]) => decision)),
+    checks: Object.fromEntries(parts),
   }
 }
 

@@ -5,17 +5,24 @@
  */
 import type { Context } from 'hono'
 import type { ContextReading } from '../formats/context'
+import type { Check } from '../judge/prompt'
 import {
+  combinedDecision,
   judgedDecision,
   PendingDecision,
   unjudgedDecision,
   type GuardDecision,
-  type JudgeOutcome,
   type Unjudged,
 } from './decision'
 import { boundedDocuments, type Question, type RequestInput } from './extract'
 import type { Judging } from './judging'
 import type { GuardSettings } from './options'
+
+/** The documents the judge is given, within its limits. */
+interface BoundedContext {
+  documents: string[]
+  truncated: boolean
+}
 
 export class Exchange {
   /** The decision: the first of the judge and whatever settles it otherwise. */
@@ -31,6 +38,12 @@ export class Exchange {
   /** Whether this request's caller sees the decision's details (score, reason, cache, mode). */
   details = false
   readonly #judgeCall = new AbortController()
+  /** The context the checks are judged against, once known; or the decision it made. */
+  #context: BoundedContext | GuardDecision | undefined
+  /** Each check's decision, as it comes. */
+  readonly #parts = new Map<Check, Promise<GuardDecision>>()
+  /** A check blocked (in enforce mode): no other is started. */
+  #blocked = false
 
   constructor(
     readonly c: Context,
@@ -53,53 +66,149 @@ export class Exchange {
     else if (input.context) this.judgeContext(input.context)
   }
 
-  /** Judges the request's question against its context, once the context is known. */
+  /** Whether the route asks about the answer (groundedness): the whole answer is then needed. */
+  get needsAnswer(): boolean {
+    return this.settings.checks.includes('groundedness')
+  }
+
+  /**
+   * Judges the request's question against its context, once the context is known: the
+   * sufficiency check at once; the groundedness check waits for the answer (`judgeAnswer`).
+   */
   judgeContext(context: ContextReading | Unjudged): void {
     const question = this.input.question
     if (this.started || !question) return
     this.started = true
-    const decision = this.decide(question, context, (documents) => (this.documents = documents))
-    if (decision instanceof Promise) this.pending.follow(decision)
-    else this.pending.settle(decision)
+    const bounded = this.bound(question, context)
+    this.#context = bounded
+    if ('verdict' in bounded) {
+      // No usable context, or no documents: that is every check's decision.
+      this.pending.settle(bounded)
+      return
+    }
+    this.documents = bounded.documents
+    if (this.settings.checks.includes('sufficiency')) {
+      this.#add('sufficiency', this.#judged(question, 'sufficiency', bounded))
+    }
+    this.#finishIfComplete()
+  }
+
+  /** Judges the answer's groundedness, once the answer is complete (undefined: there is none). */
+  judgeAnswer(answer: string | undefined): void {
+    const question = this.input.question
+    const context = this.#context
+    if (!this.needsAnswer || this.#parts.has('groundedness') || this.#blocked) return
+    if (this.pending.settled) return
+    if (!question || !context || 'verdict' in context) return
+    this.#add('groundedness', this.#judged(question, 'groundedness', context, answer))
+    this.#finishIfComplete()
   }
 
   /**
-   * The decision for one question against one context: within the judge's input limits, and
-   * with no documents the no-documents score without a judge call. Settled at once when the
-   * judge is not needed; a promise when it is. `judged` sees the documents the judge is given.
+   * Every check of the route for one question, context and answer at once (a batch's item): the
+   * most severe, with each check's own. Within the judge's input limits; with no documents, the
+   * no-documents score without a judge call.
    */
-  decide(
+  async decideAll(
     question: Question,
     context: ContextReading | Unjudged,
-    judged: (documents: readonly string[]) => void = () => {},
-  ): GuardDecision | Promise<GuardDecision> {
+    answer: string | undefined,
+  ): Promise<GuardDecision> {
+    const bounded = this.bound(question, context)
+    if ('verdict' in bounded) return bounded
+    const parts = await Promise.all(
+      this.settings.checks.map(
+        async (check) => [check, await this.#judged(question, check, bounded, answer)] as const,
+      ),
+    )
+    return parts.length === 1 ? parts[0]![1] : combinedDecision(parts)
+  }
+
+  /** The documents the judge is given, within its limits; or the decision when there are none to give. */
+  private bound(
+    question: Question,
+    context: ContextReading | Unjudged,
+  ): BoundedContext | GuardDecision {
     if (!context.ok) return unjudgedDecision(this.settings, context)
     const bounded = boundedDocuments(context, question, this.settings)
     if ('ok' in bounded) return unjudgedDecision(this.settings, bounded)
-    judged(bounded.documents)
     if (bounded.documents.length === 0) {
       return unjudgedDecision(this.settings, {
         reason: 'no-documents',
         message: 'no documents were retrieved',
       })
     }
-    const truncated = bounded.truncated ? { truncated: true } : {}
-    return this.judgeOne(question, bounded.documents).then((outcome) => ({
-      ...judgedDecision(this.settings, outcome),
-      ...truncated,
-    }))
+    return bounded
   }
 
-  /** One judge call (through the cache) for a question and its documents. Never rejects. */
-  judgeOne(question: Question, documents: readonly string[]): Promise<JudgeOutcome> {
+  /** One check's decision: a judge call (through the cache), or why there is none. */
+  #judged(
+    question: Question,
+    check: Check,
+    context: BoundedContext,
+    answer?: string,
+  ): GuardDecision | Promise<GuardDecision> {
+    if (check === 'groundedness' && !answer?.trim()) {
+      return unjudgedDecision(
+        this.settings,
+        { reason: 'no-answer', message: 'the response has no answer to check' },
+        { check },
+      )
+    }
+    if (check === 'groundedness' && answer!.length > this.settings.maxInputChars) {
+      return unjudgedDecision(
+        this.settings,
+        {
+          reason: 'judge-input-too-large',
+          message: `the answer has more than ${this.settings.maxInputChars} characters`,
+        },
+        { check },
+      )
+    }
+    const truncated = context.truncated ? { truncated: true } : {}
     return this.judging({
       question: question.question,
       history: question.history,
-      documents,
+      documents: context.documents,
+      check,
+      answer,
       scope: this.scope,
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),
+    }).then((outcome) => ({ ...judgedDecision(this.settings, outcome), ...truncated }))
+  }
+
+  /**
+   * One check's decision. In enforce mode a block decides: no check is started after it, and
+   * the decision waits only for the checks already running (they are reported).
+   */
+  #add(check: Check, decision: GuardDecision | Promise<GuardDecision>): void {
+    const part = Promise.resolve(decision)
+    this.#parts.set(check, part)
+    if (this.settings.mode !== 'enforce' || this.settings.checks.length === 1) return
+    void part.then((settled) => {
+      if (settled.verdict !== 'block' || this.#blocked) return
+      this.#blocked = true
+      this.pending.follow(this.#combined())
     })
+  }
+
+  /** The checks started so far, combined once they have all answered. */
+  #combined(): Promise<GuardDecision> {
+    return Promise.all(
+      [...this.#parts].map(async ([check, part]) => [check, await part] as const),
+    ).then(combinedDecision)
+  }
+
+  /** Once every check of the route has its decision: the route's decision. */
+  #finishIfComplete(): void {
+    const { checks } = this.settings
+    if (!checks.every((check) => this.#parts.has(check))) return
+    if (checks.length === 1) {
+      this.pending.follow(this.#parts.get(checks[0]!)!)
+      return
+    }
+    this.pending.follow(this.#combined())
   }
 
   /**

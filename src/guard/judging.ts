@@ -5,7 +5,7 @@
  */
 import { cacheKey, type VerdictCache } from '../judge/cache'
 import type { Judge, JudgeResult } from '../judge/judge'
-import type { ConversationTurn } from '../judge/prompt'
+import type { Check, ConversationTurn } from '../judge/prompt'
 import type { JudgeOutcome } from './decision'
 
 /** The longest a verdict-cache lookup may take before it counts as a miss. */
@@ -16,6 +16,9 @@ export interface JudgeRequest {
   /** Earlier turns of the conversation, oldest first. */
   history?: readonly ConversationTurn[]
   documents: readonly string[]
+  /** What to ask: sufficiency, or groundedness of `answer`. */
+  check: Check
+  answer?: string
   /** Whose cached scores this request may read and write ('' when the cache is shared). */
   scope: string
   /** Cancels the judge call (the client went away, or the answer no longer needs a verdict). */
@@ -47,16 +50,22 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
     const startedAt = Date.now()
     try {
       return await judge.judge(
-        { question: request.question, history: request.history, context: request.documents },
-        { signal: request.signal },
+        {
+          question: request.question,
+          history: request.history,
+          context: request.documents,
+          answer: request.answer,
+        },
+        { signal: request.signal, check: request.check },
       )
     } catch (error) {
       return {
         ok: false,
         reason: 'judge-error',
         message: `the judge threw (${error instanceof Error ? error.name : typeof error})`,
+        check: request.check,
         model: judge.model,
-        promptVersion: judge.promptVersion,
+        promptVersion: judge.promptVersions?.[request.check] ?? judge.promptVersion,
         latencyMs: Date.now() - startedAt,
       }
     }
@@ -65,11 +74,13 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
   return async (request) => {
     const key = await cacheKey({
       judge: judge.identity,
-      promptVersion: judge.promptVersion,
+      promptVersion: judge.promptVersions?.[request.check] ?? judge.promptVersion,
+      check: request.check,
       scope: request.scope,
       question: request.question,
       history: request.history,
       documents: request.documents,
+      answer: request.answer,
     })
     const hit = await lookup(cache, key)
     if (hit) return { result: hit, cache: 'hit' }

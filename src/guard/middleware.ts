@@ -160,7 +160,8 @@ async function record(
       path: c.req.path,
       method: c.req.method,
       format: settings.format.name,
-      promptVersion: settings.judge.promptVersion,
+      promptVersion:
+        settings.judge.promptVersions?.[settings.checks[0]!] ?? settings.judge.promptVersion,
       stream: outcome.stream,
       applied: outcome.applied,
       status,

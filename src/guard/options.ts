@@ -7,7 +7,18 @@ import { ConfigurationError } from '../errors'
 import { createFormat, type ContextLocation, type FormatName, type RouteFormat } from '../formats'
 import { createJudge, type Judge, type JudgeOptions } from '../judge/judge'
 import type { VerdictCache } from '../judge/cache'
-import { boolean, check, choice, custom, fraction, integer, text, type Setting } from '../settings'
+import { CHECKS, type Check } from '../judge/prompt'
+import {
+  boolean,
+  check,
+  choice,
+  custom,
+  fraction,
+  integer,
+  text,
+  wordList,
+  type Setting,
+} from '../settings'
 import type { DecisionRecord } from './decision-log'
 import type { DecisionPolicy, GuardDecision, GuardMode } from './decision'
 import {
@@ -30,8 +41,21 @@ const isFunction = (value: unknown) => typeof value === 'function'
 
 /** Every option of the middleware that has a type, a range or a default, with its Worker name. */
 export const GUARD_SETTINGS = {
+  checks: wordList(
+    (word) => (CHECKS as readonly string[]).includes(word),
+    '"sufficiency", "groundedness", or both',
+    { env: 'GUARD_CHECKS', default: ['sufficiency'] },
+  ),
   blockBelow: fraction({ env: 'BLOCK_BELOW', default: DEFAULT_THRESHOLDS.blockBelow }),
   flagBelow: fraction({ env: 'FLAG_BELOW', default: DEFAULT_THRESHOLDS.flagBelow }),
+  groundednessBlockBelow: fraction({
+    env: 'GROUNDEDNESS_BLOCK_BELOW',
+    default: DEFAULT_THRESHOLDS.blockBelow,
+  }),
+  groundednessFlagBelow: fraction({
+    env: 'GROUNDEDNESS_FLAG_BELOW',
+    default: DEFAULT_THRESHOLDS.flagBelow,
+  }),
   mode: choice(['enforce', 'shadow'], {
     env: 'GUARD_MODE',
     default: 'enforce',
@@ -116,10 +140,23 @@ export interface RagGuardOptions {
    * `insufficient_context` error.
    */
   answer?: string
-  /** Scores below this are blocked. @default 0.1 */
+  /**
+   * What to ask the judge: `'sufficiency'` (do the documents suffice to answer the question?),
+   * `'groundedness'` (is every statement of the answer supported by them?), or both. With both,
+   * the verdict is the most severe, and the decision says which check decided. Groundedness needs
+   * the whole answer: it starts when the answer is complete, and in a stream it can block only in
+   * hold mode.
+   * @default ['sufficiency']
+   */
+  checks?: Check[]
+  /** Sufficiency scores below this are blocked. @default 0.1 */
   blockBelow?: number
-  /** Scores below this are flagged. @default 0.5 */
+  /** Sufficiency scores below this are flagged. @default 0.5 */
   flagBelow?: number
+  /** Groundedness scores below this are blocked. @default 0.1 */
+  groundednessBlockBelow?: number
+  /** Groundedness scores below this are flagged. @default 0.5 */
+  groundednessFlagBelow?: number
   /**
    * `enforce` applies the verdict; `shadow` never alters the response and only reports, in
    * `c.var.ragGuard` and the decision record (and to operators, in headers), what it would have done.
@@ -230,6 +267,7 @@ export interface RagGuardOptions {
 export interface GuardSettings extends DecisionPolicy {
   judge: Judge
   format: RouteFormat
+  checks: readonly Check[]
   maxDocuments: number
   maxInputChars: number
   inputOverflow: InputOverflow
@@ -274,19 +312,36 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
       throw new ConfigurationError(`${OWNER}: "${name}" was removed: ${instead}`, name)
     }
   }
+  const checks = [...new Set(option('checks'))] as Check[]
+  const format =
+    typeof options.format === 'object'
+      ? options.format
+      : createFormat(options.format ?? 'json', {
+          question: options.question,
+          context: options.context,
+          answer: options.answer,
+        })
+  if (checks.includes('groundedness') && !format.readAnswer) {
+    throw new ConfigurationError(
+      `${OWNER}: "checks" has "groundedness", which needs the answer: set "answer" to the JSON Pointer of the answer in the response`,
+      'answer',
+    )
+  }
   return {
     judge: isJudge(options.judge) ? options.judge : createJudge(options.judge),
-    format:
-      typeof options.format === 'object'
-        ? options.format
-        : createFormat(options.format ?? 'json', {
-            question: options.question,
-            context: options.context,
-            answer: options.answer,
-          }),
+    format,
+    checks,
     thresholds: validateThresholds(
       { blockBelow: option('blockBelow'), flagBelow: option('flagBelow') },
       { blockBelow: '"blockBelow"', flagBelow: '"flagBelow"' },
+      OWNER,
+    ),
+    groundednessThresholds: validateThresholds(
+      {
+        blockBelow: option('groundednessBlockBelow'),
+        flagBelow: option('groundednessFlagBelow'),
+      },
+      { blockBelow: '"groundednessBlockBelow"', flagBelow: '"groundednessFlagBelow"' },
       OWNER,
     ),
     mode: option('mode'),

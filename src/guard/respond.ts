@@ -12,6 +12,8 @@ export const HEADER_SCORE = 'x-rag-guard-score'
 export const HEADER_REASON = 'x-rag-guard-reason'
 export const HEADER_MODE = 'x-rag-guard-mode'
 export const HEADER_CACHE = 'x-rag-guard-cache'
+export const HEADER_CHECK = 'x-rag-guard-check'
+export const HEADER_SCORES = 'x-rag-guard-scores'
 
 /** What a phase hands back: the response to send, and the decision behind it. */
 export interface Outcome {
@@ -62,6 +64,16 @@ export function withDecisionHeaders(
   if (decision.reason !== undefined) copy.headers.set(HEADER_REASON, decision.reason)
   if (decision.cache !== undefined) copy.headers.set(HEADER_CACHE, decision.cache)
   if (decision.mode === 'shadow') copy.headers.set(HEADER_MODE, 'shadow')
+  if (decision.checks) {
+    // Several checks: which one decided, and each one's score (or reason).
+    if (decision.check) copy.headers.set(HEADER_CHECK, decision.check)
+    copy.headers.set(
+      HEADER_SCORES,
+      Object.entries(decision.checks)
+        .map(([check, part]) => `${check}=${part.score?.toFixed(4) ?? part.reason ?? 'none'}`)
+        .join(', '),
+    )
+  }
   return copy
 }
 

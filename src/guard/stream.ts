@@ -60,6 +60,9 @@ export async function guardStream(
   let received = 0
   let receivedAtStart: number | undefined = exchange.started ? 0 : undefined
   let midLine = false
+  /** The answer's text so far, when a check needs it (bounded: the judge takes no more). */
+  const needsAnswer = exchange.needsAnswer && format.answerPiece !== undefined
+  let answer = ''
 
   const tooLarge = () =>
     exchange.settleUnjudged({
@@ -68,10 +71,13 @@ export async function guardStream(
       message: `the stream's context event is larger than ${settings.maxBodyBytes} bytes`,
     })
 
-  /** Watches the stream for the context, and starts the judge when it appears. */
+  /** Watches the stream for the context (and the answer), and starts the judge when it can. */
   const observe = (events: SSEEvent[]) => {
     for (const event of events) {
       if (holding) seen.push(event)
+      if (needsAnswer && answer.length <= settings.maxInputChars) {
+        answer += format.answerPiece!(event) ?? ''
+      }
       if (exchange.started) continue
       const context = format.contextFromEvent(event, limits)
       if (context) exchange.judgeContext(context)
@@ -83,8 +89,8 @@ export async function guardStream(
       const last = chunk[chunk.byteLength - 1]
       midLine = last !== LF && last !== CR
     }
-    // Once judging has started, only hold mode needs the events (to shape a block).
-    if (exchange.started && !holding) return
+    // Once judging has started, only hold mode (to shape a block) and an answer check need the events.
+    if (exchange.started && !holding && !needsAnswer) return
     observe(parser.push(chunk))
     // An event that never ends is not read past the body limit, whatever it holds.
     if (!exchange.started && parser.pendingLength > settings.maxBodyBytes) tooLarge()
@@ -92,7 +98,7 @@ export async function guardStream(
   }
   /** The decision once the upstream has ended: without a context seen, there is none to judge. */
   const atEnd = (): Promise<GuardDecision> => {
-    if (!exchange.started) observe(parser.end())
+    if (!exchange.started || needsAnswer) observe(parser.end())
     if (!exchange.started) {
       exchange.settleUnjudged({
         ok: false,
@@ -100,6 +106,8 @@ export async function guardStream(
         message: 'the stream ended without documents',
       })
     }
+    // The answer is complete: the groundedness check can start.
+    exchange.judgeAnswer(needsAnswer ? answer : undefined)
     return pending.promise
   }
   const onCancel = () => {

@@ -48,9 +48,13 @@ export interface CacheKeyParts {
   promptVersion: string
   /** Whose score it is, with a cache scoped per caller; empty when shared. */
   scope?: string
+  /** The check asked; a sufficiency score never answers a groundedness question. */
+  check?: string
   question: string
   history?: readonly { role: string; content: string }[]
   documents: readonly string[]
+  /** The answer checked, for groundedness. */
+  answer?: string
 }
 
 /** The key: SHA-256 over every part. A new prompt version, another judge or caller never reads old scores. */
@@ -59,10 +63,12 @@ export function cacheKey(parts: CacheKeyParts): Promise<string> {
     JSON.stringify([
       parts.promptVersion,
       parts.judge,
+      parts.check ?? 'sufficiency',
       parts.scope ?? '',
       parts.question,
       parts.history ?? [],
       parts.documents,
+      parts.answer ?? null,
     ]),
   )
 }

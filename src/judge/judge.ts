@@ -6,7 +6,7 @@ import { ConfigurationError } from '../errors'
 import { isRecord } from '../json'
 import { check, checkOptional } from '../settings'
 import { JUDGE_SETTINGS } from './options'
-import { buildJudgePrompt, PROMPT_VERSION, type ConversationTurn } from './prompt'
+import { buildPrompt, PROMPT_VERSIONS, type Check, type ConversationTurn } from './prompt'
 import { scoreLogprobs, type LogprobScore, type ScoringFailureReason } from './scoring'
 
 /**
@@ -34,6 +34,8 @@ export type JudgeFailureReason =
   | 'judge-context-overflow'
   /** The question was empty. */
   | 'no-question'
+  /** The groundedness check had no answer to judge. */
+  | 'no-answer'
   /** There were no documents to judge. */
   | 'no-context'
 
@@ -44,6 +46,8 @@ export interface TokenUsage {
 }
 
 interface JudgeResultBase {
+  /** What was asked: whether the documents suffice, or whether the answer is grounded in them. */
+  check: Check
   /** The model that answered (as the API reports it), or the configured one. */
   model: string
   promptVersion: string
@@ -75,6 +79,8 @@ export interface JudgeInput {
   history?: readonly ConversationTurn[]
   /** The retrieved context: one string or one string per document. */
   context: string | readonly string[]
+  /** The answer to check, for the groundedness check. */
+  answer?: string
 }
 
 export interface JudgeCallOptions {
@@ -86,6 +92,8 @@ export interface JudgeCallOptions {
 
   /** Cancels the judge call; the result is then `judge-aborted`. */
   signal?: AbortSignal
+  /** What to ask. @default 'sufficiency' */
+  check?: Check
 }
 
 export interface Judge {
@@ -95,7 +103,10 @@ export interface Judge {
    * Part of every cache key, so another judge never reads these scores.
    */
   readonly identity: string
+  /** The sufficiency prompt's version. */
   readonly promptVersion: string
+  /** Each check's prompt version. */
+  readonly promptVersions: Readonly<Record<Check, string>>
   /** Resolves to a score or a no-score outcome. Never rejects. */
   judge(input: JudgeInput, options?: JudgeCallOptions): Promise<JudgeResult>
 }
@@ -344,8 +355,9 @@ const SCORING_MESSAGES: Record<ScoringFailureReason | 'low-answer-mass', string>
 }
 
 /**
- * Creates the sufficiency judge: one chat completion per call, one output token at temperature
- * 0, with `logprobs` and `top_logprobs`, scored as P(True).
+ * Creates the judge: one chat completion per call, one output token at temperature 0, with
+ * `logprobs` and `top_logprobs`, scored as P(True). Each call asks one check: sufficiency (by
+ * default) or groundedness (with `answer`).
  *
  * @example
  * ```ts
@@ -400,7 +412,13 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     callOptions: JudgeCallOptions = {},
   ): Promise<JudgeResult> {
     const startedAt = Date.now()
-    const base = () => ({ model, promptVersion: PROMPT_VERSION, latencyMs: Date.now() - startedAt })
+    const check = callOptions.check ?? 'sufficiency'
+    const base = () => ({
+      check,
+      model,
+      promptVersion: PROMPT_VERSIONS[check],
+      latencyMs: Date.now() - startedAt,
+    })
     const documents = (typeof input.context === 'string' ? [input.context] : input.context).filter(
       (document) => document.trim() !== '',
     )
@@ -414,6 +432,9 @@ export function createJudge(options: JudgeOptions = {}): Judge {
         message: 'there are no documents to judge',
         ...base(),
       }
+    }
+    if (check === 'groundedness' && (input.answer ?? '').trim() === '') {
+      return { ok: false, reason: 'no-answer', message: 'there is no answer to check', ...base() }
     }
 
     const controller = new AbortController()
@@ -430,7 +451,12 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       })
     })
     aborted.catch(() => {})
-    const { messages } = buildJudgePrompt(input.question, documents, undefined, input.history)
+    const { messages } = buildPrompt(check, {
+      question: input.question,
+      documents,
+      history: input.history,
+      answer: input.answer,
+    })
     const prompt = messages.map(({ role, content }): [string, string] => [role, content])
 
     try {
@@ -506,5 +532,11 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       ? ['chat-model', options.identity ?? describeChatModel(options.chatModel), minMass]
       : [options.baseURL ?? 'https://api.openai.com/v1', model, topLogprobs, minMass],
   )
-  return { model, identity, promptVersion: PROMPT_VERSION, judge }
+  return {
+    model,
+    identity,
+    promptVersion: PROMPT_VERSIONS.sufficiency,
+    promptVersions: PROMPT_VERSIONS,
+    judge,
+  }
 }
