@@ -59,6 +59,7 @@ export async function decideTurn(settings: LangChainSettings, turn: Turn): Promi
     question: question.question,
     history: question.history,
     documents: bounded.documents,
+    check: 'sufficiency',
     scope: turn.scope,
     signal: turn.signal ?? new AbortController().signal,
     // No runtime to keep alive here: the cache write runs on its own (it never rejects).

@@ -14,7 +14,7 @@ import {
   type RagGuardOptions,
   type StreamMode,
 } from '../guard/options'
-import { validateThresholds } from '../guard/policy'
+import { DEFAULT_THRESHOLDS, validateThresholds } from '../guard/policy'
 import type { VerdictCache } from '../judge/cache'
 import { createJudge, type Judge, type JudgeOptions } from '../judge/judge'
 import { check, choice, custom, type Setting } from '../settings'
@@ -175,6 +175,13 @@ const HTTP_ONLY: Record<string, string> = {
   streamBufferBytes: 'held chunks are the chain’s own output, already in memory',
 }
 
+/** Options of the groundedness check, which the LangChain forms do not run (yet). */
+const GROUNDEDNESS: Record<string, string> = {
+  checks: 'the LangChain forms judge sufficiency only',
+  groundednessBlockBelow: 'the LangChain forms judge sufficiency only',
+  groundednessFlagBelow: 'the LangChain forms judge sufficiency only',
+}
+
 const AGENT_ONLY: Record<string, string> = {
   question: 'the question is the last user message',
   context: 'the documents are tool results; see "tools"',
@@ -200,6 +207,7 @@ function resolveShared(owner: string, options: RagGuardLangChainOptions): LangCh
     throw new ConfigurationError(`${owner} requires the "judge" option`, 'judge')
   }
   refuseUnused(owner, options, HTTP_ONLY)
+  refuseUnused(owner, options, GROUNDEDNESS)
   const given = options as unknown as Record<string, unknown>
   const option = <K extends keyof typeof GUARD_SETTINGS>(name: K) =>
     check<(typeof GUARD_SETTINGS)[K]>(owner, name, GUARD_SETTINGS[name], given[name])
@@ -210,6 +218,8 @@ function resolveShared(owner: string, options: RagGuardLangChainOptions): LangCh
       { blockBelow: '"blockBelow"', flagBelow: '"flagBelow"' },
       owner,
     ),
+    // Not used: only sufficiency is judged here.
+    groundednessThresholds: DEFAULT_THRESHOLDS,
     mode: option('mode'),
     onError: option('onError'),
     onUnjudgeable: option('onUnjudgeable'),

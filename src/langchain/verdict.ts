@@ -4,12 +4,13 @@
  */
 import type { GuardDecision, GuardMode, GuardReason } from '../guard/decision'
 import type { Verdict } from '../guard/policy'
+import type { Check } from '../judge/prompt'
 
 /** Where the verdict is: the agent state's key, the message metadata's key, the output's key. */
 export const RAG_GUARD_KEY = 'ragGuard'
 
-/** The question the judge was asked (a second check, groundedness, is on its way). */
-export type GuardCheck = 'sufficiency'
+/** The question the judge was asked; the LangChain forms ask `sufficiency`. */
+export type GuardCheck = Check
 
 export interface RagGuardVerdict {
   /** `pass`, `flag` or `block`; in shadow mode, the one that would have applied. */
@@ -47,7 +48,7 @@ export function verdictOf(
     verdict: decision.verdict,
     mode: decision.mode,
     applied: details.applied,
-    check: 'sufficiency',
+    check: decision.check ?? 'sufficiency',
     ...(decision.score !== undefined ? { score: decision.score } : {}),
     ...(decision.reason ? { reason: decision.reason } : {}),
     ...(decision.message ? { message: decision.message } : {}),

@@ -127,6 +127,20 @@ describe('LangChain options: the same checks and messages as ragGuard()', () => 
     )
   })
 
+  it('the groundedness check’s options are refused: the LangChain forms judge sufficiency', () => {
+    for (const bad of [
+      { checks: ['groundedness'] },
+      { groundednessBlockBelow: 0.2 },
+      { groundednessFlagBelow: 0.6 },
+    ]) {
+      const name = Object.keys(bad)[0]!
+      expect(thrown(() => ragGuardMiddleware({ judge, ...bad } as never)).message).toBe(
+        `RAG Guard LangChain middleware: "${name}" does not apply here: the LangChain forms judge sufficiency only`,
+      )
+      expect(thrown(() => ragGuardRunnable(chain, { judge, ...bad } as never)).setting).toBe(name)
+    }
+  })
+
   it('good options build both, and neither calls the judge at construction', () => {
     expect(ragGuardMiddleware({ judge, blockBelow: 0.2, tools: ['search'] }).name).toBe(
       'RagGuardMiddleware',
