@@ -17,6 +17,7 @@ import {
   isTextOutput,
   withVerdictAt,
 } from './chain'
+import { ChainStream, type Judgement } from './chain-stream'
 import { cacheScope, decideTurn, type Decided } from './decide'
 import {
   resolveRunnableOptions,
@@ -35,12 +36,6 @@ import {
 export type Guarded<Output> = Output extends string
   ? Output
   : Output & { [RAG_GUARD_KEY]?: RagGuardVerdict }
-
-/** A judge call started for one run, which the run can stop when it no longer needs it. */
-interface Judgement {
-  decided: Promise<Decided>
-  cancel(): void
-}
 
 export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnable<
   Input,
@@ -165,109 +160,104 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     let input!: Input
     for await (const chunk of inputs) input = chunk
     const settings = this.#settings
-    // Stopped on block, or when the caller stops reading.
-    const stop = new AbortController()
-    const signal = config.signal ? AbortSignal.any([config.signal, stop.signal]) : stop.signal
-    let judgement =
-      settings.context.in === 'input'
-        ? this.#judge(input, chainContext(settings, input, this.#limits), config, runManager)
-        : undefined
-    // A chain's stream opens with its first chunk: judging does not wait for it.
-    let upstream: AsyncIterator<Output> | undefined
-    const opened = this.chain
-      .stream(input, { ...patchConfig(config, { callbacks: runManager?.getChild() }), signal })
-      .then((chunks) => (upstream = chunks[Symbol.asyncIterator]()))
-    const next = () => (upstream ? upstream.next() : opened.then((chunks) => chunks.next()))
-    /** Starts the judge when a chunk carries the documents (documents in the output). */
-    const watch = (chunk: unknown) => {
-      if (judgement || !chunkHasContext(settings, chunk)) return
-      judgement = this.#judge(
-        input,
-        chainContext(settings, chunk, this.#limits),
-        config,
-        runManager,
-      )
-    }
-    /** The decision once the chain has ended: without documents seen, there are none. */
-    const atEnd = () =>
-      (judgement ??= this.#judge(input, { ok: true, documents: [] }, config, runManager)).decided
-    /** The verdict as a last chunk, in a stream of objects (a text stream has no room for it). */
-    const verdictChunk = (verdict: RagGuardVerdict, first: unknown) =>
-      isTextOutput(settings, first) ? [] : [{ [RAG_GUARD_KEY]: verdict }]
-
+    const stream = new ChainStream<Output>(
+      (signal) =>
+        this.chain.stream(input, {
+          ...patchConfig(config, { callbacks: runManager?.getChild() }),
+          signal,
+        }),
+      config.signal,
+      (context) => this.#judge(input, context, config, runManager),
+      (chunk) =>
+        chunkHasContext(settings, chunk) ? chainContext(settings, chunk, this.#limits) : undefined,
+      settings.context.in === 'input' ? chainContext(settings, input, this.#limits) : undefined,
+    )
+    const shadow = settings.mode === 'shadow'
+    let completed = false
     try {
-      if (settings.mode === 'shadow' || settings.streamMode === 'annotate') {
-        // Every chunk goes out at once; annotate adds the verdict after the last.
-        let first: unknown
-        for (let step = await next(); !step.done; step = await next()) {
+      if (shadow || settings.streamMode === 'annotate') yield* this.#relay(stream)
+      else yield* this.#hold(stream)
+      completed = true
+    } finally {
+      // A shadow stream ends before its verdict: the judge goes on for `onVerdict`.
+      stream.close(completed && shadow)
+    }
+  }
+
+  /**
+   * Annotate and shadow: every chunk goes out at once. Annotate adds the verdict after the last
+   * (it can flag, never block); a shadow stream is the chain's own, the verdict goes to
+   * `onVerdict` only, and its end does not wait for it.
+   */
+  async *#relay(stream: ChainStream<Output>): AsyncGenerator<Guarded<Output>> {
+    let first: unknown
+    for (let step = await stream.next(); !step.done; step = await stream.next()) {
+      first ??= step.value
+      stream.watch(step.value)
+      yield step.value as Guarded<Output>
+    }
+    const decided = stream.atEnd()
+    if (this.#settings.mode === 'shadow') {
+      void decided.then((result) => this.#verdict(result, false))
+      return
+    }
+    yield* this.#verdictChunk(this.#verdict(await decided, false), first)
+  }
+
+  /**
+   * Hold: every chunk is kept until the verdict. On pass and flag they go out, then the rest as
+   * it comes; on block the chain is stopped, and the chunks that are not the answer go out with
+   * the fallback in the answer's place.
+   */
+  async *#hold(stream: ChainStream<Output>): AsyncGenerator<Guarded<Output>> {
+    const settings = this.#settings
+    const held: unknown[] = []
+    let pending = stream.next()
+    let ended = false
+    let decided: Decided | undefined
+    while (!decided) {
+      const waiting = stream.decided
+      const step = await (waiting
+        ? Promise.race([pending, waiting.then((result) => ({ decided: result }))])
+        : pending)
+      if ('decided' in step) decided = step.decided
+      else if (step.done) {
+        ended = true
+        decided = await stream.atEnd()
+      } else {
+        held.push(step.value)
+        stream.watch(step.value)
+        pending = stream.next()
+      }
+    }
+    const blocks = enforcesBlock(decided.decision)
+    if (blocks && held.length === 0 && !ended && !settings.answer) {
+      // The shape of the output (a text, an object) shows in its first chunk.
+      const step = await pending
+      if (!step.done) held.push(step.value)
+    }
+    const verdict = this.#verdict(decided, blocks)
+    let first = held[0]
+    if (blocks) {
+      pending.catch(() => {})
+      stream.stop()
+      for (const chunk of blockedChunks(settings, held, settings.fallbackMessage))
+        yield chunk as Guarded<Output>
+    } else {
+      for (const chunk of held) yield chunk as Guarded<Output>
+      if (!ended) {
+        for (let step = await pending; !step.done; step = await stream.next()) {
           first ??= step.value
-          watch(step.value)
           yield step.value as Guarded<Output>
         }
-        const decided = atEnd()
-        if (settings.mode === 'shadow') {
-          // Nothing is added to a shadow stream: its end does not wait for the verdict.
-          void decided.then((result) => this.#verdict(result, false))
-          return
-        }
-        for (const chunk of verdictChunk(this.#verdict(await decided, false), first))
-          yield chunk as Guarded<Output>
-        return
       }
-
-      // Hold: keep every chunk until the verdict, then send them on, or stop the chain and send
-      // a blocked stream in their place.
-      const held: unknown[] = []
-      let pending = next()
-      let ended = false
-      let decided: Decided | undefined
-      while (!decided) {
-        const waiting = judgement?.decided
-        const step = await (waiting
-          ? Promise.race([pending, waiting.then((result) => ({ decided: result }))])
-          : pending)
-        if ('decided' in step) {
-          decided = step.decided
-          break
-        }
-        if (step.done) {
-          ended = true
-          decided = await atEnd()
-          break
-        }
-        held.push(step.value)
-        watch(step.value)
-        pending = next()
-      }
-      const blocks = enforcesBlock(decided.decision)
-      if (blocks && held.length === 0 && !ended && !settings.answer) {
-        // The shape of the output (a string, an object) shows in its first chunk.
-        const step = await pending
-        if (!step.done) held.push(step.value)
-      }
-      const verdict = this.#verdict(decided, blocks)
-      let first = held[0]
-      if (blocks) {
-        pending.catch(() => {})
-        stop.abort()
-        for (const chunk of blockedChunks(settings, held, settings.fallbackMessage))
-          yield chunk as Guarded<Output>
-      } else {
-        for (const chunk of held) yield chunk as Guarded<Output>
-        if (!ended) {
-          for (let step = await pending; !step.done; step = await next()) {
-            first ??= step.value
-            yield step.value as Guarded<Output>
-          }
-        }
-      }
-      for (const chunk of verdictChunk(verdict, first)) yield chunk as Guarded<Output>
-    } finally {
-      judgement?.cancel()
-      stop.abort()
-      // Not awaited: a chain stopped mid-call ends in its own time.
-      opened.then((chunks) => chunks.return?.()).catch(() => undefined)
     }
+    yield* this.#verdictChunk(verdict, first)
+  }
+
+  /** The verdict as a last chunk, in a stream of objects (a text stream has no room for it). */
+  *#verdictChunk(verdict: RagGuardVerdict, first: unknown): Generator<Guarded<Output>> {
+    if (!isTextOutput(this.#settings, first)) yield { [RAG_GUARD_KEY]: verdict } as Guarded<Output>
   }
 }
 

@@ -340,6 +340,18 @@ describe('ragGuardRunnable: stream', () => {
     expect(seen[0]).toMatchObject({ verdict: 'block', mode: 'shadow', applied: false })
   })
 
+  it('shadow: a judge slower than the chain still gives its verdict after the stream ends', async () => {
+    const seen: RagGuardVerdict[] = []
+    const { guarded } = await guardedChain(judgeSays(0.02, { delayMs: 200 }), {
+      mode: 'shadow',
+      onVerdict: (verdict) => seen.push(verdict),
+    })
+    const chunks = await collect(await guarded.stream({ input: QUESTION }))
+    expect(answerText(chunks)).toBe(ANSWER)
+    await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(1)
+    expect(seen[0]).toMatchObject({ verdict: 'block', score: expect.closeTo(0.02, 6) })
+  })
+
   it('a text stream in hold mode is the chain’s text on pass, with no verdict chunk', async () => {
     const judge = await scriptModel(judgeSays(0.95))
     const model = await scriptModel({ content: ANSWER })
