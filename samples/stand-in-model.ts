@@ -38,6 +38,7 @@ export const STAND_IN_REASONING_MODEL = 'stand-in-reasoning'
 interface ChatRequest {
   model?: string
   messages?: Array<{ role?: string; content?: unknown }>
+  tools?: Array<{ function?: { name?: string; parameters?: { properties?: object } } }>
   logprobs?: boolean
   top_logprobs?: number
   n?: number
@@ -192,6 +193,38 @@ function generationAnswer(request: ChatRequest) {
   return { content, logprobs: null, finishReason: 'stop' }
 }
 
+/**
+ * An agent's call (one that offers tools): before any tool has answered since the last user
+ * message, it calls the first tool with the question, as an agent retrieves first; after, it
+ * answers as any other call, with the tools' results as context beside the system message.
+ */
+function agentAnswer(request: ChatRequest) {
+  const messages = request.messages ?? []
+  const asked = messages.findLastIndex((message) => message.role === 'user')
+  const tool = request.tools?.[0]?.function
+  if (!tool?.name) return generationAnswer(request)
+  if (messages.slice(asked + 1).some((message) => message.role === 'tool')) {
+    const context = messages.map((message) =>
+      message.role === 'tool' ? { ...message, role: 'system' } : message,
+    )
+    return generationAnswer({ ...request, messages: context })
+  }
+  const argument = Object.keys(tool.parameters?.properties ?? {})[0] ?? 'query'
+  const question = text(messages[asked]?.content)
+  return {
+    content: null,
+    toolCalls: [
+      {
+        id: `call_standin${Date.now().toString(36)}`,
+        type: 'function' as const,
+        function: { name: tool.name, arguments: JSON.stringify({ [argument]: question }) },
+      },
+    ],
+    logprobs: null,
+    finishReason: 'tool_calls',
+  }
+}
+
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let body = ''
@@ -244,7 +277,7 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
       ? request.logprobs
         ? judgeAnswer(request, prompt)
         : { sampled: sampledAnswers(prompt, Math.max(1, request.n ?? 1)) }
-      : generationAnswer(request)
+      : agentAnswer(request)
     const base = {
       id: `chatcmpl-standin${Date.now().toString(36)}`,
       created: Math.floor(Date.now() / 1000),
@@ -273,7 +306,12 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: answer.content, refusal: null },
+            message: {
+              role: 'assistant',
+              content: answer.content,
+              refusal: null,
+              ...('toolCalls' in answer ? { tool_calls: answer.toolCalls } : {}),
+            },
             logprobs: answer.logprobs,
             finish_reason: answer.finishReason,
           },
@@ -289,7 +327,11 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
     send([
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ])
-    for (const token of answer.content.match(/\s*\S+/g) ?? [])
+    if ('toolCalls' in answer && answer.toolCalls) {
+      const toolCalls = answer.toolCalls.map((call, index) => ({ index, ...call }))
+      send([{ index: 0, delta: { tool_calls: toolCalls }, logprobs: null, finish_reason: null }])
+    }
+    for (const token of answer.content?.match(/\s*\S+/g) ?? [])
       send([{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }])
     send([{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finishReason }])
     if (request.stream_options?.include_usage) send([], { usage })

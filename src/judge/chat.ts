@@ -3,6 +3,7 @@
  * or `n` of them), with their text, logprobs and finish reason, the model that answered and the
  * tokens it took. Only public LangChain APIs: `invoke`, and `generate` for every generation.
  */
+import type { Callbacks } from '@langchain/core/callbacks/manager'
 import type { BaseLanguageModelInput } from '@langchain/core/language_models/base'
 import type { BaseMessageLike } from '@langchain/core/messages'
 import { isRecord } from '../json'
@@ -17,19 +18,29 @@ interface ChatMessage {
   usage_metadata?: UsageMetadata
 }
 
+/**
+ * How one judge request is made: its cancellation, and, inside a caller's LangChain run, the
+ * callbacks, name and tags that make it a child run of that run.
+ */
+export interface ChatCall {
+  signal: AbortSignal
+  callbacks?: Callbacks
+  runName?: string
+  tags?: string[]
+}
+
+type CallOptions = Partial<ChatCall> & { maxRetries?: number }
+
 /** What the judge needs of a LangChain chat model (`BaseChatModel` has it). */
 export interface JudgeChatModel {
-  invoke(
-    input: BaseLanguageModelInput,
-    options?: { signal?: AbortSignal; maxRetries?: number },
-  ): Promise<ChatMessage>
+  invoke(input: BaseLanguageModelInput, options?: CallOptions): Promise<ChatMessage>
   /**
    * Every answer of one request (`n` of them, when the model was built with `n`). Sampling uses
    * it when it is there, else `invoke`; `BaseChatModel` has it.
    */
   generate?(
     messages: BaseMessageLike[][],
-    options?: { signal?: AbortSignal; maxRetries?: number },
+    options?: CallOptions,
   ): Promise<{
     generations: Array<Array<{ text?: string; message?: unknown; generationInfo?: unknown }>>
   }>
@@ -103,9 +114,9 @@ function modelOf(message: ChatMessage | undefined): string | undefined {
 export async function askOne(
   chatModel: JudgeChatModel,
   prompt: JudgePromptMessages,
-  signal: AbortSignal,
+  call: ChatCall,
 ): Promise<ChatReply> {
-  const message = await chatModel.invoke(prompt, { signal, maxRetries: 0 })
+  const message = await chatModel.invoke(prompt, { ...call, maxRetries: 0 })
   return {
     answers: [answerOf(message)],
     model: modelOf(message),
@@ -121,10 +132,10 @@ export async function askOne(
 export async function askAll(
   chatModel: JudgeChatModel,
   prompt: JudgePromptMessages,
-  signal: AbortSignal,
+  call: ChatCall,
 ): Promise<ChatReply> {
-  if (!chatModel.generate) return askOne(chatModel, prompt, signal)
-  const result = await chatModel.generate([prompt], { signal, maxRetries: 0 })
+  if (!chatModel.generate) return askOne(chatModel, prompt, call)
+  const result = await chatModel.generate([prompt], { ...call, maxRetries: 0 })
   const generations = result.generations[0] ?? []
   // A body that is no chat completion (text, JSON without choices) leaves nothing to read.
   if (generations.length === 0) throw new TypeError('the answer held no choices')

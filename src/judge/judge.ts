@@ -1,7 +1,8 @@
+import type { Callbacks } from '@langchain/core/callbacks/manager'
 import { ConfigurationError } from '../errors'
 import { check, checkOptional } from '../settings'
 import { retrying, startBudget, type Budget, type Reported } from './budget'
-import { addUsage, askOne, type JudgeChatModel } from './chat'
+import { addUsage, askOne, type ChatCall, type JudgeChatModel } from './chat'
 import { logprobsEstimate } from './estimators/logprobs'
 import { sampleCollector, samplingEstimate } from './estimators/sampling'
 import type { RefusedParameter } from './failures'
@@ -34,6 +35,12 @@ export interface JudgeInput {
 }
 
 export interface JudgeCallOptions {
+  /**
+   * LangChain callbacks of the run this judge call belongs to (an agent's, a chain's): the call
+   * then shows in tracing as a child run of it, named {@link JUDGE_RUN_NAME}.
+   */
+  callbacks?: Callbacks
+
   /** Cancels the judge call; the result is then `judge-aborted`. */
   signal?: AbortSignal
   /** What to ask. @default 'sufficiency' */
@@ -207,6 +214,17 @@ function checkChatModel(chatModel: JudgeChatModel, estimator: EstimatorOption): 
 
 const OWNER = 'RAG Guard judge'
 
+/** The name of the judge's chat model call in LangChain tracing, when it runs inside a run. */
+export const JUDGE_RUN_NAME = 'RagGuardJudge'
+
+/**
+ * The call options that make the judge call a named child run of the caller's run, if any. Its
+ * one token is no part of an answer: LangGraph's `messages` stream mode leaves out runs tagged
+ * `langsmith:nostream`, so an agent's streamed messages never show it.
+ */
+const traced = ({ callbacks }: JudgeCallOptions) =>
+  callbacks ? { callbacks, runName: JUDGE_RUN_NAME, tags: ['langsmith:nostream'] } : {}
+
 /** An estimate, or why there is none, with the model that answered and what it cost. */
 interface Estimated {
   result: Estimate | Failure
@@ -344,10 +362,12 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     which: Estimator,
     prompt: Array<[string, string]>,
     budget: Budget,
+    tracing: Omit<ChatCall, 'signal'>,
   ): Promise<Estimated> {
+    const call = { ...tracing, signal: budget.signal }
     if (which === 'logprobs') {
       const asked = await retrying(budget, maxRetries, () =>
-        askOne(models.logprobs(), prompt, budget.signal),
+        askOne(models.logprobs(), prompt, call),
       )
       if (!asked.ok) return failed(which, asked.failure)
       const reply = asked.value
@@ -359,7 +379,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       !nNotHonoured.has(model),
       () => nNotHonoured.add(model),
     )
-    const asked = await retrying(budget, maxRetries, () => attempt(budget.signal))
+    const asked = await retrying(budget, maxRetries, () => attempt(call))
     if (!asked.ok) return failed(which, asked.failure)
     const { answers, requests, model: answeredBy, usage } = asked.value
     return { result: samplingEstimate(answers, requests, minMass), model: answeredBy, usage }
@@ -404,12 +424,13 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     })
     const prompt = messages.map(({ role, content }): [string, string] => [role, content])
     const planned = current()
+    const tracing = traced(callOptions)
     try {
-      let estimated = await estimate(planned, prompt, budget)
+      let estimated = await estimate(planned, prompt, budget, tracing)
       let usage = estimated.usage
       if (estimator === 'auto' && planned === 'logprobs' && withoutLogprobs(estimated)) {
         turnToSampling(estimated.refused ? `it refused "${estimated.refused}"` : 'no-logprobs')
-        estimated = await estimate('sampling', prompt, budget)
+        estimated = await estimate('sampling', prompt, budget, tracing)
         usage = addUsage(usage, estimated.usage) // the logprobs request was paid for too
       }
       return {

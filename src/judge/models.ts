@@ -5,7 +5,7 @@
  * model passed in, used as it was built.
  */
 import { ChatOpenAI } from '@langchain/openai'
-import { askAll, type JudgeChatModel, type JudgePromptMessages } from './chat'
+import { askAll, type ChatCall, type JudgeChatModel, type JudgePromptMessages } from './chat'
 import type { SampleSource } from './estimators/sampling'
 import { isReasoningModel, OUTPUT_TOKENS, type ReasoningEffort } from './options'
 
@@ -80,8 +80,8 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
   return {
     logprobs,
     sampling: (prompt) => ({
-      many: (signal) => askAll(all(), prompt, signal),
-      one: (signal) => askAll(one(), prompt, signal),
+      many: (call) => askAll(all(), prompt, call),
+      one: (call) => askAll(one(), prompt, call),
     }),
   }
 }
@@ -91,8 +91,8 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
  * `ChatOpenAI` built with `n` answers N samples in one request; other models answer one each).
  */
 export function givenModels(chatModel: JudgeChatModel): JudgeModels {
-  const ask = (prompt: JudgePromptMessages) => (signal: AbortSignal) =>
-    askAll(chatModel, prompt, signal)
+  const ask = (prompt: JudgePromptMessages) => (call: ChatCall) =>
+    askAll(chatModel, prompt, call)
   return {
     logprobs: () => chatModel,
     sampling: (prompt) => ({ many: ask(prompt), one: ask(prompt) }),

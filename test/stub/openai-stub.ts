@@ -58,8 +58,15 @@ export interface StubStep {
   noLogprobs?: boolean
   /** Answer text when there is more than one token (streamed one word per chunk). */
   content?: string
+  /**
+   * Answer with these tool calls (`finish_reason: "tool_calls"`, no text), as a model driving an
+   * agent does; streamed as one `delta.tool_calls` chunk per call.
+   */
+  toolCalls?: StubToolCall[]
   /** The `model` field of the answer. @default the request's model */
   model?: string
+  /** The completion's `id` (an agent keeps messages apart by it). @default 'chatcmpl-stub' */
+  id?: string
   /** Play an upstream RAG endpoint instead of the model: answer this, whatever the path. */
   upstream?: UpstreamReply
   /** Send this JSON body with its declared length, but reset the connection after this many bytes. */
@@ -90,6 +97,15 @@ export interface StubStep {
    * with `finish_reason: "length"`.
    */
   reasoningTokens?: number
+}
+
+export interface StubToolCall {
+  /** The tool's name. */
+  name: string
+  /** Its arguments, sent as a JSON string. */
+  arguments: unknown
+  /** @default `call_<n>` */
+  id?: string
 }
 
 export interface UpstreamReply {
@@ -220,6 +236,11 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
           refusal: null,
         }
       : null
+  const toolCalls = step.toolCalls?.map((call, index) => ({
+    id: call.id ?? `call_${index}`,
+    type: 'function' as const,
+    function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+  }))
   const count = (step.n ?? 'honour') === 'honour' ? Math.max(1, request.n ?? 1) : 1
   const budget = request.max_completion_tokens ?? request.max_tokens ?? Number.POSITIVE_INFINITY
   const thinking = step.reasoningTokens ?? 0
@@ -227,6 +248,10 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
     const text = step.samples ? nextSample() : tokens.join('')
     const answerLength = step.samples ? Math.max(1, text.trim().split(/\s+/).length) : tokens.length
     const cut = thinking > 0 && budget <= thinking
+    if (toolCalls) {
+      const message = { role: 'assistant', content: null, refusal: null, tool_calls: toolCalls }
+      return { choice: { index, message, logprobs: null, finish_reason: 'tool_calls' }, used: tokens.length }
+    }
     return {
       choice: {
         index,
@@ -239,7 +264,7 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
   })
   const completionTokens = choices.reduce((total, { used }) => total + used, 0)
   return {
-    id: 'chatcmpl-stub',
+    id: step.id ?? 'chatcmpl-stub',
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: step.model ?? request.model ?? 'stub-model',
@@ -278,7 +303,22 @@ async function sendStream(
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ],
   })
-  const tokens = answerTokens(step)
+  const { tool_calls: toolCalls } = choice.message as { tool_calls?: unknown[] }
+  // A tool call streams as deltas of `tool_calls`, each with its index (no text).
+  for (const [index, call] of (toolCalls ?? []).entries()) {
+    send({
+      ...base,
+      choices: [
+        {
+          index: 0,
+          delta: { tool_calls: [{ index, ...(call as object) }] },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ],
+    })
+  }
+  const tokens = toolCalls ? [] : answerTokens(step)
   for (const [index, token] of tokens.entries()) {
     const logprobs = choice.logprobs
       ? { content: [choice.logprobs.content[index]], refusal: null }

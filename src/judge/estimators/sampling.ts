@@ -22,7 +22,7 @@
  * left out of both counts (and, past `minMass`, make the result `low-answer-mass`).
  */
 import { classifyFailure } from '../failures'
-import { addUsage, type ChatAnswer, type ChatReply } from '../chat'
+import { addUsage, type ChatAnswer, type ChatCall, type ChatReply } from '../chat'
 import type { Failure, SamplingEstimate } from '../result'
 
 /** The prior's weight on each answer: Jeffreys' Beta(½, ½). */
@@ -109,8 +109,8 @@ export function samplingEstimate(
 
 /** Where samples come from: a request that asks for all N at once (`n`), and one that asks for one. */
 export interface SampleSource {
-  many(signal: AbortSignal): Promise<ChatReply>
-  one(signal: AbortSignal): Promise<ChatReply>
+  many(call: ChatCall): Promise<ChatReply>
+  one(call: ChatCall): Promise<ChatReply>
 }
 
 export interface SamplesCollected {
@@ -142,10 +142,10 @@ export function sampleCollector(
     collected.usage = addUsage(collected.usage, reply.usage)
   }
   let askedForAll = !useN
-  return async function attempt(signal: AbortSignal): Promise<SamplesCollected> {
+  return async function attempt(call: ChatCall): Promise<SamplesCollected> {
     if (!askedForAll) {
       try {
-        add(await source.many(signal))
+        add(await source.many(call))
         askedForAll = true
         // One answer for n > 1: the provider ignored `n` (LangChain drops nothing: see askAll).
         if (collected.answers.length <= 1) nNotHonoured()
@@ -158,7 +158,7 @@ export function sampleCollector(
     const missing = count - collected.answers.length
     if (missing > 0) {
       const settled = await Promise.allSettled(
-        Array.from({ length: missing }, () => source.one(signal)),
+        Array.from({ length: missing }, () => source.one(call)),
       )
       for (const outcome of settled) if (outcome.status === 'fulfilled') add(outcome.value)
       const failed = settled.find((outcome) => outcome.status === 'rejected')
