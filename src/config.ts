@@ -43,6 +43,11 @@ export interface GuardEnv {
   JUDGE_TIMEOUT_MS?: unknown
   JUDGE_MAX_RETRIES?: unknown
   JUDGE_HEADERS?: unknown
+  JUDGE_ESTIMATOR?: unknown
+  JUDGE_SAMPLES?: unknown
+  JUDGE_SAMPLING_TEMPERATURE?: unknown
+  JUDGE_REASONING_EFFORT?: unknown
+  JUDGE_MAX_OUTPUT_TOKENS?: unknown
   BLOCK_BELOW?: unknown
   FLAG_BELOW?: unknown
   GUARD_MODE?: unknown
@@ -518,6 +523,11 @@ export function parseConfig(env: GuardEnv): GuardConfig {
       maxRetries: value(JUDGE_SETTINGS.maxRetries),
       minMass: value(JUDGE_SETTINGS.minMass),
       headers: optional(JUDGE_SETTINGS.headers),
+      estimator: value(JUDGE_SETTINGS.estimator),
+      samples: value(JUDGE_SETTINGS.samples),
+      samplingTemperature: value(JUDGE_SETTINGS.samplingTemperature),
+      reasoningEffort: optional(JUDGE_SETTINGS.reasoningEffort),
+      maxOutputTokens: optional(JUDGE_SETTINGS.maxOutputTokens),
     },
     auth: {
       methods: methods!,

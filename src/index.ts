@@ -22,6 +22,7 @@ export {
 export {
   HEADER_CACHE,
   HEADER_CHECK,
+  HEADER_ESTIMATOR,
   HEADER_MODE,
   HEADER_SCORES,
   HEADER_REASON,
@@ -57,9 +58,10 @@ export {
   type Thresholds,
   type Verdict,
 } from './guard/policy'
-export { DEFAULT_JUDGE_OPTIONS } from './judge/options'
+export { DEFAULT_JUDGE_OPTIONS, type EstimatorOption, type ReasoningEffort } from './judge/options'
 export {
   createJudge,
+  type Estimator,
   type Judge,
   type JudgeCallOptions,
   type JudgeChatModel,
@@ -69,8 +71,11 @@ export {
   type JudgeOptions,
   type JudgeResult,
   type JudgeScore,
+  type LogprobsEstimate,
+  type SamplingEstimate,
   type TokenUsage,
 } from './judge/judge'
+export { readAnswer, smoothedShare } from './judge/estimators/sampling'
 export {
   buildJudgePrompt,
   buildPrompt,

@@ -83,6 +83,17 @@ export function fraction(naming: Naming<number> = {}): Setting<number> {
   return setting(z.number({ error }).min(0, { error }).max(1, { error }), naming, numeric)
 }
 
+/** A number above `min` (not equal to it) and at most `max`: a sampling temperature. */
+export function numberAbove(
+  min: number,
+  max: number,
+  naming: Naming<number> = {},
+): Setting<number> {
+  const error = (issue: { input?: unknown }) =>
+    `must be a number above ${min} and at most ${max}, got ${show(issue.input)}`
+  return setting(z.number({ error }).gt(min, { error }).max(max, { error }), naming, numeric)
+}
+
 /** `"a", "b" or "c"` */
 export function listOf(values: readonly string[]): string {
   const quoted = values.map((value) => `"${value}"`)

@@ -31,6 +31,7 @@ describe('decisions', () => {
           mass: 1,
           token: 'True',
           source: 'top_logprobs',
+          estimator: 'logprobs',
           ...judged,
         },
       }).verdict
@@ -67,7 +68,7 @@ describe('decisions', () => {
       expect(['onError', 'onUnjudgeable', 'noDocuments', 'pass']).toContain(policyName)
       if (policyName === 'onError') {
         expect(reason).toMatch(
-          /^judge-|^no-logprobs$|^no-content-tokens$|^unexpected-token$|^low-answer-mass$/,
+          /^judge-|^no-logprobs$|^no-content-tokens$|^unexpected-token$|^low-answer-mass$|^no-samples$/,
         )
       }
     }

@@ -195,7 +195,7 @@ describe('the cookbook cases replayed through the judge (blockBelow 0.2, flagBel
         topLogprobs.find((alternative) => alternative.token === 'False')!.logprob,
       )
       expect(result.score).toBeCloseTo(pTrue / (pTrue + pFalse), 10)
-      expect(result.token).toBe(token)
+      expect(result).toMatchObject({ estimator: 'logprobs', token })
       expect(result.model).toBe(`${runModel}-2024`)
       expect(decide(result.score, thresholds)).toBe(verdict)
     },

@@ -9,6 +9,7 @@ import { REASON_POLICY } from '../src'
 import { WORKER_SETTINGS } from '../src/config'
 import { GUARD_SETTINGS } from '../src/guard/options'
 import { JUDGE_SETTINGS } from '../src/judge/options'
+import { LANGCHAIN_SETTINGS, SHARED_SETTINGS } from '../src/langchain/options'
 import type { Setting } from '../src/settings'
 
 /** The section of the README under `heading`, up to the next heading. */
@@ -77,6 +78,19 @@ describe('README reference tables', () => {
 
   it('the options of createJudge() are all documented, with their defaults', () => {
     expectDocumented('### Options of `createJudge(options)`', 'option', JUDGE_SETTINGS, false)
+  })
+
+  it('the options of the LangChain forms are all documented, with their defaults', () => {
+    const settings = {
+      ...Object.fromEntries(SHARED_SETTINGS.map((name) => [name, GUARD_SETTINGS[name]])),
+      ...LANGCHAIN_SETTINGS,
+    }
+    expectDocumented(
+      '### Options of `ragGuardMiddleware(options)` and `ragGuardRunnable(chain, options)`',
+      'option',
+      settings,
+      false,
+    )
   })
 
   it('the Worker settings are all documented, with the Worker’s defaults', () => {

@@ -176,7 +176,17 @@ describe('5. a judge result holds only its declared fields', () => {
     })
     expect(result).toMatchObject({ ok: false, reason: 'judge-http-error', status: 503 })
     expect(Object.keys(result).sort()).toEqual(
-      ['check', 'latencyMs', 'message', 'model', 'ok', 'promptVersion', 'reason', 'status'].sort(),
+      [
+        'check',
+        'estimator',
+        'latencyMs',
+        'message',
+        'model',
+        'ok',
+        'promptVersion',
+        'reason',
+        'status',
+      ].sort(),
     )
   })
 })

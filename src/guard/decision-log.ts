@@ -28,6 +28,12 @@ export interface DecisionRecord {
   score?: number
   pTrue?: number
   pFalse?: number
+  /** How the judge estimated the score (or tried to): `logprobs` or `sampling`. */
+  estimator?: 'logprobs' | 'sampling'
+  /** Sampling: answers read, and how many said True and False. */
+  samples?: number
+  trueCount?: number
+  falseCount?: number
   reason?: string
   cache?: 'hit' | 'miss'
   /** The judge saw only part of the documents (they passed its input limits). */
@@ -162,6 +168,10 @@ export async function decisionRecord(
     applied: where.applied,
     ...(decision.score !== undefined ? { score: decision.score } : {}),
     ...(judge?.ok ? { pTrue: judge.pTrue, pFalse: judge.pFalse } : {}),
+    ...(judge?.estimator ? { estimator: judge.estimator } : {}),
+    ...(judge && 'samples' in judge && judge.samples !== undefined
+      ? { samples: judge.samples, trueCount: judge.trueCount, falseCount: judge.falseCount }
+      : {}),
     ...(decision.reason ? { reason: decision.reason } : {}),
     ...(decision.cache ? { cache: decision.cache } : {}),
     ...(decision.truncated ? { truncated: true } : {}),

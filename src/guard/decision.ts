@@ -68,6 +68,7 @@ export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object
   'no-content-tokens': 'onError',
   'unexpected-token': 'onError',
   'low-answer-mass': 'onError',
+  'no-samples': 'onError',
   'judge-context-overflow': 'onUnjudgeable',
   'no-documents': 'noDocuments',
   'no-context': 'noDocuments',

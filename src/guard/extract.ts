@@ -59,7 +59,10 @@ export const readLimits = (limits: InputLimits): ReadLimits => ({
 })
 
 /** The question within the limits: the oldest turns go first; a question alone too long is refused. */
-function boundedQuestion(reading: QuestionReading, limits: InputLimits): Question | Unjudged {
+export function boundedQuestion(
+  reading: QuestionReading,
+  limits: InputLimits,
+): Question | Unjudged {
   if (!reading.ok) return reading
   const { question } = reading
   if (question.length > limits.maxInputChars) {

@@ -3,7 +3,7 @@
  * cache again (written after the response, never on its path). Never rejects: a cache that
  * fails, even by throwing, counts as a miss.
  */
-import { cacheKey, type VerdictCache } from '../judge/cache'
+import { cacheKey, type CacheKeyParts, type VerdictCache } from '../judge/cache'
 import type { Judge, JudgeResult } from '../judge/judge'
 import type { Check, ConversationTurn } from '../judge/prompt'
 import type { JudgeOutcome } from './decision'
@@ -72,21 +72,30 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
   }
   if (!cache) return async (request) => ({ result: await call(request) })
   return async (request) => {
-    const key = await cacheKey({
+    const parts: CacheKeyParts = {
       judge: judge.identity,
       promptVersion: judge.promptVersions?.[request.check] ?? judge.promptVersion,
       check: request.check,
+      estimator: judge.currentEstimator,
       scope: request.scope,
       question: request.question,
       history: request.history,
       documents: request.documents,
       answer: request.answer,
-    })
+    }
+    const key = await cacheKey(parts)
     const hit = await lookup(cache, key)
     if (hit) return { result: hit, cache: 'hit' }
     const result = await call(request)
-    // Failures are never cached: the next request asks the judge again.
-    if (result.ok) request.defer(Promise.resolve().then(() => cache.put(key, result)))
+    // Failures are never cached: the next request asks the judge again. A score goes under the
+    // estimator that made it (an `auto` judge may have turned to sampling during this call).
+    if (result.ok) {
+      const putKey =
+        result.estimator === (parts.estimator ?? 'logprobs')
+          ? key
+          : cacheKey({ ...parts, estimator: result.estimator })
+      request.defer(Promise.resolve(putKey).then((scored) => cache.put(scored, result)))
+    }
     return { result, cache: 'miss' }
   }
 }

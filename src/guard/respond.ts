@@ -14,6 +14,11 @@ export const HEADER_MODE = 'x-rag-guard-mode'
 export const HEADER_CACHE = 'x-rag-guard-cache'
 export const HEADER_CHECK = 'x-rag-guard-check'
 export const HEADER_SCORES = 'x-rag-guard-scores'
+/**
+ * `sampling` when the judge estimated the score by sampling (a detail, like the score). Absent
+ * for logprobs, the default, as the mode header is absent in enforce mode.
+ */
+export const HEADER_ESTIMATOR = 'x-rag-guard-estimator'
 
 /** What a phase hands back: the response to send, and the decision behind it. */
 export interface Outcome {
@@ -63,6 +68,7 @@ export function withDecisionHeaders(
   if (decision.score !== undefined) copy.headers.set(HEADER_SCORE, decision.score.toFixed(4))
   if (decision.reason !== undefined) copy.headers.set(HEADER_REASON, decision.reason)
   if (decision.cache !== undefined) copy.headers.set(HEADER_CACHE, decision.cache)
+  if (decision.judge?.estimator === 'sampling') copy.headers.set(HEADER_ESTIMATOR, 'sampling')
   if (decision.mode === 'shadow') copy.headers.set(HEADER_MODE, 'shadow')
   if (decision.checks) {
     // Several checks: which one decided, and each one's score (or reason).

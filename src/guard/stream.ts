@@ -26,7 +26,7 @@ export function isEventStream(response: Response): boolean {
 
 /**
  * The comment an annotated stream ends with: the verdict, and the details (score to the same 4
- * decimals as the header, reason, mode) for those who see them. `midLine`: the upstream's bytes
+ * decimals as the header, reason, mode, the estimator when it sampled) for those who see them. `midLine`: the upstream's bytes
  * did not end at a line end, so one is added first (glued to a last line, the comment would
  * change it).
  */
@@ -38,6 +38,8 @@ function annotation(decision: GuardDecision, details: boolean, midLine: boolean)
           score: decision.score === undefined ? null : Number(decision.score.toFixed(4)),
           reason: decision.reason ?? null,
           mode: decision.mode,
+          // As x-rag-guard-estimator: said for sampling, absent for logprobs (the default).
+          ...(decision.judge?.estimator === 'sampling' ? { estimator: 'sampling' } : {}),
         }
       : {}),
   })

@@ -20,12 +20,12 @@ export interface VerdictCache {
   put(key: string, score: JudgeScore): Promise<void>
 }
 
-/** What is kept of a score (latency and usage belong to the call that made it). */
-type Stored = Omit<JudgeScore, 'latencyMs' | 'usage'>
-
-function stored(score: JudgeScore): Stored {
+/** What is kept of a score (latency, usage and requests belong to the call that made it). */
+function stored(score: JudgeScore): Omit<JudgeScore, 'latencyMs' | 'usage'> {
   const { latencyMs: _latency, usage: _usage, ...rest } = score
-  return rest
+  if (rest.estimator !== 'sampling') return rest
+  const { requests: _requests, ...sampled } = rest
+  return sampled as typeof rest
 }
 
 function revived(value: unknown): JudgeScore | undefined {
@@ -35,7 +35,8 @@ function revived(value: unknown): JudgeScore | undefined {
     score.ok !== true ||
     typeof score.score !== 'number' ||
     score.score < 0 ||
-    score.score > 1
+    score.score > 1 ||
+    (score.estimator !== 'logprobs' && score.estimator !== 'sampling')
   )
     return undefined
   return { ...(score as JudgeScore), latencyMs: 0 }
@@ -46,6 +47,11 @@ export interface CacheKeyParts {
   /** The judge's identity (endpoint, model, settings) and prompt version: another judge never reads these scores. */
   judge: string
   promptVersion: string
+  /**
+   * How the score was estimated: a judge with `auto` gives logprobs scores, then sampling ones,
+   * and a score is only read back for the estimator that made it. @default 'logprobs'
+   */
+  estimator?: 'logprobs' | 'sampling'
   /** Whose score it is, with a cache scoped per caller; empty when shared. */
   scope?: string
   /** The check asked; a sufficiency score never answers a groundedness question. */
@@ -57,13 +63,17 @@ export interface CacheKeyParts {
   answer?: string
 }
 
-/** The key: SHA-256 over every part. A new prompt version, another judge or caller never reads old scores. */
+/**
+ * The key: SHA-256 over every part. A new prompt version, another judge, estimator or caller
+ * never reads old scores.
+ */
 export function cacheKey(parts: CacheKeyParts): Promise<string> {
   return sha256Hex(
     JSON.stringify([
       parts.promptVersion,
       parts.judge,
       parts.check ?? 'sufficiency',
+      parts.estimator ?? 'logprobs',
       parts.scope ?? '',
       parts.question,
       parts.history ?? [],

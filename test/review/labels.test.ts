@@ -340,7 +340,7 @@ describe('the labels export', () => {
     )
     expect(output).toMatch(/\nBLOCK_BELOW = [\d.]+\nFLAG_BELOW = [\d.]+$/)
 
-    const groundedness = loadScores(text, 'labels.jsonl', undefined, 'groundedness')
+    const groundedness = loadScores(text, 'labels.jsonl', undefined, undefined, 'groundedness')
     expect(groundedness.examples).toHaveLength(12)
     const few = calibrate(groundedness, { passPrecision: 0.95, blockPrecision: 0.9 })
     expect(few.tooFew).toEqual([
