@@ -29,7 +29,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startOpenAIStub } from '../stub/openai-stub'
-import { buildBundle, ROOT } from '../support/local-worker'
+import { buildBundleAsync, ROOT } from '../support/local-worker'
 import { bundleBreakdown } from './lib/bundle-breakdown'
 import type { BenchContext, BenchOptions, Bundle, Bundles, Row } from './lib/context'
 import { runCpuPhase } from './lib/cpu-phase'
@@ -60,7 +60,7 @@ function parseArguments(argv: string[]): BenchOptions & { phases: Phase[] } {
     quick: argv.includes('--quick'),
     breakdown: argv.includes('--breakdown'),
     verbose: argv.includes('--verbose'),
-    concurrency: Number(value('concurrency') ?? 4),
+    concurrency: Number(value('concurrency') ?? 8),
     cacheSimulator: !argv.includes('--no-cache-simulator'),
   }
 }
@@ -115,23 +115,41 @@ async function main(): Promise<void> {
     }
     const guardMeta = join(workDir, 'guard-meta.json')
     const none: Bundle = { path: '', raw: 0, gzip: 0 }
+    // Two builds at a time (wrangler is mostly one busy thread).
+    const builds: Array<[keyof Bundles, () => Promise<Bundle>]> = [
+      [
+        'guard',
+        async () => ({
+          ...(await buildBundleAsync(join(workDir, 'guard'), { args: ['--metafile', guardMeta] })),
+          metafile: guardMeta,
+        }),
+      ],
+      ...(Object.entries(workers) as Array<[keyof typeof workers, string]>)
+        .filter(([key]) => need[key])
+        .map(([key, config]): [keyof Bundles, () => Promise<Bundle>] => [
+          key,
+          () =>
+            buildBundleAsync(join(workDir, key), {
+              config: join(ROOT, 'test/bench/workers', config),
+            }),
+        ]),
+    ]
     const bundles: Bundles = {
-      guard: {
-        ...buildBundle(join(workDir, 'guard'), { args: ['--metafile', guardMeta] }),
-        metafile: guardMeta,
-      },
+      guard: none,
       passthrough: none,
       floorChatOpenAI: none,
       floorFetch: none,
       streamLab: none,
     }
-    for (const [key, config] of Object.entries(workers) as Array<[keyof typeof workers, string]>) {
-      if (need[key]) {
-        bundles[key] = buildBundle(join(workDir, key), {
-          config: join(ROOT, 'test/bench/workers', config),
-        })
-      }
-    }
+    let nextBuild = 0
+    await Promise.all(
+      [0, 1].map(async () => {
+        while (nextBuild < builds.length) {
+          const [key, build] = builds[nextBuild++]!
+          bundles[key] = await build()
+        }
+      }),
+    )
     const context: BenchContext = {
       options,
       stub,

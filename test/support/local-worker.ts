@@ -2,7 +2,7 @@
  * The guard Worker as it deploys, run locally for the benchmark and the load test: the bundle
  * `wrangler deploy --dry-run` builds, served by workerd through Miniflare.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -38,6 +38,31 @@ export interface BuildOptions {
   args?: string[]
 }
 
+function deployArgs(outdir: string, options: BuildOptions) {
+  return {
+    command: join(ROOT, 'node_modules/.bin/wrangler'),
+    args: [
+      'deploy',
+      '--dry-run',
+      '--outdir',
+      outdir,
+      ...(options.config ? ['--config', options.config] : []),
+      ...(options.args ?? []),
+    ],
+    cwd: options.config ? dirname(options.config) : ROOT,
+  }
+}
+
+function bundleIn(outdir: string): { path: string; raw: number; gzip: number } {
+  // wrangler names the bundle after the entry module (worker.js for the guard's src/worker.ts).
+  const entry = readdirSync(outdir).filter((name) => name.endsWith('.js'))
+  if (entry.length !== 1)
+    throw new Error(`expected one bundle in ${outdir}, found ${entry.join(', ')}`)
+  const path = join(outdir, entry[0]!)
+  const code = readFileSync(path)
+  return { path, raw: code.length, gzip: gzipSync(code, { level: 9 }).length }
+}
+
 /**
  * Builds the Worker as `wrangler deploy` would, into `outdir`; returns the bundle's path and
  * sizes (minified as the config says; gzip at level 9, about what the upload limit counts).
@@ -46,26 +71,34 @@ export function buildBundle(
   outdir: string,
   options: BuildOptions = {},
 ): { path: string; raw: number; gzip: number } {
-  const built = spawnSync(
-    join(ROOT, 'node_modules/.bin/wrangler'),
-    [
-      'deploy',
-      '--dry-run',
-      '--outdir',
-      outdir,
-      ...(options.config ? ['--config', options.config] : []),
-      ...(options.args ?? []),
-    ],
-    { cwd: options.config ? dirname(options.config) : ROOT, env: QUIET_ENV, encoding: 'utf8' },
-  )
+  const { command, args, cwd } = deployArgs(outdir, options)
+  const built = spawnSync(command, args, { cwd, env: QUIET_ENV, encoding: 'utf8' })
   if (built.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${built.stderr}`)
-  // wrangler names the bundle after the entry module (worker.js for the guard's src/worker.ts).
-  const entry = readdirSync(outdir).filter((name) => name.endsWith('.js'))
-  if (entry.length !== 1)
-    throw new Error(`expected one bundle in ${outdir}, found ${entry.join(', ')}`)
-  const path = join(outdir, entry[0]!)
-  const code = readFileSync(path)
-  return { path, raw: code.length, gzip: gzipSync(code, { level: 9 }).length }
+  return bundleIn(outdir)
+}
+
+/** {@link buildBundle}, without blocking: several builds can run at once. */
+export function buildBundleAsync(
+  outdir: string,
+  options: BuildOptions = {},
+): Promise<{ path: string; raw: number; gzip: number }> {
+  const { command, args, cwd } = deployArgs(outdir, options)
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: QUIET_ENV, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`wrangler deploy --dry-run failed:\n${stderr}`))
+      else {
+        try {
+          resolve(bundleIn(outdir))
+        } catch (error) {
+          reject(error)
+        }
+      }
+    })
+  })
 }
 
 export interface LocalWorkerOptions {

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib'
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 
 /** Source-map "mappings": per generated line, segments [column, source, line, column, name?]. */
-function decodeMappings(mappings: string): number[][][] {
+export function decodeMappings(mappings: string): number[][][] {
   const lines: number[][][] = []
   let source = 0
   let sourceLine = 0

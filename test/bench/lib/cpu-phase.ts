@@ -46,9 +46,9 @@ export interface CpuFigure {
 }
 
 export const SIZES = [
-  { label: '16 KB', bytes: 16 * 1024, count: 150, warmup: 40, goalMs: 1.5 },
-  { label: '200 KB', bytes: 200 * 1024, count: 50, warmup: 15, goalMs: 3 },
-  { label: '1 MB', bytes: 1024 * 1024, count: 16, warmup: 4, goalMs: undefined },
+  { label: '16 KB', bytes: 16 * 1024, count: 100, warmup: 30, goalMs: 1.5 },
+  { label: '200 KB', bytes: 200 * 1024, count: 30, warmup: 10, goalMs: 3 },
+  { label: '1 MB', bytes: 1024 * 1024, count: 10, warmup: 3, goalMs: undefined },
 ] as const
 
 /** Scripts the upstream and the judge with `count` seeded delays each (steps are taken in turn). */

@@ -115,20 +115,23 @@ export async function runStartupPhase(context: BenchContext) {
   const runs = context.options.quick ? 3 : 7
   const startup = await compareStartup(guard, floorChatOpenAI, runs)
   context.log(`startup: ${JSON.stringify(startup)}`)
-  const difference = startup.a.profile - startup.b.profile
+  const difference = startup.a.process - startup.b.process
   context.rows.push({
     section: 'Bundle and startup',
-    figure: `startup CPU, wrangler check startup's method (median of ${runs}, alternating)`,
-    guard: `${ms(startup.a.profile, 1)} (${signedMs(difference, 1)})`,
-    floors: `ChatOpenAI-only floor ${ms(startup.b.profile, 1)}`,
+    figure: `startup CPU: workerd's CPU over the import (median of ${runs}, alternating)`,
+    guard: `${ms(startup.a.process, 1)} (${signedMs(difference, 1)})`,
+    floors: `ChatOpenAI-only floor ${ms(startup.b.process, 1)}`,
     goal: '≤ floor + 5 ms',
     met: difference <= 5,
   })
   context.rows.push({
     section: 'Bundle and startup',
-    figure: `startup CPU, workerd process CPU over the import (median of ${runs})`,
-    guard: `${ms(startup.a.process, 1)} (${signedMs(startup.a.process - startup.b.process, 1)})`,
-    floors: `ChatOpenAI-only floor ${ms(startup.b.process, 1)}`,
+    figure: `startup, wrangler check startup's method: profile's non-idle time (median of ${runs})`,
+    guard: `${ms(startup.a.profile, 1)} (${signedMs(startup.a.profile - startup.b.profile, 1)})`,
+    floors: `ChatOpenAI-only floor ${ms(startup.b.profile, 1)}`,
     goal: '',
   })
+  context.notes.push(
+    "Startup: a fresh workerd per run imports the bundle on its first request. The goal row counts the workerd process's CPU (schedstat) over that request; wrangler check startup's figure (a CPU profile's non-idle samples) counts wall time between samples, so it grows when the machine is busy.",
+  )
 }

@@ -224,7 +224,13 @@ export async function runStreamPhase(context: BenchContext, targets: CpuTargets)
     upstreamBindings(context),
   )
   try {
-    const labLanes = ['consume', 'sse-json', 'linear-json', 'sse', 'linear'].map((mode) => ({
+    const modes = [
+      'consume',
+      'sse-json',
+      'linear-json',
+      ...(options.breakdown ? ['sse', 'linear'] : []),
+    ]
+    const labLanes = modes.map((mode) => ({
       label: mode,
       target: lab,
       path: `/cpu-rag/stream?mode=${mode}`,
@@ -240,7 +246,7 @@ export async function runStreamPhase(context: BenchContext, targets: CpuTargets)
         seed: options.seed,
         step: (delayMs) => ({ upstream: { ...step.upstream!, delayMs } }) as never,
       },
-      { count: options.quick ? 2 : 4, warmup: 1, rounds: 2, concurrency: 1 },
+      { count: options.quick ? 2 : 3, warmup: 1, rounds: 2, concurrency: 1 },
       () => '{"input":"q"}',
       (lane, response) => {
         const read = JSON.parse(response.text) as { chunks: number; events: number }
@@ -254,9 +260,11 @@ export async function runStreamPhase(context: BenchContext, targets: CpuTargets)
     const consume = figures.get(labLanes[0]!)!.cpuMs
     const parsed = figures.get(labLanes[1]!)!.cpuMs - consume
     const linear = figures.get(labLanes[2]!)!.cpuMs - consume
-    context.notes.push(
-      `SSE parser on a 1 MB event (stream-lab Worker, CPU over reading the chunks, ${ms(consume, 1)}): SSE framing alone ${ms(figures.get(labLanes[3]!)!.cpuMs - consume, 1)} with the SSEParser, ${ms(figures.get(labLanes[4]!)!.cpuMs - consume, 1)} with a parser that scans each chunk once; with JSON.parse of the event's data ${ms(parsed, 1)} and ${ms(linear, 1)}.`,
-    )
+    if (options.breakdown) {
+      context.notes.push(
+        `SSE parser on a 1 MB event (stream-lab Worker, CPU over reading the chunks, ${ms(consume, 1)}): SSE framing alone ${ms(figures.get(labLanes[3]!)!.cpuMs - consume, 1)} with the SSEParser, ${ms(figures.get(labLanes[4]!)!.cpuMs - consume, 1)} with a parser that scans each chunk once; with JSON.parse of the event's data ${ms(parsed, 1)} and ${ms(linear, 1)}.`,
+      )
+    }
     context.rows.push({
       section: SECTION,
       figure: `1 MB context event parsed (SSEParser + JSON.parse), over reading the ${chunks} chunks it came in`,
