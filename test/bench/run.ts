@@ -28,13 +28,13 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startOpenAIStub } from '../stub/openai-stub'
 import { buildBundleAsync, ROOT } from '../support/local-worker'
 import { bundleBreakdown } from './lib/bundle-breakdown'
 import type { BenchContext, BenchOptions, Bundle, Bundles, Row } from './lib/context'
 import { runCpuPhase } from './lib/cpu-phase'
 import { runLatencyPhase } from './lib/latency-phase'
 import { monitorMachineLoad } from './lib/machine-load'
+import { startStubProcess } from './lib/stub-process'
 import { runMemoryPhase } from './lib/memory-phase'
 import { runStartupPhase } from './lib/startup-phase'
 import { runStreamPhase } from './lib/stream-phase'
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const load = monitorMachineLoad()
   const has = (phase: Phase) => options.phases.includes(phase)
   const workDir = mkdtempSync(join(tmpdir(), 'rag-guard-bench-'))
-  const stub = await startOpenAIStub()
+  const stub = await startStubProcess()
   try {
     // Only the Workers the chosen phases need.
     const need = {

@@ -288,6 +288,95 @@ const VARIANTS: Variant[] = [
     streams: true,
   },
   {
+    name: 'native-pipe',
+    description:
+      'streams piped natively (IdentityTransformStream) once the verdict is known (hold) or the context was in the request (annotate), instead of relay() (src/guard/middleware.ts)',
+    edits: [
+      {
+        file: 'src/guard/middleware.ts',
+        edit: (text) =>
+          replaceOnce(
+            `            relay(reader, {
+              prefix: held.chunks,
+              pending: held.pending,
+              onCancel: () => cancelJudge.abort(),
+            }),`,
+            `            pipeAfterHold(upstream.body!, reader, held.chunks, held.pending, () =>
+              cancelJudge.abort(),
+            ),`,
+          )(
+            replaceOnce(
+              `        const body = relay(reader, {
+          onChunk: (chunk) => observe(parser.push(chunk)),`,
+              `        if (decision && mode !== 'shadow') {
+          // The context was in the request: nothing to watch for; pipe natively, append the verdict.
+          reader.releaseLock()
+          const { readable, writable } = new IdentityTransformStream()
+          void upstream.body!.pipeTo(writable, { preventClose: true }).then(
+            async () => {
+              const final = await finalDecision()
+              record(final, upstream.status, 'annotate')
+              const writer = writable.getWriter()
+              await writer.write(
+                encoder.encode(
+                  formatSSE({
+                    event: ANNOTATION_EVENT,
+                    data: JSON.stringify({
+                      verdict: final.verdict,
+                      score: final.score ?? null,
+                      reason: final.reason ?? null,
+                      mode,
+                    }),
+                  }),
+                ),
+              )
+              await writer.close()
+            },
+            () => cancelJudge.abort(),
+          )
+          c.res = undefined
+          c.res = new Response(readable, upstream)
+          return
+        }
+        const body = relay(reader, {
+          onChunk: (chunk) => observe(parser.push(chunk)),`,
+            )(text),
+          ) +
+          `
+/** Held chunks, the pending read, then the rest of the upstream piped natively (no JavaScript per chunk). */
+function pipeAfterHold(
+  body: ReadableStream<Uint8Array>,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  prefix: Uint8Array[],
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined,
+  onCancel: () => void,
+): ReadableStream<Uint8Array> {
+  const { readable, writable } = new IdentityTransformStream()
+  void (async () => {
+    const writer = writable.getWriter()
+    try {
+      for (const chunk of prefix) await writer.write(chunk)
+      if (pending) {
+        const result = await pending
+        if (result.done) return await writer.close()
+        await writer.write(result.value)
+      }
+      writer.releaseLock()
+      reader.releaseLock()
+      await body.pipeTo(writable)
+    } catch (error) {
+      onCancel()
+      await writer.abort(error).catch(() => {})
+    }
+  })()
+  return readable
+}
+`,
+      },
+    ],
+    streams: true,
+  },
+  {
     name: 'trim-zod',
     description: 'zod without its locales (wrangler alias)',
     alias: TRIM_ZOD,

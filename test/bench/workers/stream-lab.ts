@@ -11,6 +11,10 @@
  *   pipe         return the upstream body as it is (workerd pipes it natively)
  *   relay        return it through the project's relay() (one JS pull per chunk), as hold mode does
  *   relay-sse    relay() with the SSEParser on every chunk, as annotate mode does
+ *   pipe-tail    the upstream body piped natively (pipeTo an IdentityTransformStream), then one
+ *                event appended at its end: annotate mode without JavaScript per chunk
+ *   read-pipe    the first chunk read in JavaScript (held), the rest piped natively: hold mode
+ *                once the verdict is known, without JavaScript per chunk
  *
  * The read modes answer `{ chunks, bytes, events, largestEvent }`.
  */
@@ -88,6 +92,30 @@ export default {
     })
     if (mode === 'pipe') return new Response(upstream.body, upstream)
     if (mode === 'relay') return new Response(relay(upstream.body!.getReader()), upstream)
+    if (mode === 'pipe-tail') {
+      const { readable, writable } = new IdentityTransformStream()
+      void upstream.body!.pipeTo(writable, { preventClose: true }).then(async () => {
+        const writer = writable.getWriter()
+        await writer.write(
+          new TextEncoder().encode('event: rag_guard\ndata: {"verdict":"pass"}\n\n'),
+        )
+        await writer.close()
+      })
+      return new Response(readable, upstream)
+    }
+    if (mode === 'read-pipe') {
+      const reader = upstream.body!.getReader()
+      const first = await reader.read()
+      reader.releaseLock()
+      const { readable, writable } = new IdentityTransformStream()
+      void (async () => {
+        const writer = writable.getWriter()
+        if (!first.done) await writer.write(first.value)
+        writer.releaseLock()
+        await upstream.body!.pipeTo(writable)
+      })()
+      return new Response(readable, upstream)
+    }
     if (mode === 'relay-sse') {
       const parser = new SSEParser()
       return new Response(
