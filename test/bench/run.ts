@@ -106,12 +106,14 @@ async function main(): Promise<void> {
       floorChatOpenAI: has('cpu') || has('bundle') || has('memory'),
       floorFetch: has('cpu'),
       streamLab: has('streams'),
+      opLab: has('cpu') && options.breakdown,
     }
     const workers = {
       passthrough: 'passthrough.toml',
       floorChatOpenAI: 'floor-chatopenai.toml',
       floorFetch: 'floor-fetch.toml',
       streamLab: 'stream-lab.toml',
+      opLab: 'op-lab.toml',
     }
     const guardMeta = join(workDir, 'guard-meta.json')
     const none: Bundle = { path: '', raw: 0, gzip: 0 }
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
       floorChatOpenAI: none,
       floorFetch: none,
       streamLab: none,
+      opLab: none,
     }
     let nextBuild = 0
     await Promise.all(

@@ -11,6 +11,7 @@
  *   npm run bench:variants -- --only keep-names,trim-zod
  *   npm run bench:variants -- --list
  *   npm run bench:variants -- --keep /tmp/variants   keep the built variants there
+ *   npm run bench:variants -- --rounds 5             more rounds (default 3)
  */
 import {
   cpSync,
@@ -570,7 +571,7 @@ async function main() {
       { label: '200 KB', bytes: 200 * 1024, count: 30, warmup: 10 },
     ]
     const cpu = new Map<string, number[]>()
-    const rounds = 2
+    const rounds = Number(value('rounds') ?? 3)
     for (const [sizeIndex, size] of sizes.entries()) {
       const contextJson = JSON.stringify(documents(14 + sizeIndex, size.bytes))
       for (let round = 0; round < rounds; round++) {
@@ -605,6 +606,13 @@ async function main() {
         console.error(`cpu ${size.label} round ${round + 1}/${rounds} done`)
       }
     }
+    // Over the pass-through of the same round, median over rounds.
+    const overPass = (target: Target, size: string) =>
+      median(
+        cpu
+          .get(`${target.name}|${size}`)!
+          .map((value, round) => value - cpu.get(`${passthrough.name}|${size}`)![round]!),
+      )
     const cpuOf = (target: Target, size: string) => median(cpu.get(`${target.name}|${size}`)!)
 
     // Streams, for the variants that touch them.
@@ -677,10 +685,14 @@ async function main() {
 
     // Startup, for the variants that change the bundle, against the unchanged guard.
     const asIs = chosen.find((variant) => variant.name === 'as-is')!
-    const startup = new Map<Variant, { variant: number; asIs: number }>()
+    const startup = new Map<Variant, { variant: number; asIs: number; difference: number }>()
     for (const variant of chosen.filter((entry) => entry.bundle && entry !== asIs)) {
       const compared = await compareStartup(bundles.get(variant)!, bundles.get(asIs)!, 5)
-      startup.set(variant, { variant: compared.a.process, asIs: compared.b.process })
+      startup.set(variant, {
+        variant: compared.a.process,
+        asIs: compared.b.process,
+        difference: compared.difference.process,
+      })
       console.error(`startup ${variant.name} done`)
     }
 
@@ -698,7 +710,7 @@ async function main() {
       const bundle = bundles.get(variant)!
       const start = startup.get(variant)
       console.log(
-        `| ${variant.name} | ${signedMs(cpuOf(target, '16 KB') - pass16)} | ${signedMs(cpuOf(target, '200 KB') - pass200)} | ${kib(bundle.gzip)} (${bundle.gzip === base.gzip ? '=' : `${bundle.gzip > base.gzip ? '+' : '−'}${kib(Math.abs(bundle.gzip - base.gzip))}`}) | ${kib(bundle.raw)} | ${start ? `${ms(start.variant, 1)} vs ${ms(start.asIs, 1)} (${signedMs(start.variant - start.asIs, 1)})` : ''} | ${variant.description} |`,
+        `| ${variant.name} | ${signedMs(overPass(target, '16 KB'))} | ${signedMs(overPass(target, '200 KB'))} | ${kib(bundle.gzip)} (${bundle.gzip === base.gzip ? '=' : `${bundle.gzip > base.gzip ? '+' : '−'}${kib(Math.abs(bundle.gzip - base.gzip))}`}) | ${kib(bundle.raw)} | ${start ? `${ms(start.variant, 1)} vs ${ms(start.asIs, 1)} (${signedMs(start.difference, 1)})` : ''} | ${variant.description} |`,
       )
     }
     console.log(`\npass-through: ${ms(pass16)} (16 KB), ${ms(pass200)} (200 KB) per request`)

@@ -27,6 +27,8 @@ export interface Bundles {
   floorChatOpenAI: Bundle
   floorFetch: Bundle
   streamLab: Bundle
+  /** --breakdown only. */
+  opLab: Bundle
 }
 
 /** One row of the table: figure | guard | floor(s) | goal | met? */

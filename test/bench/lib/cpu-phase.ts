@@ -7,9 +7,9 @@
 import { scriptScenario } from '../../stub/openai-stub'
 import { median, ms, signedMs, type BenchContext } from './context'
 import { documents, jsonUpstream, judgeStep } from './fixtures'
-import { cpuPerRequest, post, type Target } from './harness'
+import { cpuPerRequest, post, startTarget, type Target } from './harness'
 import { generator, logNormal, type DelayModel } from './random'
-import { JUDGE_SCENARIO, type CpuTargets } from './targets'
+import { JUDGE_SCENARIO, upstreamBindings, type CpuTargets } from './targets'
 
 /** Delays of the CPU phases: short, so that runs are quick; the judge is slower than the upstream in about a third of requests. */
 export const CPU_UPSTREAM: DelayModel = { medianMs: 25, sigma: 0.5 }
@@ -142,7 +142,11 @@ export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
     results.set(size.label, perTarget)
 
     const pass = perTarget.get(targets.passthrough)!.perRequestMs
-    const over = (target: Target) => perTarget.get(target)!.perRequestMs - pass
+    // Over the pass-through measured in the same round (the machine's load drifts between
+    // rounds), median over rounds.
+    const passRounds = perTarget.get(targets.passthrough)!.rounds
+    const over = (target: Target) =>
+      median(perTarget.get(target)!.rounds.map((value, round) => value - passRounds[round]!))
     const guardOver = over(targets.guard)
     context.rows.push({
       section: 'CPU per request in workerd, over the pass-through Worker',
@@ -170,5 +174,54 @@ export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
   context.notes.push(
     `CPU: utime+stime of the workerd process (/proc/<pid>/stat, 10 ms ticks) over ${rounds} round(s) per Worker, median; the threads' schedstat (ns) agrees within ${Math.max(...spread).toFixed(3)} ms/request. Delays: upstream ${CPU_UPSTREAM.medianMs} ms and judge ${CPU_JUDGE.medianMs} ms medians (log-normal, seeded), concurrency ${concurrency}.`,
   )
+  if (options.breakdown) await runOperationCosts(context)
   return results
+}
+
+/**
+ * The cost of single operations of the guard's request path (op-lab Worker): each repeated n
+ * times per request; (CPU with n − CPU with 0) / n.
+ */
+async function runOperationCosts(context: BenchContext) {
+  const { options } = context
+  const lab = await startTarget('op lab', context.bundles.opLab.path, upstreamBindings(context))
+  try {
+    const ops = ['parse', 'cache-key', 'log-hashes', 'log-line', 'prompt']
+    const parts: string[] = []
+    for (const [sizeIndex, size] of SIZES.entries()) {
+      const contextJson = JSON.stringify(documents(options.seed + sizeIndex, size.bytes))
+      const body = `{"question":"When do harbor district stations close?","context":${contextJson}}`
+      const repeat = size.bytes <= 16 * 1024 ? 50 : size.bytes <= 200 * 1024 ? 10 : 3
+      const cpu = async (op: string, n: number) => {
+        const samples: number[] = []
+        for (let round = 0; round < 3; round++) {
+          const result = await cpuPerRequest(lab, {
+            count: 10,
+            warmup: 3,
+            concurrency: 2,
+            idlePerMs: 0,
+            request: async () => {
+              const response = await post(`${lab.url}/op?op=${op}&n=${n}`, body)
+              if (response.status !== 200)
+                throw new Error(`op lab ${op}: ${response.text.slice(0, 200)}`)
+            },
+          })
+          samples.push(result.perRequestSchedMs)
+        }
+        return median(samples)
+      }
+      const costs: string[] = []
+      for (const op of ops) {
+        const each = ((await cpu(op, repeat)) - (await cpu(op, 0))) / repeat
+        costs.push(`${op} ${(each * 1000).toFixed(0)} µs`)
+      }
+      parts.push(`${size.label}: ${costs.join(', ')}`)
+      context.log(`op lab ${size.label}: ${costs.join(', ')}`)
+    }
+    context.notes.push(
+      `Single operations, CPU per call (op-lab Worker, median of 3): ${parts.join('; ')}.`,
+    )
+  } finally {
+    await lab.dispose()
+  }
 }
