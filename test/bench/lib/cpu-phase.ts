@@ -172,7 +172,7 @@ export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
     ),
   )
   context.notes.push(
-    `CPU: utime+stime of the workerd process (/proc/<pid>/stat, 10 ms ticks) over ${rounds} round(s) per Worker, median; the threads' schedstat (ns) agrees within ${Math.max(...spread).toFixed(3)} ms/request. Delays: upstream ${CPU_UPSTREAM.medianMs} ms and judge ${CPU_JUDGE.medianMs} ms medians (log-normal, seeded), concurrency ${concurrency}.`,
+    `CPU: utime+stime of the workerd process (/proc/<pid>/stat, 10 ms ticks) in ${rounds} round(s) of every Worker in turn; a difference over the pass-through is taken within each round, then the median; the threads' schedstat (ns) agrees within ${Math.max(...spread).toFixed(3)} ms/request. Delays: upstream ${CPU_UPSTREAM.medianMs} ms and judge ${CPU_JUDGE.medianMs} ms medians (log-normal, seeded), concurrency ${concurrency}. The guard runs as deployed (verdict cache on); its Cache API calls go to Miniflare's no-op cache, itself a small Worker in the same process (the cache simulator's own work is not the isolate's CPU on Cloudflare; --breakdown shows the guard with the cache off).`,
   )
   if (options.breakdown) await runOperationCosts(context)
   return results
