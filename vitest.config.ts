@@ -19,7 +19,7 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cli/**'],
+          exclude: ['test/cli/**', 'test/node/**', 'test/clients/**'],
           globalSetup: ['test/global-setup.ts'],
           // LangChain is large: pre-bundling it once saves most of a cold run.
           deps: {
@@ -30,12 +30,24 @@ export default defineConfig({
         },
       },
       {
-        // The rag-guard command line: in Node, where it runs.
+        // The rag-guard command line, and the middleware under Node: in Node, where they run.
         test: {
           name: 'node',
-          include: ['test/cli/**/*.test.ts'],
+          include: ['test/cli/**/*.test.ts', 'test/node/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
+        },
+      },
+      {
+        // Real client libraries (openai, ChatOpenAI, the AI SDK, LangServe's RemoteRunnable, curl)
+        // in Node, where they run, against the deploy bundle in workerd and real upstreams.
+        test: {
+          name: 'clients',
+          include: ['test/clients/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/clients/global-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
         },
       },
     ],

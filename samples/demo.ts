@@ -7,10 +7,12 @@
  * OPENAI_BASE_URL, when set, for any OpenAI-compatible server). Without it, a local stand-in that
  * speaks the same protocol answers both; it is not a model.
  *
- *   npm run demo              run, print the examples, keep serving until Ctrl-C
- *   npm run demo -- --once    run, print the examples, stop
+ *   npm run demo                           run, print the examples, keep serving until Ctrl-C
+ *   npm run demo -- --once                 run, print the examples, stop
+ *   npm run demo -- --stream-mode annotate streamed answers annotated instead of held
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -25,11 +27,20 @@ import {
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const once = process.argv.includes('--once')
+const streamModeAt = process.argv.indexOf('--stream-mode')
+const streamMode = streamModeAt === -1 ? 'hold' : process.argv[streamModeAt + 1]
+if (streamMode !== 'hold' && streamMode !== 'annotate') {
+  console.error('--stream-mode is "hold" or "annotate"')
+  process.exit(2)
+}
 
 const QUESTIONS = [
   'What does a day pass cost?', // answered by the documents
   'Are helmets required for adults?', // only partly: the documents cover riders under 18
   'Which company manufactures the bikes?', // not in the documents
+  // Answerable, but the stand-in's answer adds a detail no document holds: sufficiency passes,
+  // groundedness blocks.
+  'What does a day pass cost for a family?',
 ]
 
 const FORMATS = [
@@ -132,6 +143,20 @@ function stop(): void {
   if (workDir) rmSync(workDir, { recursive: true, force: true })
 }
 
+/** Each check's score (or reason), from `x-rag-guard-scores`; a `*` marks the check that decided. */
+function scores(headers: Headers): string {
+  const decided = headers.get('x-rag-guard-check')
+  const parts = Object.fromEntries(
+    (headers.get('x-rag-guard-scores') ?? '')
+      .split(', ')
+      .filter(Boolean)
+      .map((part) => part.split('=') as [string, string]),
+  )
+  const show = (check: string) =>
+    `${parts[check] ?? (headers.get('x-rag-guard-reason') || '-')}${decided === check && headers.get('x-rag-guard-verdict') !== 'pass' ? '*' : ''}`
+  return `${show('sufficiency')} / ${show('groundedness')}`
+}
+
 const cut = (text: unknown, width: number) => {
   const value = String(text ?? '').replace(/\s+/g, ' ')
   return value.length > width ? `${value.slice(0, width - 1)}…` : value
@@ -154,12 +179,23 @@ async function main(): Promise<void> {
     )
   }
 
-  // Secrets go through a private env file, never on a command line.
+  // Secrets go through a private env file, never on a command line. The guard asks callers for
+  // a token (wrangler.toml: GUARD_AUTH = "token"): one for a caller, one for an operator, who
+  // also sees the scores.
   workDir = mkdtempSync(join(tmpdir(), 'rag-guard-demo-'))
+  const callerToken = `demo-caller-${randomBytes(16).toString('hex')}`
+  const operatorToken = `demo-operator-${randomBytes(16).toString('hex')}`
   const envFile = join(workDir, 'secrets.env')
-  writeFileSync(envFile, apiKey ? `OPENAI_API_KEY=${JSON.stringify(apiKey)}\n` : '', {
-    mode: 0o600,
-  })
+  writeFileSync(
+    envFile,
+    [
+      ...(apiKey ? [`OPENAI_API_KEY=${JSON.stringify(apiKey)}`] : []),
+      `GUARD_TOKENS=${callerToken}`,
+      `GUARD_OPERATOR_TOKENS=${operatorToken}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  )
   const shared = [
     '--env-file',
     envFile,
@@ -199,6 +235,10 @@ async function main(): Promise<void> {
     '--var',
     'GUARD_MODE:enforce',
     '--var',
+    `STREAM_MODE:${streamMode}`,
+    '--var',
+    'GUARD_CHECKS:sufficiency,groundedness',
+    '--var',
     `JUDGE_MODEL:${judgeModel}`,
   ])
   const serviceUrl = `http://127.0.0.1:${servicePort}`
@@ -208,7 +248,7 @@ async function main(): Promise<void> {
     waitUntilUp('RAG Guard', guard, guardUrl),
   ])
   console.log(
-    `Sample RAG service: ${serviceUrl}   RAG Guard in front of it: ${guardUrl} (enforce, block below 0.2, flag below 0.8)\n`,
+    `Sample RAG service: ${serviceUrl}   RAG Guard in front of it: ${guardUrl} (enforce, checks: sufficiency and groundedness, block below 0.2, flag below 0.8, streams: ${streamMode})\n`,
   )
 
   const rows: string[][] = []
@@ -216,7 +256,7 @@ async function main(): Promise<void> {
     for (const question of QUESTIONS) {
       const response = await fetch(`${guardUrl}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${operatorToken}` },
         body: JSON.stringify(body(question)),
       })
       const text = await response.text()
@@ -230,14 +270,18 @@ async function main(): Promise<void> {
         format,
         question,
         `${response.headers.get('x-rag-guard-verdict') ?? '-'}${response.status === 200 ? '' : ` (${response.status})`}`,
-        response.headers.get('x-rag-guard-score') ??
-          response.headers.get('x-rag-guard-reason') ??
-          '-',
+        scores(response.headers),
         cut(answer(parsed), 60),
       ])
     }
   }
-  const header = ['format', 'question', 'verdict', 'score', 'answer the client got']
+  const header = [
+    'format',
+    'question',
+    'verdict',
+    'sufficiency / groundedness',
+    'answer the client got',
+  ]
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column]!.length)),
   )
@@ -253,10 +297,12 @@ async function main(): Promise<void> {
     )
   if (once) return
   console.log(`
-Try it yourself (Ctrl-C stops both Workers):
-  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
-  curl -si ${guardUrl}/v1/chat/completions -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
-  curl -si ${guardUrl}/rag/invoke -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'`)
+The table was fetched with the operator token, which also sees scores and reasons. Try it
+yourself (Ctrl-C stops both Workers); a caller's token gets the verdict only, no token a 401:
+  curl -si ${guardUrl}/ask -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
+  curl -si ${guardUrl}/v1/chat/completions -H 'authorization: Bearer ${operatorToken}' -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
+  curl -si ${guardUrl}/rag/invoke -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'
+  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "No token?"}'`)
   await new Promise<void>((resolve) => process.once('SIGINT', resolve))
 }
 

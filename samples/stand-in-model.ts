@@ -4,11 +4,22 @@
  * judge separates good context from bad: they only make the flow visible.
  *
  * It speaks the chat completions protocol (JSON and server-sent events, with logprobs):
- * - a judge call (`logprobs: true`, one output token) is answered True or False with
- *   P(True) = how much of the question's vocabulary the documents contain, through a logistic
- *   curve;
+ * - a judge call (the RAG Guard judge prompt) gets P(True) = how much of the question's
+ *   vocabulary the documents contain (sufficiency), or, for the least covered sentence of the
+ *   answer, of that sentence's vocabulary (groundedness: one unsupported sentence is enough),
+ *   through a logistic curve. With `logprobs: true` it is answered True or False with that
+ *   P(True) in `top_logprobs` (the logprobs estimator); without, it gives `n` answers (1 by
+ *   default), "True" or "False", True for a share P(True) of them (the sampling estimator). The
+ *   answers are not random: sample k of a question is True when frac(h + k·0.618…) < P(True), h
+ *   a hash of question, documents and answer — a Weyl sequence, so the share of True among any N
+ *   answers in a row stays close to P(True), and a fresh stand-in gives the same scores for the
+ *   same data;
+ * - the model `stand-in-reasoning` plays a reasoning model: it refuses `logprobs` with OpenAI's
+ *   400, so `JUDGE_ESTIMATOR = "auto"` is seen turning to sampling;
  * - any other call is answered with the sentence of the system message that shares the most
- *   words with the question ("I don't know." when none does), one word per streamed chunk.
+ *   words with the question ("I don't know." when none does), one word per streamed chunk. To
+ *   show the groundedness check at work, it invents a detail for a question about families:
+ *   the documents never mention them.
  *
  * Run alone: `npx tsx samples/stand-in-model.ts [port]`.
  */
@@ -21,11 +32,16 @@ export const STAND_IN_NOTICE =
 
 export const STAND_IN_MODEL = 'stand-in-word-overlap'
 
+/** A stand-in for a reasoning model, which refuses logprobs. */
+export const STAND_IN_REASONING_MODEL = 'stand-in-reasoning'
+
 interface ChatRequest {
   model?: string
   messages?: Array<{ role?: string; content?: unknown }>
+  tools?: Array<{ function?: { name?: string; parameters?: { properties?: object } } }>
   logprobs?: boolean
   top_logprobs?: number
+  n?: number
   max_tokens?: number
   max_completion_tokens?: number
   stream?: boolean
@@ -55,8 +71,8 @@ export function standInProbability(share: number): number {
   return Math.min(Math.max(p, 1e-6), 1 - 1e-6)
 }
 
-/** Reads question and documents out of the RAG Guard judge prompt, by its boundary markers. */
-function judgeInput(prompt: string): { question: string; documents: string[] } {
+/** Reads question, documents and answer out of the RAG Guard judge prompt, by its boundary markers. */
+function judgeInput(prompt: string): { question: string; documents: string[]; answer?: string } {
   const boundary = prompt.match(/<<<QUESTION ([0-9a-f]+)>>>/)?.[1]
   if (!boundary) return { question: prompt, documents: [] }
   const blocks = [
@@ -69,8 +85,12 @@ function judgeInput(prompt: string): { question: string; documents: string[] } {
     documents: blocks
       .filter((block) => block[1]?.startsWith('DOCUMENT'))
       .map((block) => block[2] ?? ''),
+    answer: blocks.find((block) => block[1] === 'ANSWER')?.[2],
   }
 }
+
+/** A detail no document supports, added to answers about families (see the header). */
+export const INVENTED_DETAIL = 'A family of four rides for $30 a day.'
 
 function bestSentence(question: string, context: string): string {
   const asked = new Set(words(question))
@@ -82,10 +102,62 @@ function bestSentence(question: string, context: string): string {
   return best.sentence
 }
 
-function judgeAnswer(request: ChatRequest) {
+/** The judge prompt's last user message, when the request is a judge call. */
+function judgePrompt(request: ChatRequest): string | undefined {
   const prompt = text(request.messages?.findLast((message) => message.role === 'user')?.content)
-  const { question, documents } = judgeInput(prompt)
-  const p = standInProbability(coverage(question, documents))
+  return /<<<QUESTION [0-9a-f]+>>>/.test(prompt) ? prompt : undefined
+}
+
+const GOLDEN = (Math.sqrt(5) - 1) / 2
+
+/** Samples drawn so far per question and documents (bounded: cleared past 10,000 of them). */
+const drawn = new Map<string, number>()
+
+/** FNV-1a, as a fraction of 2^32. */
+function fraction(text: string): number {
+  let hash = 0x811c9dc5
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash / 2 ** 32
+}
+
+/** `count` answers to a judge prompt, True for a share P(True) of them (a Weyl sequence). */
+export function sampledAnswers(prompt: string, count: number): string[] {
+  const { question, documents, answer } = judgeInput(prompt)
+  const p = judgeProbability(prompt)
+  const key = JSON.stringify([question, documents, answer ?? null])
+  if (drawn.size > 10_000) drawn.clear()
+  const first = drawn.get(key) ?? 0
+  drawn.set(key, first + count)
+  const offset = fraction(key)
+  return Array.from({ length: count }, (_, k) =>
+    (offset + (first + k) * GOLDEN) % 1 < p ? 'True' : 'False',
+  )
+}
+
+/**
+ * The stand-in's P(True) for a judge prompt. Sufficiency: how much of the question's vocabulary
+ * the documents hold. Groundedness: the same for the answer's least covered sentence.
+ */
+function judgeProbability(prompt: string): number {
+  const { question, documents, answer } = judgeInput(prompt)
+  const share =
+    answer === undefined
+      ? coverage(question, documents)
+      : Math.min(
+          ...answer
+            .split(/(?<=[.!?])\s+/)
+            .filter((sentence) => words(sentence).length > 0)
+            .map((sentence) => coverage(sentence, documents)),
+          1,
+        )
+  return standInProbability(share)
+}
+
+function judgeAnswer(request: ChatRequest, prompt: string) {
+  const p = judgeProbability(prompt)
   const alternatives = [
     { token: 'True', logprob: Math.log(p) },
     { token: 'False', logprob: Math.log(1 - p) },
@@ -116,7 +188,41 @@ function generationAnswer(request: ChatRequest) {
     .filter((message) => message.role === 'system')
     .map((message) => text(message.content))
     .join('\n')
-  return { content: bestSentence(question, context), logprobs: null, finishReason: 'stop' }
+  const sentence = bestSentence(question, context)
+  const content = /\bfamil(?:y|ies)\b/i.test(question) ? `${sentence} ${INVENTED_DETAIL}` : sentence
+  return { content, logprobs: null, finishReason: 'stop' }
+}
+
+/**
+ * An agent's call (one that offers tools): before any tool has answered since the last user
+ * message, it calls the first tool with the question, as an agent retrieves first; after, it
+ * answers as any other call, with the tools' results as context beside the system message.
+ */
+function agentAnswer(request: ChatRequest) {
+  const messages = request.messages ?? []
+  const asked = messages.findLastIndex((message) => message.role === 'user')
+  const tool = request.tools?.[0]?.function
+  if (!tool?.name) return generationAnswer(request)
+  if (messages.slice(asked + 1).some((message) => message.role === 'tool')) {
+    const context = messages.map((message) =>
+      message.role === 'tool' ? { ...message, role: 'system' } : message,
+    )
+    return generationAnswer({ ...request, messages: context })
+  }
+  const argument = Object.keys(tool.parameters?.properties ?? {})[0] ?? 'query'
+  const question = text(messages[asked]?.content)
+  return {
+    content: null,
+    toolCalls: [
+      {
+        id: `call_standin${Date.now().toString(36)}`,
+        type: 'function' as const,
+        function: { name: tool.name, arguments: JSON.stringify({ [argument]: question }) },
+      },
+    ],
+    logprobs: null,
+    finishReason: 'tool_calls',
+  }
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -156,17 +262,43 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
         error: { message: 'the body is not JSON', type: 'invalid_request_error' },
       })
     }
-    const isJudge =
-      request.logprobs === true && (request.max_tokens ?? request.max_completion_tokens) === 1
-    const answer = isJudge ? judgeAnswer(request) : generationAnswer(request)
+    const prompt = judgePrompt(request)
+    if (prompt && request.logprobs && request.model === STAND_IN_REASONING_MODEL) {
+      return json(400, {
+        error: {
+          message: "Unsupported parameter: 'logprobs' is not supported with this model.",
+          type: 'invalid_request_error',
+          param: 'logprobs',
+          code: 'unsupported_parameter',
+        },
+      })
+    }
+    const answer = prompt
+      ? request.logprobs
+        ? judgeAnswer(request, prompt)
+        : { sampled: sampledAnswers(prompt, Math.max(1, request.n ?? 1)) }
+      : agentAnswer(request)
     const base = {
       id: `chatcmpl-standin${Date.now().toString(36)}`,
       created: Math.floor(Date.now() / 1000),
-      model: STAND_IN_MODEL,
+      model: request.model?.startsWith('stand-in') ? request.model : STAND_IN_MODEL,
       system_fingerprint: 'stand-in',
     }
     const usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
 
+    if ('sampled' in answer) {
+      return json(200, {
+        ...base,
+        object: 'chat.completion',
+        choices: answer.sampled.map((content, index) => ({
+          index,
+          message: { role: 'assistant', content, refusal: null },
+          logprobs: null,
+          finish_reason: 'stop',
+        })),
+        usage,
+      })
+    }
     if (!request.stream) {
       return json(200, {
         ...base,
@@ -174,7 +306,12 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: answer.content, refusal: null },
+            message: {
+              role: 'assistant',
+              content: answer.content,
+              refusal: null,
+              ...('toolCalls' in answer ? { tool_calls: answer.toolCalls } : {}),
+            },
             logprobs: answer.logprobs,
             finish_reason: answer.finishReason,
           },
@@ -190,7 +327,11 @@ export async function startStandInModel(port = 0): Promise<StandInServer> {
     send([
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ])
-    for (const token of answer.content.match(/\s*\S+/g) ?? [])
+    if ('toolCalls' in answer && answer.toolCalls) {
+      const toolCalls = answer.toolCalls.map((call, index) => ({ index, ...call }))
+      send([{ index: 0, delta: { tool_calls: toolCalls }, logprobs: null, finish_reason: null }])
+    }
+    for (const token of answer.content?.match(/\s*\S+/g) ?? [])
       send([{ index: 0, delta: { content: token }, logprobs: null, finish_reason: null }])
     send([{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finishReason }])
     if (request.stream_options?.include_usage) send([], { usage })

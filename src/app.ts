@@ -1,14 +1,19 @@
 import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import { parseConfig, type GuardConfig, type GuardEnv } from './config'
+import { callerCheck, rateLimit } from './guard/auth'
 import { logDecision } from './guard/decision-log'
 import { ragGuard } from './guard/middleware'
+import { errorResponse } from './guard/respond'
 import { cacheApiStore, kvStore } from './judge/cache'
 import { createJudge } from './judge/judge'
 import { createProxy } from './proxy'
+import { normalizedPath } from './routing'
 
 /**
- * The standalone guard: a Hono app that proxies every request to the upstream, and guards the
- * routes of `GUARD_ROUTES`. Throws a `ConfigurationError` when a setting is wrong.
+ * The standalone guard: a Hono app that checks the caller, guards the routes of `GUARD_ROUTES`,
+ * forwards the routes of `PASS_THROUGH` unjudged, and refuses everything else with 404. Throws a
+ * `ConfigurationError` when a setting is wrong.
  */
 export function createGuardApp(env: GuardEnv): Hono {
   return buildGuardApp(parseConfig(env))
@@ -16,38 +21,46 @@ export function createGuardApp(env: GuardEnv): Hono {
 
 export function buildGuardApp(config: GuardConfig): Hono {
   const judge = createJudge(config.judge)
-  const proxy = createProxy(config.upstream, { timeoutMs: config.upstreamTimeoutMs })
+  const proxy = createProxy(config.upstream, {
+    hideHeader: config.auth.methods.includes('token') ? config.auth.tokenHeader : undefined,
+  })
   const cache =
     config.cache &&
     (config.cache.kv
-      ? kvStore(config.cache.kv, config.cache.ttlSeconds)
-      : cacheApiStore(config.cache.ttlSeconds))
-  const app = new Hono()
+      ? kvStore(config.cache.kv, config.cache.ttlSeconds, { secret: config.cache.secret })
+      : cacheApiStore(config.cache.ttlSeconds, { secret: config.cache.secret! }))
+  // Routes match every spelling of their path (case, slashes, dot segments, escapes).
+  const app = new Hono({ getPath: (request) => normalizedPath(request.url) })
+  // Who may call, before anything is read, judged or forwarded.
+  app.use('*', callerCheck(config.auth))
+  if (config.rateLimit) app.use('*', rateLimit(config.rateLimit))
   for (const route of config.routes) {
-    app.on(
-      route.method,
-      route.path,
-      ragGuard({
-        judge,
-        format: route.format,
-        blockBelow: route.thresholds.blockBelow,
-        flagBelow: route.thresholds.flagBelow,
-        mode: config.mode,
-        onError: config.onError,
-        fallbackMessage: route.fallbackMessage,
-        streamMode: route.streamMode,
-        streamBufferBytes: config.streamBufferBytes,
-        cache,
-        onDecision: config.logDecisions ? logDecision : undefined,
-        logContent: config.logContent,
-        maxBodyBytes: config.maxBodyBytes,
-        onOversize: config.onOversize,
-      }),
-      proxy,
-    )
+    const guard = ragGuard({
+      ...config.guard,
+      judge,
+      format: route.format,
+      checks: route.checks,
+      blockBelow: route.thresholds.blockBelow,
+      flagBelow: route.thresholds.flagBelow,
+      groundednessBlockBelow: route.groundednessThresholds.blockBelow,
+      groundednessFlagBelow: route.groundednessThresholds.flagBelow,
+      fallbackMessage: route.fallbackMessage,
+      streamMode: route.streamMode,
+      cache,
+      onDecision: config.logDecisions ? logDecision : undefined,
+      isOperator: (c) => c.var.caller?.operator === true,
+      callerId: (c) => c.var.caller?.id,
+    })
+    for (const path of route.paths) app.on(route.method, path, guard, proxy)
   }
-  app.all('*', proxy)
+  for (const rule of config.passThrough) app.on(rule.methods, rule.path, proxy)
+  // Deny by default: nothing reaches the upstream unless a route says so.
+  app.all('*', () =>
+    errorResponse(404, 'not_found', 'No route of this guard matches this request.'),
+  )
   app.onError((error, c) => {
+    // Refusals raised by middleware (the caller check) keep their own response.
+    if (error instanceof HTTPException) return error.getResponse()
     // The guard never answers 500 for itself: its own failure is a bad gateway, said plainly.
     console.error(
       JSON.stringify({
@@ -56,10 +69,7 @@ export function buildGuardApp(config: GuardConfig): Hono {
         error: String(error),
       }),
     )
-    return c.json(
-      { error: { type: 'guard_error', message: 'The guard could not process this request.' } },
-      502,
-    )
+    return errorResponse(502, 'guard_error', 'The guard could not process this request.')
   })
   return app
 }

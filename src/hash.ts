@@ -1,9 +1,37 @@
+const encoder = new TextEncoder()
+
+function hex(buffer: ArrayBuffer): string {
+  let text = ''
+  for (const byte of new Uint8Array(buffer)) text += byte.toString(16).padStart(2, '0')
+  return text
+}
+
 /** SHA-256 of a string (UTF-8), as lowercase hex. */
 export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)),
+  return hex(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
+}
+
+/** An HMAC-SHA256 key from a secret. Make it once and keep it: importing costs more than signing. */
+export function hmacKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    'raw',
+    encoder.encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
   )
-  let hex = ''
-  for (const byte of digest) hex += byte.toString(16).padStart(2, '0')
-  return hex
+}
+
+/** HMAC-SHA256 of a string (UTF-8) under `key`, as lowercase hex. */
+export async function hmacHex(key: CryptoKey, text: string): Promise<string> {
+  return hex(await crypto.subtle.sign('HMAC', key, encoder.encode(text)))
+}
+
+/** Whether two strings are equal, in time that depends only on their length. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let index = 0; index < a.length; index++)
+    difference |= a.charCodeAt(index) ^ b.charCodeAt(index)
+  return difference === 0
 }

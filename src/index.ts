@@ -1,23 +1,35 @@
 /**
  * RAG Guard: public exports. Everything not listed here is internal.
  */
+export { ragGuard, type RagGuardVariables } from './guard/middleware'
 export {
-  ragGuard,
   DEFAULT_FALLBACK_MESSAGE,
+  DEFAULT_MAX_BODY_BYTES,
   DEFAULT_STREAM_BUFFER_BYTES,
-  HEADER_CACHE,
-  HEADER_MODE,
-  HEADER_REASON,
-  HEADER_SCORE,
-  HEADER_VERDICT,
+  type CacheScope,
+  type DetailsAudience,
+  type InputOverflow,
+  type RagGuardOptions,
+  type StreamMode,
+} from './guard/options'
+export {
+  REASON_POLICY,
   type GuardDecision,
   type GuardMode,
   type GuardReason,
-  type RagGuardOptions,
-  type RagGuardVariables,
-  type StreamMode,
-} from './guard/middleware'
-export { logDecision, type DecisionRecord } from './guard/decision-log'
+  type ReasonPolicy,
+} from './guard/decision'
+export {
+  HEADER_CACHE,
+  HEADER_CHECK,
+  HEADER_ESTIMATOR,
+  HEADER_MODE,
+  HEADER_SCORES,
+  HEADER_REASON,
+  HEADER_SCORE,
+  HEADER_VERDICT,
+} from './guard/respond'
+export { logDecision, type CheckRecord, type DecisionRecord } from './guard/decision-log'
 export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
 export {
   createFormat,
@@ -26,7 +38,13 @@ export {
   type RouteFormat,
   type StreamFormat,
 } from './formats'
-export { SSEParser, formatSSE, ANNOTATION_EVENT, type SSEEvent } from './formats/sse'
+export {
+  SSEParser,
+  formatSSE,
+  ANNOTATION_PREFIX,
+  readAnnotation,
+  type SSEEvent,
+} from './formats/sse'
 export {
   decide,
   validateThresholds,
@@ -34,9 +52,10 @@ export {
   type Thresholds,
   type Verdict,
 } from './guard/policy'
+export { DEFAULT_JUDGE_OPTIONS, type EstimatorOption, type ReasoningEffort } from './judge/options'
 export {
   createJudge,
-  DEFAULT_JUDGE_OPTIONS,
+  type Estimator,
   type Judge,
   type JudgeCallOptions,
   type JudgeChatModel,
@@ -46,11 +65,20 @@ export {
   type JudgeOptions,
   type JudgeResult,
   type JudgeScore,
+  type LogprobsEstimate,
+  type SamplingEstimate,
   type TokenUsage,
 } from './judge/judge'
+export { readAnswer, smoothedShare } from './judge/estimators/sampling'
 export {
   buildJudgePrompt,
+  buildPrompt,
+  CHECKS,
   PROMPT_VERSION,
+  PROMPT_VERSIONS,
+  type Check,
+  type ConversationTurn,
+  type PromptInput,
   type JudgeMessage,
   type JudgePrompt,
 } from './judge/prompt'

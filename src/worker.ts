@@ -6,6 +6,7 @@ import type { Hono } from 'hono'
 import { createGuardApp } from './app'
 import type { GuardEnv } from './config'
 import { ConfigurationError } from './errors'
+import { errorResponse } from './guard/respond'
 
 // The settings are read once per isolate (env is the same object for every request).
 const apps = new WeakMap<object, Hono | ConfigurationError>()
@@ -30,9 +31,11 @@ export default {
   fetch(request, env, ctx) {
     const app = appFor(env)
     if (app instanceof ConfigurationError) {
-      return Response.json(
-        { error: { type: 'guard_misconfigured', message: app.message, setting: app.setting } },
-        { status: 503 },
+      // The reason is in the logs; a client learns nothing of the settings.
+      return errorResponse(
+        503,
+        'guard_misconfigured',
+        "The guard is misconfigured. Its operator can find the reason in the Worker's logs.",
       )
     }
     return app.fetch(request, env, ctx)

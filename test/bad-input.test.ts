@@ -20,7 +20,7 @@ import { judgeSays, postJson, setupGuard } from './guard-helpers'
 
 const answer = { answer: 'a', sources: [{ pageContent: 'doc' }] }
 
-describe('bad requests through the Worker: the ON_ERROR verdict with a reason, the bytes forwarded as sent', () => {
+describe('bad requests through the Worker: refused with the reason by default; with ON_UNJUDGEABLE = "flag", the bytes forwarded as sent', () => {
   const cases: Array<[string, string, BodyInit, string, Record<string, string>?]> = [
     ['malformed JSON', '/ask', '{"question": "q?", "context": [', 'invalid-request-body'],
     ['an empty body', '/ask', '', 'invalid-request-body'],
@@ -86,37 +86,72 @@ describe('bad requests through the Worker: the ON_ERROR verdict with a reason, t
     ['deeply nested JSON', '/ask', `${'['.repeat(20000)}${']'.repeat(20000)}`, 'no-question'],
   ]
 
-  it.each(cases)('%s → %s', async (_, path, body, reason) => {
-    const upstreamBody =
-      path === '/v1/chat/completions'
-        ? {
-            id: 'c',
-            object: 'chat.completion',
-            created: 1,
-            model: 'm',
-            choices: [
-              { index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'stop' },
-            ],
-          }
-        : path === '/rag/invoke'
-          ? { output: { answer: 'x', context: [] }, metadata: {} }
-          : answer
-    const { send, upstream, judge } = await setupGuard({ json: upstreamBody }, judgeSays(0.9))
-    const response = await send(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    })
-    expect(response.status).toBe(200)
-    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
-    expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
-    expect(await response.json()).toEqual(upstreamBody)
-    expect((await upstream.requests())[0]!.rawBody).toBe(typeof body === 'string' ? body : '')
-    expect(await judge.requests()).toHaveLength(0)
-  })
+  const upstreamBodyFor = (path: string) =>
+    path === '/v1/chat/completions'
+      ? {
+          id: 'c',
+          object: 'chat.completion',
+          created: 1,
+          model: 'm',
+          choices: [
+            { index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'stop' },
+          ],
+        }
+      : path === '/rag/invoke'
+        ? { output: { answer: 'x', context: [] }, metadata: {} }
+        : answer
 
-  it('a body that is not valid UTF-8 reaches the upstream byte for byte', async () => {
-    const { send, upstream } = await setupGuard({ json: answer }, judgeSays(0.9))
+  it.each(cases)(
+    '%s → %s: refused with 400, never forwarded, never judged',
+    async (_, path, body, reason) => {
+      const { send, upstream, judge } = await setupGuard(
+        { json: upstreamBodyFor(path) },
+        judgeSays(0.9),
+      )
+      const response = await send(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      expect(response.status).toBe(400)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+      expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
+      expect(
+        ((await response.json()) as { error: { type: string; reason: string } }).error,
+      ).toMatchObject({
+        type: 'unjudgeable_request',
+        reason,
+      })
+      expect(await upstream.requests()).toHaveLength(0)
+      expect(await judge.requests()).toHaveLength(0)
+    },
+  )
+
+  it.each(cases)(
+    '%s → %s: with ON_UNJUDGEABLE = "flag", forwarded as sent, flagged',
+    async (_, path, body, reason) => {
+      const upstreamBody = upstreamBodyFor(path)
+      const { send, upstream, judge } = await setupGuard({ json: upstreamBody }, judgeSays(0.9), {
+        ON_UNJUDGEABLE: 'flag',
+      })
+      const response = await send(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+      expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
+      expect(await response.json()).toEqual(upstreamBody)
+      expect((await upstream.requests())[0]!.rawBody).toBe(typeof body === 'string' ? body : '')
+      expect(await judge.requests()).toHaveLength(0)
+    },
+  )
+
+  it('a body that is not valid UTF-8 reaches the upstream byte for byte (ON_UNJUDGEABLE = "flag")', async () => {
+    const { send, upstream } = await setupGuard({ json: answer }, judgeSays(0.9), {
+      ON_UNJUDGEABLE: 'flag',
+    })
     const bytes = new Uint8Array([
       0x7b, 0x22, 0x71, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0xc3, 0x28, 0x22, 0x7d,
     ]) // {"q":"\xff\xfe\xc3(")}
@@ -144,14 +179,24 @@ describe('bad requests through the Worker: the ON_ERROR verdict with a reason, t
     expect(await judge.requests()).toHaveLength(1)
   })
 
-  it('a very long question is judged, not refused or cut', async () => {
-    const question = `${'Why '.repeat(100_000)}?`
+  it('a long question within the judge\u2019s input limit is judged whole, not cut', async () => {
+    const question = `${'Why '.repeat(40_000)}?`
     const { send, judge } = await setupGuard({ json: answer }, judgeSays(0.9))
     const response = await send('/ask', postJson({ question, context: 'c' }))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
     const prompt = ((await judge.requests())[0]!.body as { messages: Array<{ content: string }> })
       .messages[1]!.content
     expect(prompt).toContain(question)
+  })
+
+  it('a question longer than JUDGE_MAX_INPUT_CHARS is refused (413, judge-input-too-large), never sent', async () => {
+    const question = `${'Why '.repeat(60_000)}?`
+    const { send, judge, upstream } = await setupGuard({ json: answer }, judgeSays(0.9))
+    const response = await send('/ask', postJson({ question, context: 'c' }))
+    expect(response.status).toBe(413)
+    expect(response.headers.get('x-rag-guard-reason')).toBe('judge-input-too-large')
+    expect(await judge.requests()).toHaveLength(0)
+    expect(await upstream.requests()).toHaveLength(0)
   })
 })
 

@@ -239,7 +239,11 @@ describe('a slow or broken verdict cache', () => {
       const app = new Hono()
       app.post(
         '/ask',
-        ragGuard({ judge: { apiKey: 'k', baseURL: model.baseURL }, cache: cache as never }),
+        ragGuard({
+          judge: { apiKey: 'k', baseURL: model.baseURL },
+          cache: cache as never,
+          details: 'everyone',
+        }),
         (c) => c.json({ answer: 'a' }),
       )
       const startedAt = Date.now()

@@ -12,12 +12,42 @@ const samples = import.meta.glob<string>('../samples/configs/*.toml', {
 describe('the shipped Worker configurations', () => {
   const files = { 'wrangler.toml': rootConfig, ...samples }
 
-  it('include the four provider examples', () => {
+  it('include the provider examples', () => {
     expect(
       Object.keys(samples)
         .map((path) => path.split('/').pop())
         .sort(),
-    ).toEqual(['ai-gateway.toml', 'azure-openai.toml', 'openai.toml', 'self-hosted.toml'])
+    ).toEqual([
+      'ai-gateway.toml',
+      'azure-openai.toml',
+      'openai.toml',
+      'reasoning-sampling.toml',
+      'self-hosted.toml',
+      'workers-ai.toml',
+    ])
+  })
+
+  it('the reasoning model and Workers AI examples judge by sampling', () => {
+    const judgeOf = (name: string) => {
+      const toml = parse(samples[`../samples/configs/${name}`]!) as { vars: GuardEnv }
+      return parseConfig({
+        OPENAI_API_KEY: 'sk-placeholder',
+        GUARD_TOKENS: 'placeholder-token-0123456789',
+        ...toml.vars,
+      }).judge
+    }
+    expect(judgeOf('reasoning-sampling.toml')).toMatchObject({
+      model: 'gpt-5-mini',
+      estimator: 'sampling',
+      samples: 5,
+      reasoningEffort: 'minimal',
+    })
+    expect(judgeOf('workers-ai.toml')).toMatchObject({
+      baseURL: expect.stringMatching(
+        /^https:\/\/api\.cloudflare\.com\/client\/v4\/accounts\/.+\/ai\/v1$/,
+      ),
+      estimator: 'sampling',
+    })
   })
 
   it.each(Object.entries(files))(
@@ -26,7 +56,12 @@ describe('the shipped Worker configurations', () => {
       const toml = parse(text) as { main?: string; vars?: GuardEnv }
       expect(toml.main).toBe('src/worker.ts')
       // Secrets are not in the file: set them as `wrangler secret put` would.
-      const config = parseConfig({ OPENAI_API_KEY: 'sk-placeholder', ...toml.vars })
+      const config = parseConfig({
+        OPENAI_API_KEY: 'sk-placeholder',
+        GUARD_TOKENS: 'placeholder-token-0123456789',
+        CACHE_SECRET: 'placeholder-cache-secret',
+        ...toml.vars,
+      })
       expect(config.routes.length).toBeGreaterThan(0)
       expect(config.upstream.url.protocol).toMatch(/^https?:$/)
     },

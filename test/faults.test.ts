@@ -76,6 +76,7 @@ describe('the upstream misbehaves', () => {
   it('slower than UPSTREAM_TIMEOUT_MS → 504 upstream_timeout within the budget', async () => {
     const { send } = await setupGuard({ json: answer, delayMs: 5000 }, judgeSays(0.9), {
       UPSTREAM_TIMEOUT_MS: '300',
+      PASS_THROUGH: [{ path: '/unguarded', methods: ['POST'] }],
     })
     for (const path of ['/ask', '/unguarded']) {
       const startedAt = Date.now()
@@ -91,7 +92,7 @@ describe('the upstream misbehaves', () => {
     }
   })
 
-  it('non-JSON on a JSON route: passed untouched, or judged from the request; unjudged when the context was to come from it', async () => {
+  it('non-JSON on a JSON route: passed untouched, or judged from the request; unjudgeable (blocked) when the context was to come from it', async () => {
     const text = 'Stations close during storm warnings (plain text).'
     const passed = await setupGuard(
       { headers: { 'content-type': 'text/plain' }, body: text },
@@ -117,8 +118,20 @@ describe('the upstream misbehaves', () => {
     )
     const lateResponse = await late.send('/ask-late', postJson({ question: request.question }))
     expect(lateResponse.headers.get('x-rag-guard-reason')).toBe('invalid-response-body')
-    expect(lateResponse.headers.get('x-rag-guard-verdict')).toBe('flag')
-    expect(await lateResponse.text()).toBe(text)
+    expect(lateResponse.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(await lateResponse.text()).not.toContain(text)
+
+    const flagged = await setupGuard(
+      { headers: { 'content-type': 'text/plain' }, body: text },
+      judgeSays(0.9),
+      { ON_UNJUDGEABLE: 'flag' },
+    )
+    const flaggedResponse = await flagged.send(
+      '/ask-late',
+      postJson({ question: request.question }),
+    )
+    expect(flaggedResponse.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(await flaggedResponse.text()).toBe(text)
   })
 
   it('a JSON body cut short, when the context was to come from it → 502 upstream_broken', async () => {
@@ -134,31 +147,38 @@ describe('the upstream misbehaves', () => {
     })
   })
 
-  it('a stream that breaks off before the verdict → the ON_ERROR verdict, reason upstream-stream-error, what arrived passed on', async () => {
+  it('a stream that breaks off before the verdict → unjudgeable (upstream-stream-error): a fallback stream by default, what arrived with ON_UNJUDGEABLE = "flag"', async () => {
     const events = sse(
       { data: chunk({ role: 'assistant', content: '' }) },
       { data: chunk({ content: 'During ' }) },
       { data: chunk({ content: 'storms.' }) },
       { data: '[DONE]' },
     )
-    const { send } = await setupGuard(
-      { headers: { 'content-type': 'text/event-stream' }, chunks: events, resetAfterChunks: 2 },
-      judgeSays(0.9, { delayMs: 500 }),
-    )
-    const response = await send(
-      '/v1/chat/completions',
-      postJson({
-        model: 'm',
-        stream: true,
-        messages: [
-          { role: 'system', content: 'docs' },
-          { role: 'user', content: 'q?' },
-        ],
-      }),
-    )
-    expect(response.headers.get('x-rag-guard-reason')).toBe('upstream-stream-error')
-    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
-    expect(await response.text()).toBe(events.slice(0, 2).join(''))
+    const chat = postJson({
+      model: 'm',
+      stream: true,
+      messages: [
+        { role: 'system', content: 'docs' },
+        { role: 'user', content: 'q?' },
+      ],
+    })
+    for (const policy of ['block', 'flag'] as const) {
+      const { send } = await setupGuard(
+        { headers: { 'content-type': 'text/event-stream' }, chunks: events, resetAfterChunks: 2 },
+        judgeSays(0.9, { delayMs: 500 }),
+        { ON_UNJUDGEABLE: policy },
+      )
+      const response = await send('/v1/chat/completions', chat)
+      expect(response.headers.get('x-rag-guard-reason')).toBe('upstream-stream-error')
+      expect(response.headers.get('x-rag-guard-verdict')).toBe(policy)
+      const text = await response.text()
+      if (policy === 'flag') expect(text).toBe(events.slice(0, 2).join(''))
+      else {
+        expect(text).toContain(FALLBACK)
+        expect(text).not.toContain('During')
+        expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
+      }
+    }
   })
 
   it('a stream that ends early without [DONE] is judged and passed as it came', async () => {
@@ -182,16 +202,21 @@ describe('the upstream misbehaves', () => {
     expect(await response.text()).toBe(events.join(''))
   })
 
-  it('a huge response, when the context was to come from it → unjudged, every byte passed on', async () => {
+  it('a huge response, when the context was to come from it → unjudgeable: blocked by default, every byte passed on with ON_UNJUDGEABLE = "flag"', async () => {
     const huge = { answer: 'x', sources: [{ pageContent: 'y'.repeat(3 * 1024 * 1024) }] }
-    const { send, judge } = await setupGuard({ json: huge }, judgeSays(0.9), {
-      MAX_BODY_BYTES: String(1024 * 1024),
-    })
-    const response = await send('/ask-late', postJson({ question: request.question }))
-    expect(response.headers.get('x-rag-guard-reason')).toBe('response-too-large')
-    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
-    expect(await response.text()).toBe(JSON.stringify(huge))
-    expect(await judge.requests()).toHaveLength(0)
+    for (const policy of ['block', 'flag'] as const) {
+      const { send, judge } = await setupGuard({ json: huge }, judgeSays(0.9), {
+        MAX_BODY_BYTES: String(1024 * 1024),
+        ON_UNJUDGEABLE: policy,
+      })
+      const response = await send('/ask-late', postJson({ question: request.question }))
+      expect(response.headers.get('x-rag-guard-reason')).toBe('response-too-large')
+      expect(response.headers.get('x-rag-guard-verdict')).toBe(policy)
+      const text = await response.text()
+      if (policy === 'flag') expect(text).toBe(JSON.stringify(huge))
+      else expect(text.length).toBeLessThan(1024)
+      expect(await judge.requests()).toHaveLength(0)
+    }
   })
 })
 
@@ -211,18 +236,20 @@ describe('oversize requests (MAX_BODY_BYTES)', () => {
     expect(response.headers.get('x-rag-guard-reason')).toBe('request-too-large')
     expect(await response.json()).toEqual({
       error: {
-        type: 'request_too_large',
-        message: 'The request body is larger than this route accepts (1048576 bytes).',
+        type: 'unjudgeable_request',
+        reason: 'request-too-large',
+        message:
+          'The guard cannot judge this request: the request body is larger than 1048576 bytes.',
       },
     })
     expect(await upstream.requests()).toHaveLength(0)
   })
 
-  it('with ON_OVERSIZE = "pass", go to the upstream whole and unjudged, even without a content-length', async () => {
+  it('with ON_UNJUDGEABLE = "flag", go to the upstream whole and unjudged, even without a content-length', async () => {
     for (const streamed of [false, true]) {
       const { send, upstream, judge } = await setupGuard({ json: answer }, judgeSays(0.9), {
         MAX_BODY_BYTES: String(1024 * 1024),
-        ON_OVERSIZE: 'pass',
+        ON_UNJUDGEABLE: 'flag',
       })
       const body = streamed ? new Blob([big]).stream() : big
       const response = await send('/ask', {

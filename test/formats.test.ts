@@ -91,18 +91,21 @@ describe('readContext', () => {
     ).toEqual({ ok: true, documents: ['js', 'py', 'plain'] })
   })
 
-  it('drops empty documents, and calls a context with none left empty', () => {
+  it('drops empty documents; nothing there is no documents (not an error: nothing was retrieved)', () => {
     expect(readContext(['', 'kept', '  '], '/c')).toEqual({ ok: true, documents: ['kept'] })
-    expect(readContext([], '/c')).toEqual({
-      ok: false,
-      reason: 'no-context',
-      message: 'the context at /c is empty',
+    for (const nothing of [[], undefined, null, ['', ' ']]) {
+      expect(readContext(nothing, '/c')).toEqual({ ok: true, documents: [] })
+    }
+  })
+
+  it('keeps at most maxDocuments, says it cut, and does not read past them', () => {
+    // A wrong item past the limit is never looked at: the reader stops at the limit.
+    expect(readContext(['a', '', 'b', 'c', 42], '/c', 2)).toEqual({
+      ok: true,
+      documents: ['a', 'b'],
+      truncated: true,
     })
-    expect(readContext(undefined, '/c')).toEqual({
-      ok: false,
-      reason: 'no-context',
-      message: 'no context at /c',
-    })
+    expect(readContext(['a', 'b'], '/c', 2)).toEqual({ ok: true, documents: ['a', 'b'] })
   })
 
   it('names the bad element and what is allowed', () => {

@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
 import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
-import type { StubStep, UpstreamReply } from './stub/openai-stub'
+import type { StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
 
 export const SECRET = 'sk-test-secret-4f9a'
 export const FALLBACK = "I can't answer that reliably from the information I have."
@@ -53,7 +53,7 @@ export const ROUTES = [
 
 export async function setupGuard(
   reply: UpstreamReply | UpstreamReply[],
-  judge: StubStep | { steps: StubStep[] },
+  judge: StubScript,
   env: Partial<GuardEnv> = {},
 ): Promise<GuardSetup> {
   const upstream = await scriptUpstream(...(Array.isArray(reply) ? reply : [reply]))
@@ -67,6 +67,9 @@ export async function setupGuard(
     BLOCK_BELOW: 0.2,
     FLAG_BELOW: 0.8,
     LOG_DECISIONS: false,
+    // The behaviour suites read the details; who may call and who sees them is tested on its own.
+    GUARD_AUTH: 'none',
+    GUARD_DETAILS: 'everyone',
     GUARD_ROUTES: ROUTES,
     ...env,
   }

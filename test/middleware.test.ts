@@ -42,6 +42,8 @@ async function guardedApp(
       judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
       blockBelow: 0.2,
       flagBelow: 0.8,
+      // These tests read the details; who sees them is tested in the security suite.
+      details: 'everyone',
       ...options,
     }),
     handler ??
@@ -184,8 +186,6 @@ describe('ragGuard: missing or bad input', () => {
     ['no question', { context: ['c'] }, 'no-question'],
     ['an empty question', { question: '  ', context: ['c'] }, 'no-question'],
     ['a question that is not a string', { question: 7, context: ['c'] }, 'invalid-question'],
-    ['no context', { question: 'q?' }, 'no-context'],
-    ['an empty context', { question: 'q?', context: [] }, 'no-context'],
     [
       'a context of the wrong type',
       { question: 'q?', context: [{ body: 'x' }] },
@@ -193,25 +193,45 @@ describe('ragGuard: missing or bad input', () => {
     ],
     ['a body that is not JSON', 'question=q', 'invalid-request-body'],
   ])(
-    '%s → the onMissingInput verdict with reason %s, and no judge call',
+    '%s → unjudgeable (%s): refused with 400 before the handler, no judge call',
     async (_, body, reason) => {
-      const { app, model } = await guardedApp(answering(0.99), { onMissingInput: 'block' })
+      let handled = false
+      const { app, model } = await guardedApp(answering(0.99), {}, (c) => {
+        handled = true
+        return c.json({ answer: 'never' })
+      })
       const response = await ask(app, body)
-      expect(response.status).toBe(422)
+      expect(response.status).toBe(400)
       expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
       expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
       expect(response.headers.get('x-rag-guard-score')).toBeNull()
-      expect(((await response.json()) as { error: { reason: string } }).error.reason).toBe(reason)
+      const error = ((await response.json()) as { error: { type: string; reason: string } }).error
+      expect(error).toMatchObject({ type: 'unjudgeable_request', reason })
+      expect(handled).toBe(false)
       expect(await model.requests()).toHaveLength(0)
     },
   )
 
-  it('uses the onError verdict for missing input by default (flag when unset)', async () => {
-    const { app } = await guardedApp(answering(0.99))
-    const response = await ask(app, { question: 'q?' })
+  it.each([
+    ['no context', { question: 'q?' }],
+    ['an empty context', { question: 'q?', context: [] }],
+    ['only empty documents', { question: 'q?', context: ['', '  '] }],
+  ])('%s → no documents: score 0, blocked by the thresholds, no judge call', async (_, body) => {
+    const { app, model } = await guardedApp(answering(0.99))
+    const response = await ask(app, body)
+    expect(response.status).toBe(422)
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(response.headers.get('x-rag-guard-reason')).toBe('no-documents')
+    expect(response.headers.get('x-rag-guard-score')).toBe('0.0000')
+    expect(await model.requests()).toHaveLength(0)
+  })
+
+  it('with onUnjudgeable flag, unjudgeable input reaches the handler and its answer goes out flagged', async () => {
+    const { app } = await guardedApp(answering(0.99), { onUnjudgeable: 'flag' })
+    const response = await ask(app, { question: 7, context: ['c'] })
     expect(response.status).toBe(200)
     expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
-    expect(response.headers.get('x-rag-guard-reason')).toBe('no-context')
+    expect(response.headers.get('x-rag-guard-reason')).toBe('invalid-question')
     expect(await response.text()).toBe(HANDLER_BODY)
   })
 
@@ -271,7 +291,11 @@ describe('ragGuard: judge failures', () => {
     const app = new Hono()
     app.post(
       '/ask',
-      ragGuard({ judge: { apiKey: 'k', baseURL: model.baseURL, timeoutMs: 250 }, onError: 'pass' }),
+      ragGuard({
+        judge: { apiKey: 'k', baseURL: model.baseURL, timeoutMs: 250 },
+        onError: 'pass',
+        details: 'everyone',
+      }),
       (c) => c.body(HANDLER_BODY),
     )
     const startedAt = Date.now()
@@ -363,15 +387,16 @@ describe('ragGuard: configuration is checked once, at setup', () => {
     [{ judge, answer: '/a~2' }, /answer is not a valid JSON Pointer/],
     [
       { judge, blockBelow: 0.9, flagBelow: 0.5 },
-      /blockBelow \(0.9\) must not be greater than flagBelow \(0.5\)/,
+      /"blockBelow" \(0.9\) must not be greater than "flagBelow" \(0.5\)/,
     ],
-    [{ judge, flagBelow: 2 }, /flagBelow must be a number from 0 to 1, got 2/],
+    [{ judge, flagBelow: 2 }, /"flagBelow" must be a number from 0 to 1, got 2/],
     [{ judge, mode: 'observe' }, /"mode" must be "enforce" or "shadow", got "observe"/],
     [{ judge, onError: 'allow' }, /"onError" must be "pass", "flag" or "block", got "allow"/],
     [
-      { judge, onMissingInput: 'deny' },
-      /"onMissingInput" must be "pass", "flag" or "block", got "deny"/,
+      { judge, onUnjudgeable: 'deny' },
+      /"onUnjudgeable" must be "pass", "flag" or "block", got "deny"/,
     ],
+    [{ judge, onMissingInput: 'block' }, /"onMissingInput" was removed: it is now "onUnjudgeable"/],
     [{}, /requires the "judge" option/],
   ])('%j is refused with an error that names the option', (options, message) => {
     expect(() => ragGuard(options as RagGuardOptions)).toThrow(ConfigurationError)

@@ -8,6 +8,7 @@ import rootConfig from '../wrangler.toml?raw'
 import { scriptModel } from './helpers'
 
 const FALLBACK = "I can't answer that reliably from the information I have."
+const OPERATOR_TOKEN = 'sample-operator-token-0123456789'
 
 /** The guard, configured by the repository's wrangler.toml, in front of the sample service. */
 async function guardInFrontOfSample(pTrue: number) {
@@ -30,12 +31,14 @@ async function guardInFrontOfSample(pTrue: number) {
     } as unknown as Fetcher,
     OPENAI_BASE_URL: judge.baseURL,
     GUARD_MODE: 'enforce',
+    // wrangler.toml asks for a caller token; an operator's also shows the details.
+    GUARD_OPERATOR_TOKENS: OPERATOR_TOKEN,
   }
   const send = (path: string, body: unknown) =>
     worker.fetch(
       new Request(`https://guard.example.com${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR_TOKEN}` },
         body: JSON.stringify(body),
       }) as Parameters<typeof worker.fetch>[0],
       env,

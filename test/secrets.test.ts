@@ -292,7 +292,8 @@ describe('the Worker fetches only its upstream and its judge', () => {
     const setup: GuardSetup = await setupGuard(
       { json: { answer: 'a', sources: [{ pageContent: 'https://evil.example/more' }] } },
       judgeSays(0.9),
-      env,
+      // Every path forwarded, so that where the proxy sends each one is what is checked.
+      { ...env, PASS_THROUGH: [{ path: '/*', methods: ['GET', 'POST'] }] },
     )
     fetched = []
     const { default: worker } = await import('../src/worker')

@@ -2,7 +2,7 @@ import { createExecutionContext } from 'cloudflare:test'
 import OpenAI from 'openai'
 import { describe, expect, it, vi } from 'vitest'
 import type { GuardEnv } from '../src/config'
-import { SSEParser } from '../src'
+import { readAnnotation, SSEParser } from '../src'
 import worker from '../src/worker'
 import { chunk, eventually, FALLBACK, judgeSays, postJson, setupGuard, sse } from './guard-helpers'
 
@@ -135,24 +135,24 @@ describe('hold mode (the default when enforcing): openai-chat', () => {
     await eventually(async () => (await upstream.requests())[0]!.abandoned)
   })
 
-  it('past the buffer limit, the ON_ERROR verdict applies with reason stream-buffer-exceeded', async () => {
+  it('past the buffer limit, the ON_UNJUDGEABLE verdict applies with reason stream-buffer-exceeded', async () => {
     const big = sse(
       ...Array.from({ length: 6 }, (_, index) => ({
         data: chunk({ content: `${index}`.repeat(600) }),
       })),
       { data: '[DONE]' },
     )
-    for (const [onError, passesBytes] of [
+    for (const [policy, passesBytes] of [
       ['flag', true],
       ['block', false],
     ] as const) {
       const { send } = await setupGuard(streamed(big, 5), judgeSays(0.99, { delayMs: 2000 }), {
         STREAM_BUFFER_BYTES: '1024',
-        ON_ERROR: onError,
+        ON_UNJUDGEABLE: policy,
       })
       const response = await send('/v1/chat/completions', postJson(chatRequest))
       expect(response.headers.get('x-rag-guard-reason')).toBe('stream-buffer-exceeded')
-      expect(response.headers.get('x-rag-guard-verdict')).toBe(onError)
+      expect(response.headers.get('x-rag-guard-verdict')).toBe(policy)
       const text = await response.text()
       if (passesBytes) expect(text).toBe(big.join(''))
       else expect(text).toContain(FALLBACK)
@@ -224,18 +224,20 @@ describe('hold mode: LangServe /stream', () => {
 })
 
 describe('annotate mode', () => {
-  it('streams every chunk as is and adds exactly one final rag_guard event after [DONE]', async () => {
+  it('streams every chunk as is and adds exactly one comment line with the verdict after [DONE]', async () => {
     const { send } = await setupGuard(streamed(chatEvents), judgeSays(0.4))
     const response = await send('/annotated/chat/completions', postJson(chatRequest))
     expect(response.headers.get('x-rag-guard-verdict')).toBeNull()
     const text = await response.text()
     expect(text.startsWith(chatEvents.join(''))).toBe(true)
-    const added = parse(text.slice(chatEvents.join('').length))
-    expect(added).toHaveLength(1)
-    expect(added[0]!.event).toBe('rag_guard')
-    expect(JSON.parse(added[0]!.data)).toEqual({
+    const added = text.slice(chatEvents.join('').length)
+    // A comment: no event for any SSE client, the verdict for one that reads the line.
+    expect(parse(added)).toEqual([])
+    expect(added).toMatch(/^: rag-guard \{.*\}\n\n$/)
+    // The score to the same 4 decimals as the header.
+    expect(readAnnotation(text)).toEqual({
       verdict: 'flag',
-      score: expect.closeTo(0.4, 10),
+      score: 0.4,
       reason: null,
       mode: 'enforce',
     })
@@ -245,9 +247,39 @@ describe('annotate mode', () => {
     const { send } = await setupGuard(streamed(langServeEvents), judgeSays(0.01))
     const text = await (await send('/annotated/rag/stream', postJson({ input: 'q?' }))).text()
     expect(text.startsWith(langServeEvents.join(''))).toBe(true)
-    const added = parse(text.slice(langServeEvents.join('').length))
-    expect(added.map((event) => event.event)).toEqual(['rag_guard'])
-    expect(JSON.parse(added[0]!.data)).toMatchObject({ verdict: 'block' })
+    expect(parse(text.slice(langServeEvents.join('').length))).toEqual([])
+    expect(readAnnotation(text)).toMatchObject({ verdict: 'block' })
+  })
+
+  it('an upstream stream that does not end at a line end gets one before the comment', async () => {
+    const unended = [...chatEvents.slice(0, -1), 'data: [DONE]']
+    const { send } = await setupGuard(streamed(unended), judgeSays(0.9))
+    const text = await (await send('/annotated/chat/completions', postJson(chatRequest))).text()
+    expect(text).toBe(
+      `${unended.join('')}\n: rag-guard ${JSON.stringify({ verdict: 'pass', score: 0.9, reason: null, mode: 'enforce' })}\n\n`,
+    )
+    // The [DONE] line keeps its meaning: a parser sees it as the last event.
+    expect(parse(text).at(-1)).toEqual({ event: undefined, data: '[DONE]' })
+  })
+
+  it('records applied: false for a block it could only report', async () => {
+    const logged: string[] = []
+    const spy = vi
+      .spyOn(console, 'log')
+      .mockImplementation((line: string) => void logged.push(line))
+    try {
+      const { send, settle } = await setupGuard(streamed(langServeEvents), judgeSays(0.01), {
+        LOG_DECISIONS: true,
+      })
+      await (await send('/annotated/rag/stream', postJson({ input: 'q?' }))).text()
+      await settle()
+    } finally {
+      spy.mockRestore()
+    }
+    const record = logged
+      .map((line) => JSON.parse(line))
+      .find((line) => line.message === 'rag-guard decision')
+    expect(record).toMatchObject({ verdict: 'block', stream: 'annotate', applied: false })
   })
 
   it('the official openai client reads an annotated stream without error or extra chunks', async () => {

@@ -99,10 +99,22 @@ describe('format json', () => {
     expect(await response.text()).toBe(upstreamBody)
   })
 
-  it('context in the response but the response is not JSON: the onError verdict with a reason, bytes kept', async () => {
+  it('context in the response but the response is not JSON: unjudgeable, so the answer never goes out unjudged', async () => {
     const { send } = await setup(
       { headers: { 'content-type': 'text/plain' }, body: 'plain answer' },
       judgeSays(0.99),
+    )
+    const response = await send('/ask-late', postJson({ question: 'q?' }))
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(response.headers.get('x-rag-guard-reason')).toBe('invalid-response-body')
+    expect(await response.text()).not.toContain('plain answer')
+  })
+
+  it('… and with ON_UNJUDGEABLE = "flag", it goes out flagged, bytes kept', async () => {
+    const { send } = await setup(
+      { headers: { 'content-type': 'text/plain' }, body: 'plain answer' },
+      judgeSays(0.99),
+      { ON_UNJUDGEABLE: 'flag' },
     )
     const response = await send('/ask-late', postJson({ question: 'q?' }))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
@@ -141,7 +153,7 @@ describe('format openai-chat', () => {
     ],
   }
 
-  it('judges the last user message against the system messages', async () => {
+  it('judges the last user message, with the turns before it, against the system messages', async () => {
     const body = JSON.stringify(completion('She was English.'))
     const { send, judge } = await setup(
       { headers: { 'content-type': 'application/json' }, body },
@@ -152,9 +164,12 @@ describe('format openai-chat', () => {
     expect(await response.text()).toBe(body)
     const prompt = ((await judge.requests())[0]!.body as { messages: Array<{ content: string }> })
       .messages[1]!.content
-    expect(prompt).toMatch(/>>>\nWhat nationality was Ada\?\n<<</)
+    expect(prompt).toMatch(/QUESTION [0-9a-f]{32}>>>\nWhat nationality was Ada\?\n<<</)
     expect(prompt).toContain('Ada Lovelace was an English mathematician.')
-    expect(prompt).not.toContain('Earlier question')
+    // The earlier turns are data too, each in a block of its own, before the question.
+    expect(prompt).toMatch(/EARLIER USER TURN 1 [0-9a-f]{32}>>>\nEarlier question\n<<</)
+    expect(prompt).toMatch(/EARLIER ASSISTANT TURN 2 [0-9a-f]{32}>>>\nEarlier answer\n<<</)
+    expect(prompt.indexOf('Earlier answer')).toBeLessThan(prompt.indexOf('What nationality'))
   })
 
   it('the official openai client gets a normal completion on pass and a parseable fallback on block', async () => {
@@ -275,17 +290,32 @@ describe('format langserve', () => {
 })
 
 describe('a format without streaming', () => {
-  it('passes a json-format stream on unjudged, marked streaming-not-supported', async () => {
+  it('refuses a json-format stream (400, streaming-not-supported): nothing goes out unjudged', async () => {
     const chunks = ['data: {"answer": "part"}\n\n', 'data: [DONE]\n\n']
-    const { send, judge } = await setup(
+    const { send, judge, upstream } = await setup(
       { headers: { 'content-type': 'text/event-stream' }, chunks },
       judgeSays(0.01),
+      { ON_ERROR: 'block' },
+    )
+    const response = await send('/ask', postJson({ question: 'q?', context: 'c', stream: true }))
+    expect(response.status).toBe(400)
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(response.headers.get('x-rag-guard-reason')).toBe('streaming-not-supported')
+    expect(await upstream.requests()).toHaveLength(0)
+    expect(await judge.requests()).toHaveLength(0)
+  })
+
+  it('with ON_UNJUDGEABLE = "flag", passes it on unjudged, flagged (never below the policy)', async () => {
+    const chunks = ['data: {"answer": "part"}\n\n', 'data: [DONE]\n\n']
+    const { send } = await setup(
+      { headers: { 'content-type': 'text/event-stream' }, chunks },
+      judgeSays(0.01),
+      { ON_UNJUDGEABLE: 'flag' },
     )
     const response = await send('/ask', postJson({ question: 'q?', context: 'c', stream: true }))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
     expect(response.headers.get('x-rag-guard-reason')).toBe('streaming-not-supported')
     expect(await response.text()).toBe(chunks.join(''))
-    expect(await judge.requests()).toHaveLength(0)
   })
 })
 
@@ -323,7 +353,27 @@ describe('flag, in every format: the upstream bytes with verdict flag', () => {
   })
 })
 
-describe('unguarded paths are proxied untouched', () => {
+/** Every path open to the upstream, unjudged, where no route guards it. */
+const OPEN = {
+  PASS_THROUGH: [{ path: '/*', methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] }],
+}
+
+describe('PASS_THROUGH paths are proxied untouched', () => {
+  it('without a PASS_THROUGH rule, a path no route guards is refused with 404, and nothing is forwarded', async () => {
+    const { send, upstream, judge } = await setup({ body: 'secret admin page' }, judgeSays(0.5))
+    for (const [path, method] of [
+      ['/admin/secrets', 'GET'],
+      ['/other', 'PUT'],
+      ['/ask', 'GET'],
+    ] as const) {
+      const response = await send(path, { method })
+      expect(response.status).toBe(404)
+      expect(((await response.json()) as { error: { type: string } }).error.type).toBe('not_found')
+    }
+    expect(await upstream.requests()).toHaveLength(0)
+    expect(await judge.requests()).toHaveLength(0)
+  })
+
   it('method, path, query, headers and body go up; status, headers and body come back', async () => {
     const { send, upstream, judge } = await setup(
       {
@@ -332,6 +382,7 @@ describe('unguarded paths are proxied untouched', () => {
         body: 'short and stout',
       },
       judgeSays(0.5),
+      OPEN,
     )
     const response = await send('/other/path?x=1&y=%20two', {
       method: 'PUT',
@@ -365,8 +416,8 @@ describe('unguarded paths are proxied untouched', () => {
     expect(await judge.requests()).toHaveLength(0)
   })
 
-  it('GET on a guarded path with another method is proxied untouched', async () => {
-    const { send } = await setup({ body: 'docs page' }, judgeSays(0.01))
+  it('GET on a guarded path, allow-listed, is proxied untouched', async () => {
+    const { send } = await setup({ body: 'docs page' }, judgeSays(0.01), OPEN)
     const response = await send('/ask')
     expect(await response.text()).toBe('docs page')
     expect(response.headers.get('x-rag-guard-verdict')).toBeNull()
@@ -380,6 +431,7 @@ describe('unguarded paths are proxied untouched', () => {
         chunkDelayMs: 1500,
       },
       judgeSays(0.5),
+      OPEN,
     )
     const response = await send('/download')
     const reader = response.body!.getReader()
@@ -393,7 +445,7 @@ describe('unguarded paths are proxied untouched', () => {
   })
 
   it('forwards only to the configured upstream, whatever the URL or Host header says', async () => {
-    const { env, upstream } = await setup({ body: 'from the real upstream' }, judgeSays(0.5))
+    const { env, upstream } = await setup({ body: 'from the real upstream' }, judgeSays(0.5), OPEN)
     for (const [url, host] of [
       ['https://evil.example/steal?x=1', 'evil.example'],
       ['http://169.254.169.254/latest/meta-data', '169.254.169.254'],
@@ -417,11 +469,14 @@ describe('unguarded paths are proxied untouched', () => {
     const env: GuardEnv = {
       UPSTREAM: {
         fetch: async (input: RequestInfo | URL) => (
-          seen.push(String(input)),
+          seen.push(input instanceof Request ? input.url : String(input)),
           Response.json({ answer: 'a' })
         ),
       } as unknown as Fetcher,
       OPENAI_BASE_URL: model.baseURL,
+      GUARD_AUTH: 'none',
+      GUARD_DETAILS: 'everyone',
+      CACHE_TTL_SECONDS: 0,
       GUARD_ROUTES: JSON.stringify([{ path: '/ask', format: 'json', answer: '/answer' }]),
     }
     const response = await callWorker(
@@ -436,7 +491,10 @@ describe('unguarded paths are proxied untouched', () => {
 
 describe('upstream down', () => {
   it('answers a clear 502 JSON on an unguarded path', async () => {
-    const { send } = await setup({}, judgeSays(0.5), { UPSTREAM_URL: 'http://127.0.0.1:9' })
+    const { send } = await setup({}, judgeSays(0.5), {
+      UPSTREAM_URL: 'http://127.0.0.1:9',
+      ...OPEN,
+    })
     const response = await send('/anything')
     expect(response.status).toBe(502)
     expect(await response.json()).toEqual({
@@ -466,10 +524,36 @@ describe('configuration', () => {
   const base: GuardEnv = {
     UPSTREAM_URL: 'https://rag.example.com',
     OPENAI_API_KEY: SECRET,
+    GUARD_AUTH: 'none',
     GUARD_ROUTES: [{ path: '/ask', format: 'json' }],
   }
 
   it.each([
+    [{ GUARD_AUTH: undefined }, 'GUARD_AUTH', /GUARD_AUTH is required: "token"/],
+    [{ GUARD_AUTH: 'token' }, 'GUARD_TOKENS', /GUARD_TOKENS is required with GUARD_AUTH "token"/],
+    [{ GUARD_AUTH: 'none,token' }, 'GUARD_AUTH', /GUARD_AUTH must be "none" alone/],
+    [{ GUARD_AUTH: 'anyone' }, 'GUARD_AUTH', /GUARD_AUTH must be "token", "access"/],
+    [
+      { GUARD_AUTH: 'token', GUARD_TOKENS: 'short' },
+      'GUARD_TOKENS',
+      /GUARD_TOKENS must be tokens of at least 16 characters/,
+    ],
+    [
+      { GUARD_AUTH: 'access' },
+      'ACCESS_TEAM_DOMAIN',
+      /ACCESS_TEAM_DOMAIN is required with GUARD_AUTH "access"/,
+    ],
+    [{ ON_OVERSIZE: 'pass' }, 'ON_OVERSIZE', /ON_OVERSIZE was removed: .*ON_UNJUDGEABLE/],
+    [
+      { ON_UNJUDGEABLE: 'allow' },
+      'ON_UNJUDGEABLE',
+      /ON_UNJUDGEABLE must be "pass", "flag" or "block"/,
+    ],
+    [
+      { PASS_THROUGH: [{ path: 'health' }] },
+      'PASS_THROUGH[0].path',
+      /PASS_THROUGH\[0\].path must start with "\/"/,
+    ],
     [{ BLOCK_BELOW: 'abc' }, 'BLOCK_BELOW', /BLOCK_BELOW must be a number from 0 to 1, got "abc"/],
     [{ FLAG_BELOW: '1.5' }, 'FLAG_BELOW', /FLAG_BELOW must be a number from 0 to 1, got 1.5/],
     [
@@ -477,12 +561,8 @@ describe('configuration', () => {
       'BLOCK_BELOW',
       /BLOCK_BELOW \(0.9\) must not be greater than FLAG_BELOW \(0.5\)/,
     ],
-    [{ GUARD_MODE: 'on' }, 'GUARD_MODE', /GUARD_MODE must be one of "enforce", "shadow", got "on"/],
-    [
-      { ON_ERROR: 'allow' },
-      'ON_ERROR',
-      /ON_ERROR must be one of "pass", "flag", "block", got "allow"/,
-    ],
+    [{ GUARD_MODE: 'on' }, 'GUARD_MODE', /GUARD_MODE must be "enforce" or "shadow", got "on"/],
+    [{ ON_ERROR: 'allow' }, 'ON_ERROR', /ON_ERROR must be "pass", "flag" or "block", got "allow"/],
     [
       { UPSTREAM_URL: 'ftp://rag.example.com' },
       'UPSTREAM_URL',
@@ -515,7 +595,7 @@ describe('configuration', () => {
     [
       { GUARD_ROUTES: [{ path: '/ask', format: 'xml' }] },
       'GUARD_ROUTES[0].format',
-      /GUARD_ROUTES\[0\].format must be one of "json", "openai-chat", "langserve", got "xml"/,
+      /GUARD_ROUTES\[0\].format must be "json", "openai-chat" or "langserve", got "xml"/,
     ],
     [
       {
@@ -564,14 +644,14 @@ describe('configuration', () => {
     expect((error as ConfigurationError).setting).toBe(setting)
     expect((error as Error).message).toMatch(message)
 
-    // The Worker says the same on every request, as a 503, never a crash or a 500.
+    // Every request gets a 503, never a crash or a 500; the reason goes to the logs only.
     const response = await callWorker(new Request('https://guard.example.com/ask'), env)
     expect(response.status).toBe(503)
-    const body = (await response.json()) as {
-      error: { type: string; message: string; setting: string }
-    }
-    expect(body.error).toMatchObject({ type: 'guard_misconfigured', setting })
-    expect(body.error.message).toMatch(message)
+    const body = (await response.json()) as { error: { type: string; message: string } }
+    expect(body.error).toEqual({
+      type: 'guard_misconfigured',
+      message: "The guard is misconfigured. Its operator can find the reason in the Worker's logs.",
+    })
   })
 
   it('never repeats a secret in its errors', () => {

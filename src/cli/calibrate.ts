@@ -1,3 +1,4 @@
+import { smoothedShare } from '../judge/estimators/sampling'
 import { DataError, parseLabel } from './data'
 import {
   auroc,
@@ -25,6 +26,12 @@ export interface LoadedScores {
   models: string[]
   promptVersions: string[]
   source: 'eval' | 'decision-log'
+  /** The estimator of every score here: scores of two estimators are never calibrated together. */
+  estimator: Estimator
+  /** Scored lines of another estimator, left out (with `--estimator`), by estimator. */
+  otherEstimators: Record<string, number>
+  /** Sampling: the numbers of samples the scores were read from (one, unless N was changed). */
+  sampleCounts: number[]
 }
 
 interface Line {
@@ -39,7 +46,22 @@ interface Line {
   reason?: unknown
   model?: unknown
   promptVersion?: unknown
+  estimator?: unknown
+  samples?: unknown
   logs?: unknown
+}
+
+export type Estimator = 'logprobs' | 'sampling'
+export const ESTIMATORS: readonly Estimator[] = ['logprobs', 'sampling']
+
+/**
+ * The estimator a scored line came from. Lines written before estimators existed carry none:
+ * their scores are logprobs. A score that came with a reason (`no-documents`) is no judge's:
+ * it belongs to none (undefined), and goes with whichever is calibrated.
+ */
+function estimatorOf(line: Line): string | undefined {
+  if (typeof line.estimator === 'string') return line.estimator
+  return typeof line.reason === 'string' ? undefined : 'logprobs'
 }
 
 /** Decision records inside `wrangler tail --format json` output ({ logs: [{ message: ['…'] }] }). */
@@ -65,7 +87,12 @@ const labelOf = (line: Line) => parseLabel(line.sufficient ?? line.label)
  * `requestId`, else by `questionHash` and `contextHash`). For an id seen twice, the last line
  * wins (a resumed eval appends the new try).
  */
-export function loadScores(text: string, source: string, labelsText?: string): LoadedScores {
+export function loadScores(
+  text: string,
+  source: string,
+  labelsText?: string,
+  estimator?: Estimator,
+): LoadedScores {
   const lines: Line[] = []
   text.split(/\r?\n/).forEach((raw, index) => {
     if (!raw.trim()) return
@@ -118,12 +145,34 @@ export function loadScores(text: string, source: string, labelsText?: string): L
     latest.set(id, line)
   })
 
+  // One estimator at a time: a logprobs score of 0.6 and a sampling score of 0.58 (3 of 5) are
+  // not on one scale, and thresholds fitted to both fit neither.
+  const scored = new Map<string, number>()
+  for (const line of latest.values()) {
+    const name = estimatorOf(line)
+    if (typeof line.score === 'number' && name) scored.set(name, (scored.get(name) ?? 0) + 1)
+  }
+  const counted = () => [...scored].map(([name, count]) => `${name} ${count}`).join(', ')
+  if (!estimator && scored.size > 1) {
+    throw new DataError(
+      `${source} mixes scores of two estimators (${counted()}), which are not on one scale: calibrate one at a time with --estimator ${[...scored.keys()].join(' or --estimator ')}`,
+    )
+  }
+  const chosen = estimator ?? (scored.keys().next().value as Estimator | undefined) ?? 'logprobs'
+
   const examples: ScoredExample[] = []
   const withoutScore: Record<string, number> = {}
+  const otherEstimators: Record<string, number> = {}
+  const sampleCounts = new Set<number>()
   let unlabeled = 0
   const models = new Set<string>()
   const promptVersions = new Set<string>()
   for (const [id, line] of latest) {
+    const name = estimatorOf(line)
+    if (name !== undefined && name !== chosen) {
+      if (typeof line.score === 'number') otherEstimators[name] = (otherEstimators[name] ?? 0) + 1
+      continue
+    }
     if (typeof line.model === 'string') models.add(line.model)
     if (typeof line.promptVersion === 'string') promptVersions.add(line.promptVersion)
     if (typeof line.score !== 'number' || !Number.isFinite(line.score)) {
@@ -136,9 +185,13 @@ export function loadScores(text: string, source: string, labelsText?: string): L
       unlabeled++
       continue
     }
+    if (typeof line.samples === 'number') sampleCounts.add(line.samples)
     examples.push({ id, score: Math.min(1, Math.max(0, line.score)), sufficient })
   }
-  if (examples.length === 0) throw new DataError(`${source}: no labeled example with a score`)
+  if (examples.length === 0)
+    throw new DataError(
+      `${source}: no labeled example with a score${estimator ? ` from the ${estimator} estimator${scored.size ? ` (it holds ${counted()})` : ''}` : ''}`,
+    )
   return {
     examples,
     withoutScore,
@@ -146,7 +199,26 @@ export function loadScores(text: string, source: string, labelsText?: string): L
     models: [...models],
     promptVersions: [...promptVersions],
     source: isLog ? 'decision-log' : 'eval',
+    estimator: chosen,
+    otherEstimators,
+    sampleCounts: [...sampleCounts].sort((a, b) => a - b),
   }
+}
+
+/**
+ * What a reader of sampling scores must know: from n samples a score takes n + 1 values, and a
+ * threshold anywhere between two of them acts the same.
+ */
+export function granularity(loaded: LoadedScores): string | undefined {
+  if (loaded.estimator !== 'sampling') return undefined
+  const counts = loaded.sampleCounts
+  if (counts.length !== 1)
+    return counts.length > 1
+      ? `scores come from different numbers of samples (${counts.join(', ')}): their values differ, calibrate one number at a time if you can`
+      : undefined
+  const n = counts[0]!
+  const values = Array.from({ length: n + 1 }, (_, k) => smoothedShare(k, n - k))
+  return `scores from ${n} samples take ${n + 1} values (${values.map((value) => value.toFixed(3)).join(', ')}): a threshold anywhere between two of them acts the same`
 }
 
 export interface CalibrationReport {
@@ -207,8 +279,15 @@ export function formatCalibration(report: CalibrationReport): string {
     `RAG Guard calibration: ${counts.total} labeled examples (${counts.sufficient} sufficient, ${counts.insufficient} insufficient) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'}`,
   )
   out.push(
-    `judge: ${loaded.models.join(', ') || 'unknown'} · prompt: ${loaded.promptVersions.join(', ') || 'unknown'}`,
+    `judge: ${loaded.models.join(', ') || 'unknown'} · prompt: ${loaded.promptVersions.join(', ') || 'unknown'} · estimator: ${loaded.estimator}`,
   )
+  const steps = granularity(loaded)
+  if (steps) out.push(`NOTE: ${steps}.`)
+  const others = Object.entries(loaded.otherEstimators)
+  if (others.length)
+    out.push(
+      `left out, another estimator: ${others.map(([name, count]) => `${name} ${count}`).join(', ')}`,
+    )
   if (report.standIn)
     out.push(
       "NOTE: these scores come from the stand-in model, not a language model: they show the workflow, not a judge's quality.",

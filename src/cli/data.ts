@@ -129,6 +129,13 @@ export interface ScoreRecord {
   pFalse?: number
   mass?: number
   token?: string
+  /** How the score was estimated (lines written before estimators existed are `logprobs`). */
+  estimator?: 'logprobs' | 'sampling'
+  /** Sampling: answers read, how many said True and False, and the requests they took. */
+  samples?: number
+  trueCount?: number
+  falseCount?: number
+  requests?: number
   reason?: string
   message?: string
   latencyMs: number

@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
-import type { Judge } from '../judge/judge'
-import type { Example, ScoreRecord } from './data'
+import type { Judge, JudgeResult } from '../judge/judge'
+import { DataError, type Example, type ScoreRecord } from './data'
 import { Progress, type ProgressStream } from './progress'
 
 /** Outcomes that come from the model's answer itself: judging again would give the same. */
@@ -8,9 +8,59 @@ const FINAL_REASONS = new Set([
   'unexpected-token',
   'no-logprobs',
   'no-content-tokens',
+  'no-samples',
   'no-question',
   'no-context',
 ])
+
+/**
+ * One output line: the score and what it was read from — for logprobs the first token and
+ * the masses, for sampling the counts of True and False among the samples.
+ */
+export function scoreRecord(example: Example, result: JudgeResult): ScoreRecord {
+  const base = {
+    id: example.id,
+    ...(example.sufficient === undefined ? {} : { sufficient: example.sufficient }),
+    latencyMs: result.latencyMs,
+    model: result.model,
+    promptVersion: result.promptVersion,
+    ...(result.estimator ? { estimator: result.estimator } : {}),
+  }
+  const usage = result.usage
+    ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
+    : {}
+  if (!result.ok) {
+    return {
+      ...base,
+      score: null,
+      reason: result.reason,
+      message: result.message,
+      ...(result.token ? { token: result.token } : {}),
+      ...(result.samples !== undefined
+        ? { samples: result.samples, trueCount: result.trueCount, falseCount: result.falseCount }
+        : {}),
+      ...usage,
+    }
+  }
+  const read =
+    result.estimator === 'logprobs'
+      ? { token: result.token }
+      : {
+          samples: result.samples,
+          trueCount: result.trueCount,
+          falseCount: result.falseCount,
+          requests: result.requests,
+        }
+  return {
+    ...base,
+    score: result.score,
+    pTrue: result.pTrue,
+    pFalse: result.pFalse,
+    mass: result.mass,
+    ...read,
+    ...usage,
+  }
+}
 
 /**
  * The ids already judged in an output file: those with a score, or with a reason that another
@@ -32,6 +82,41 @@ export function alreadyJudged(output: string): Set<string> {
     }
   }
   return done
+}
+
+/**
+ * The estimators of the scores already in an output file, with how many lines each. Lines
+ * written before estimators existed carry none: they are `logprobs` scores.
+ */
+export function scoredEstimators(output: string): Map<string, number> {
+  const found = new Map<string, number>()
+  if (!existsSync(output)) return found
+  for (const line of readFileSync(output, 'utf8').split('\n')) {
+    try {
+      const record = JSON.parse(line) as Partial<ScoreRecord>
+      if (typeof record.score !== 'number') continue
+      const estimator = record.estimator ?? 'logprobs'
+      found.set(estimator, (found.get(estimator) ?? 0) + 1)
+    } catch {
+      // Blank, or cut short by an interruption.
+    }
+  }
+  return found
+}
+
+/**
+ * One file, one estimator: scores of two estimators are not on one scale, and a resumed run
+ * would skip examples the other one scored. Throws when `output` holds another's scores.
+ * (`auto` settles on one at its first call, and is not checked.)
+ */
+export function refuseOtherEstimators(output: string, estimator: string | undefined): void {
+  if (estimator !== 'logprobs' && estimator !== 'sampling') return
+  const others = [...scoredEstimators(output)].filter(([name]) => name !== estimator)
+  if (others.length > 0) {
+    throw new DataError(
+      `${output} holds scores of another estimator (${others.map(([name, count]) => `${name}: ${count}`).join(', ')}); write the ${estimator} scores to another file (--out), so that calibration never mixes the two`,
+    )
+  }
 }
 
 export interface EvalOptions {
@@ -57,6 +142,7 @@ export interface EvalSummary {
 
 /** Judges every example not yet in `output`, writing each result as soon as it is known. */
 export async function runEval(options: EvalOptions): Promise<EvalSummary> {
+  refuseOtherEstimators(options.output, options.judge.estimator)
   const done = alreadyJudged(options.output)
   const todo = options.examples.filter((example) => !done.has(example.id))
   const progress = new Progress(options.progress ?? process.stderr, todo.length, 'judging')
@@ -74,36 +160,7 @@ export async function runEval(options: EvalOptions): Promise<EvalSummary> {
         question: example.question,
         context: example.context,
       })
-      const base = {
-        id: example.id,
-        ...(example.sufficient === undefined ? {} : { sufficient: example.sufficient }),
-        latencyMs: result.latencyMs,
-        model: result.model,
-        promptVersion: result.promptVersion,
-      }
-      const usage = result.usage
-        ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
-        : {}
-      write(
-        result.ok
-          ? {
-              ...base,
-              score: result.score,
-              pTrue: result.pTrue,
-              pFalse: result.pFalse,
-              mass: result.mass,
-              token: result.token,
-              ...usage,
-            }
-          : {
-              ...base,
-              score: null,
-              reason: result.reason,
-              message: result.message,
-              ...(result.token ? { token: result.token } : {}),
-              ...usage,
-            },
-      )
+      write(scoreRecord(example, result))
       judged++
       if (!result.ok) withoutScore++
       progress.tick(!result.ok)

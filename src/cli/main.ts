@@ -6,10 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigurationError } from '../errors'
 import { decide, validateThresholds } from '../guard/policy'
-import { createJudge, DEFAULT_JUDGE_OPTIONS, type Judge } from '../judge/judge'
-import { calibrate, formatCalibration, loadScores } from './calibrate'
+import { createJudge, type JudgeOptions } from '../judge/judge'
+import { DEFAULT_JUDGE_OPTIONS, JUDGE_SETTINGS } from '../judge/options'
+import { firstProblem, type Setting, type SettingValue } from '../settings'
+import { calibrate, ESTIMATORS, formatCalibration, loadScores, type Estimator } from './calibrate'
 import { DataError, LABEL_VALUES, parseExamples } from './data'
-import { runEval } from './eval'
+import { refuseOtherEstimators, runEval } from './eval'
 import { renderReport } from './report'
 
 export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
@@ -33,6 +35,8 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --block-precision <p>   of the answers blocked, share that must be insufficient (0.9)
       --min-count <n>         fewest examples on a side for its precision to count  (10)
       --at <t,t,…>            thresholds to tabulate                                (0.1,…,0.9)
+      --estimator <name>      calibrate only the scores of this estimator (logprobs or sampling);
+                              required when a file holds both: their scores are not on one scale
       --report <file.html>    also write a self-contained HTML report
       --json                  print the report as JSON
 
@@ -44,6 +48,11 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --model <name>          JUDGE_MODEL       (${DEFAULT_JUDGE_OPTIONS.model})
       --base-url <url>        OPENAI_BASE_URL   (the OpenAI API)
       --top-logprobs <n>      JUDGE_TOP_LOGPROBS (${DEFAULT_JUDGE_OPTIONS.topLogprobs})
+      --estimator <name>      JUDGE_ESTIMATOR   (${DEFAULT_JUDGE_OPTIONS.estimator}): logprobs, sampling or auto
+      --samples <n>           JUDGE_SAMPLES     (${DEFAULT_JUDGE_OPTIONS.samples}): answers per check when sampling
+      --sampling-temperature <t>  JUDGE_SAMPLING_TEMPERATURE (${DEFAULT_JUDGE_OPTIONS.samplingTemperature})
+      --reasoning-effort <e>  JUDGE_REASONING_EFFORT (the model's default): none … xhigh
+      --max-output-tokens <n> JUDGE_MAX_OUTPUT_TOKENS (1 logprobs, 5 sampling, 4096 reasoning models)
       The API key is read from OPENAI_API_KEY only (never from the command line).
 `
 
@@ -68,18 +77,38 @@ function number(
 const integer = (min: number) => (value: number) => Number.isInteger(value) && value >= min
 const share = (value: number) => value >= 0 && value <= 1
 
-function judgeFrom(
+/**
+ * A judge setting from its flag, else from its Worker variable in the environment, checked
+ * against its one definition (as the Worker reads it); a wrong value names the flag.
+ */
+function judgeSetting<S extends Setting<unknown>>(
+  values: Record<string, string | boolean | string[] | undefined>,
+  flag: string,
+  setting: S,
+): SettingValue<S> | undefined {
+  const given = values[flag] as string | undefined
+  const raw = given ?? (setting.env ? process.env[setting.env] : undefined)
+  if (raw === undefined || raw === '') return undefined
+  const parsed = setting.fromEnv.safeParse(raw)
+  if (!parsed.success)
+    throw new UsageError(
+      `${given !== undefined ? `--${flag}` : setting.env} ${firstProblem(parsed.error)}`,
+    )
+  return parsed.data as SettingValue<S>
+}
+
+function judgeOptionsFrom(
   values: Record<string, string | boolean | string[] | undefined>,
   timeoutMs: number,
   maxRetries: number,
-): Judge {
+): JudgeOptions {
   const baseURL = (values['base-url'] as string | undefined) ?? process.env.OPENAI_BASE_URL
   const apiKey = process.env.OPENAI_API_KEY
   if (!apiKey && !baseURL)
     throw new UsageError(
       'set OPENAI_API_KEY (or --base-url / OPENAI_BASE_URL for a server that needs no key)',
     )
-  return createJudge({
+  return {
     model:
       (values.model as string | undefined) ??
       process.env.JUDGE_MODEL ??
@@ -95,14 +124,37 @@ function judgeFrom(
     ),
     timeoutMs,
     maxRetries,
-  })
+    estimator: judgeSetting(values, 'estimator', JUDGE_SETTINGS.estimator),
+    samples: judgeSetting(values, 'samples', JUDGE_SETTINGS.samples),
+    samplingTemperature: judgeSetting(
+      values,
+      'sampling-temperature',
+      JUDGE_SETTINGS.samplingTemperature,
+    ),
+    reasoningEffort: judgeSetting(values, 'reasoning-effort', JUDGE_SETTINGS.reasoningEffort),
+    maxOutputTokens: judgeSetting(values, 'max-output-tokens', JUDGE_SETTINGS.maxOutputTokens),
+  }
 }
 
 const judgeOptions = {
   model: { type: 'string' },
   'base-url': { type: 'string' },
   'top-logprobs': { type: 'string' },
+  estimator: { type: 'string' },
+  samples: { type: 'string' },
+  'sampling-temperature': { type: 'string' },
+  'reasoning-effort': { type: 'string' },
+  'max-output-tokens': { type: 'string' },
 } as const
+
+/** `logprobs`, or `sampling (5 samples at temperature 1)`, `auto (…)`. */
+function describeEstimator(options: JudgeOptions): string {
+  const estimator = options.estimator ?? DEFAULT_JUDGE_OPTIONS.estimator
+  if (estimator === 'logprobs') return estimator
+  const samples = options.samples ?? DEFAULT_JUDGE_OPTIONS.samples
+  const temperature = options.samplingTemperature ?? DEFAULT_JUDGE_OPTIONS.samplingTemperature
+  return `${estimator} (${samples} samples at temperature ${temperature}${estimator === 'auto' ? ' when there are no logprobs' : ''})`
+}
 
 async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -123,12 +175,14 @@ async function evalCommand(args: string[]): Promise<number> {
   let examples = parseExamples(readFileSync(input, 'utf8'), input)
   const limit = number('limit', values.limit, examples.length, integer(1), 'a positive integer')
   examples = examples.slice(0, limit)
-  const judge = judgeFrom(
+  const options = judgeOptionsFrom(
     values,
     number('timeout-ms', values['timeout-ms'], 30_000, integer(1), 'a positive integer'),
     number('retries', values.retries, 3, integer(0), 'an integer ≥ 0'),
   )
+  const judge = createJudge(options)
   const output = values.out ?? 'scores.jsonl'
+  refuseOtherEstimators(output, judge.estimator)
   const interrupt = new AbortController()
   const onSignal = () => {
     process.stderr.write(
@@ -139,7 +193,7 @@ async function evalCommand(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   process.stderr.write(
-    `judge: ${judge.model} · prompt ${judge.promptVersion} · ${examples.length} examples → ${output}\n`,
+    `judge: ${judge.model} · prompt ${judge.promptVersion} · estimator ${describeEstimator(options)} · ${examples.length} examples → ${output}\n`,
   )
   const summary = await runEval({
     examples,
@@ -168,15 +222,22 @@ function calibrateCommand(args: string[]): number {
       at: { type: 'string' },
       report: { type: 'string' },
       json: { type: 'boolean' },
+      estimator: { type: 'string' },
     },
   })
   if (positionals.length !== 1)
     throw new UsageError('calibrate takes one scores file: rag-guard calibrate <scores.jsonl>')
   const input = positionals[0]!
+  const estimator = values.estimator as Estimator | undefined
+  if (estimator !== undefined && !ESTIMATORS.includes(estimator))
+    throw new UsageError(
+      `--estimator must be ${ESTIMATORS.map((name) => `"${name}"`).join(' or ')}, got ${JSON.stringify(estimator)}`,
+    )
   const loaded = loadScores(
     readFileSync(input, 'utf8'),
     input,
     values.labels === undefined ? undefined : readFileSync(values.labels, 'utf8'),
+    estimator,
   )
   const at =
     values.at === undefined
@@ -235,7 +296,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     },
     { blockBelow: '--block-below', flagBelow: '--flag-below' },
   )
-  const result = await judgeFrom(values, 30_000, 3).judge({
+  const result = await createJudge(judgeOptionsFrom(values, 30_000, 3)).judge({
     question: values.question,
     context: values.context,
   })

@@ -1,4 +1,4 @@
-import type { CalibrationReport } from './calibrate'
+import { granularity, type CalibrationReport } from './calibrate'
 import { precisionCoverageCurve, reliabilityBins, rocCurve } from './metrics'
 
 /**
@@ -187,6 +187,10 @@ function reliability(report: CalibrationReport): string {
 
 export function renderReport(report: CalibrationReport, generatedAt = new Date()): string {
   const { loaded, counts, recommendation } = report
+  const steps = granularity(loaded)
+  const others = Object.entries(loaded.otherEstimators)
+    .map(([name, count]) => `${name} ${count}`)
+    .join(', ')
   const flag = recommendation.flagBelow
   const block = recommendation.blockBelow
   const recommended = report.thresholds
@@ -221,7 +225,9 @@ table { border-collapse: collapse; margin-top: 8px; } td, th { border-bottom: 1p
 </head>
 <body>
 <h1>RAG Guard calibration report</h1>
-<p class="meta">Judge model: <strong data-field="model">${escape(loaded.models.join(', ') || 'unknown')}</strong> · prompt version: <strong data-field="prompt-version">${escape(loaded.promptVersions.join(', ') || 'unknown')}</strong> · ${counts.total} labeled examples (${counts.sufficient} sufficient, ${counts.insufficient} insufficient) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'} · generated ${generatedAt.toISOString()}</p>
+<p class="meta">Judge model: <strong data-field="model">${escape(loaded.models.join(', ') || 'unknown')}</strong> · prompt version: <strong data-field="prompt-version">${escape(loaded.promptVersions.join(', ') || 'unknown')}</strong> · estimator: <strong data-field="estimator">${escape(loaded.estimator)}</strong> · ${counts.total} labeled examples (${counts.sufficient} sufficient, ${counts.insufficient} insufficient) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'} · generated ${generatedAt.toISOString()}</p>
+${steps ? `<p class="warning" data-field="granularity">Sampling: ${escape(steps)}.</p>` : ''}
+${others ? `<p class="meta" data-field="other-estimators">Left out, scores of another estimator (not on this scale): ${escape(others)}.</p>` : ''}
 ${report.standIn ? '<p class="standin" data-field="stand-in">These scores come from the <strong>stand-in model</strong>, which is not a language model: they show the workflow, and say nothing about how well a real judge detects insufficient context.</p>' : ''}
 <p class="metrics"><span>AUROC <strong>${fixed(report.auroc)}</strong></span><span>AUPRC (insufficient) <strong>${fixed(report.auprc)}</strong></span><span>Brier <strong>${fixed(report.brier)}</strong></span><span>ECE <strong>${fixed(report.ece)}</strong></span></p>
 <h2>Recommended thresholds</h2>

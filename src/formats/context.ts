@@ -1,20 +1,34 @@
+import type { ConversationTurn } from '../judge/prompt'
+import { isRecord } from '../json'
+
 /**
  * Retrieved context as it appears in RAG payloads: one string, an array of strings, or an array
  * of documents — LangChain's (`pageContent` in JS, `page_content` in Python) or citations with
  * `content` (Azure OpenAI "On Your Data") — mixed freely.
  */
 export type ContextReading =
-  | { ok: true; documents: string[] }
-  | { ok: false; reason: 'no-context' | 'invalid-context'; message: string }
+  /** The documents; none when nothing was retrieved. `truncated`: there were more than the limit. */
+  | { ok: true; documents: string[]; truncated?: boolean }
+  | { ok: false; reason: 'invalid-context'; message: string }
+
+/** Bounds on what a reader builds from a request or an answer, whatever it holds. */
+export interface ReadLimits {
+  /** The most documents kept; the rest are not read. */
+  documents: number
+  /** The most earlier turns of a conversation kept with its question. */
+  turns: number
+}
+
+export const UNLIMITED: ReadLimits = Object.freeze({ documents: Infinity, turns: Infinity })
 
 /** Keys that hold a document's text: LangChain JS, LangChain Python, OpenAI/Azure citations. */
 const TEXT_KEYS = ['pageContent', 'page_content', 'content'] as const
 
 function documentText(item: unknown): string | undefined {
   if (typeof item === 'string') return item
-  if (typeof item === 'object' && item !== null) {
+  if (isRecord(item)) {
     for (const key of TEXT_KEYS) {
-      const text = (item as Record<string, unknown>)[key]
+      const text = item[key]
       if (typeof text === 'string') return text
     }
   }
@@ -29,13 +43,21 @@ function describe(value: unknown): string {
     : `a ${typeof value}`
 }
 
-/** Normalizes context to a list of non-empty document texts. `where` names the source for messages. */
-export function readContext(value: unknown, where: string): ContextReading {
-  if (value === undefined)
-    return { ok: false, reason: 'no-context', message: `no context at ${where}` }
+/**
+ * Normalizes context to a list of non-empty document texts, at most `maxDocuments` of them.
+ * Nothing there (undefined, null, an empty list, only empty documents) is no documents, not an
+ * error: nothing was retrieved. `where` names the source for messages.
+ */
+export function readContext(
+  value: unknown,
+  where: string,
+  maxDocuments = Infinity,
+): ContextReading {
+  if (value === undefined || value === null) return { ok: true, documents: [] }
   const items = Array.isArray(value) ? value : [value]
   const documents: string[] = []
-  for (const [index, item] of items.entries()) {
+  for (let index = 0; index < items.length; index++) {
+    const item: unknown = items[index]
     const text = documentText(item)
     if (text === undefined) {
       const position = Array.isArray(value) ? `${where}/${index}` : where
@@ -45,16 +67,21 @@ export function readContext(value: unknown, where: string): ContextReading {
         message: `context at ${position} is ${describe(item)}; expected a string, an array of strings, or documents with pageContent, page_content or content`,
       }
     }
-    if (text.trim() !== '') documents.push(text)
+    if (text.trim() === '') continue
+    if (documents.length === maxDocuments) return { ok: true, documents, truncated: true }
+    documents.push(text)
   }
-  if (documents.length === 0)
-    return { ok: false, reason: 'no-context', message: `the context at ${where} is empty` }
   return { ok: true, documents }
 }
 
 export type QuestionReading =
-  | { ok: true; question: string }
-  | { ok: false; reason: 'no-question' | 'invalid-question'; message: string }
+  /** The question, and the earlier turns of its conversation when the format has them. */
+  | { ok: true; question: string; history?: ConversationTurn[] }
+  | {
+      ok: false
+      reason: 'no-question' | 'invalid-question' | 'ambiguous-question'
+      message: string
+    }
 
 export function readQuestion(value: unknown, where: string): QuestionReading {
   if (value === undefined || value === null)
@@ -69,4 +96,10 @@ export function readQuestion(value: unknown, where: string): QuestionReading {
   if (value.trim() === '')
     return { ok: false, reason: 'no-question', message: `the question at ${where} is empty` }
   return { ok: true, question: value }
+}
+
+/** A request's stream flag: absent, null or false is no stream; anything but a boolean is invalid. */
+export function streamFlag(value: unknown): boolean | 'invalid' {
+  if (value === undefined || value === null) return false
+  return typeof value === 'boolean' ? value : 'invalid'
 }

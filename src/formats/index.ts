@@ -54,5 +54,5 @@ export function createFormat(
   }
 }
 
-export type { RouteFormat, ContextSource, StreamFormat } from './types'
+export type { BatchFormat, ContextSource, Endpoint, RouteFormat, StreamFormat } from './types'
 export type { ContextLocation } from './json'

@@ -1,4 +1,4 @@
-import { readContext, readQuestion } from './context'
+import { readContext, readQuestion, streamFlag, UNLIMITED } from './context'
 import { parseJsonPointer, readJsonPointer, replaceAtJsonPointer } from './json-pointer'
 import type { ContextSource, RouteFormat } from './types'
 
@@ -35,16 +35,25 @@ export function jsonFormat(options: JsonFormatOptions = {}, settingPrefix = ''):
   return {
     name: 'json',
     contextIn,
-    readRequest(body) {
+    readRequest(body, limits = UNLIMITED) {
       const reading = {
         question: readQuestion(readJsonPointer(body, question), `request ${question.source}`),
       }
-      return contextIn === 'request'
-        ? { ...reading, context: readContext(readJsonPointer(body, context), where('request')) }
-        : reading
+      if (contextIn !== 'request') return reading
+      const value = readJsonPointer(body, context)
+      return { ...reading, context: readContext(value, where('request'), limits.documents) }
     },
-    readResponse: (body) => readContext(readJsonPointer(body, context), where('response')),
-    isStreaming: (body) => readJsonPointer(body, stream) === true,
+    readResponse: (body, limits = UNLIMITED) =>
+      readContext(readJsonPointer(body, context), where('response'), limits.documents),
+    isStreaming: (body) => streamFlag(readJsonPointer(body, stream)),
+    ...(answer
+      ? {
+          readAnswer: (body: unknown) => {
+            const value = readJsonPointer(body, answer)
+            return typeof value === 'string' ? value : undefined
+          },
+        }
+      : {}),
     blockBody: (response, _request, fallback) =>
       answer ? replaceAtJsonPointer(response, answer, fallback) : undefined,
   }

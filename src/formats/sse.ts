@@ -1,3 +1,5 @@
+import { parseJson } from '../json'
+
 /**
  * Server-sent events, as the HTML standard defines them (§9.2 "Server-sent events", the
  * event-stream interpretation). The guard only *observes* a passing stream with this parser:
@@ -10,12 +12,21 @@ export interface SSEEvent {
   data: string
 }
 
-/** An incremental parser: feed it bytes as they come, it returns the events completed so far. */
+/**
+ * An incremental parser: feed it bytes as they come, it returns the events completed so far.
+ * Each byte is looked at once: a line that spans many chunks is kept in pieces and joined when
+ * it ends, so a 1 MB event costs one pass over its bytes, not one per chunk.
+ */
 export class SSEParser {
   #decoder = new TextDecoder()
-  #buffer = ''
+  /** Pieces of the line not ended yet. */
+  #partial: string[] = []
+  #partialLength = 0
+  /** The last chunk ended with CR: a LF first in the next one belongs to it. */
+  #afterCR = false
   #event: string | undefined
   #data: string[] = []
+  #dataLength = 0
 
   push(chunk: Uint8Array): SSEEvent[] {
     return this.#lines(this.#decoder.decode(chunk, { stream: true }))
@@ -26,20 +37,45 @@ export class SSEParser {
     return this.#lines(this.#decoder.decode())
   }
 
+  /** Characters of the event being read and not yet complete: what the parser holds. */
+  get pendingLength(): number {
+    return this.#partialLength + this.#dataLength
+  }
+
   #lines(text: string): SSEEvent[] {
-    this.#buffer += text
     const events: SSEEvent[] = []
-    // Lines end with CRLF, LF or CR. A CR at the very end may be the first half of a CRLF.
     let start = 0
-    for (let index = 0; index < this.#buffer.length; index++) {
-      const char = this.#buffer[index]
-      if (char !== '\n' && char !== '\r') continue
-      if (char === '\r' && index === this.#buffer.length - 1) break
-      this.#line(this.#buffer.slice(start, index), events)
-      if (char === '\r' && this.#buffer[index + 1] === '\n') index++
-      start = index + 1
+    if (this.#afterCR) {
+      this.#afterCR = false
+      if (text.startsWith('\n')) start = 1
     }
-    this.#buffer = this.#buffer.slice(start)
+    // Lines end with CRLF, LF or CR. The next of each is searched once and kept while ahead.
+    let lf = text.indexOf('\n', start)
+    let cr = text.indexOf('\r', start)
+    while (lf !== -1 || cr !== -1) {
+      const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr)
+      const piece = text.slice(start, end)
+      let line = piece
+      if (this.#partialLength > 0) {
+        this.#partial.push(piece)
+        line = this.#partial.join('')
+        this.#partial = []
+        this.#partialLength = 0
+      }
+      this.#line(line, events)
+      start = end + 1
+      if (end === cr) {
+        if (start === text.length) this.#afterCR = true
+        else if (text[start] === '\n') start++
+      }
+      if (lf !== -1 && lf < start) lf = text.indexOf('\n', start)
+      if (cr !== -1 && cr < start) cr = text.indexOf('\r', start)
+    }
+    if (start < text.length) {
+      const rest = text.slice(start)
+      this.#partial.push(rest)
+      this.#partialLength += rest.length
+    }
     return events
   }
 
@@ -52,6 +88,7 @@ export class SSEParser {
       }
       this.#event = undefined
       this.#data = []
+      this.#dataLength = 0
       return
     }
     if (line.startsWith(':')) return // a comment
@@ -59,8 +96,10 @@ export class SSEParser {
     const field = colon === -1 ? line : line.slice(0, colon)
     let value = colon === -1 ? '' : line.slice(colon + 1)
     if (value.startsWith(' ')) value = value.slice(1)
-    if (field === 'data') this.#data.push(value)
-    else if (field === 'event') this.#event = value
+    if (field === 'data') {
+      this.#data.push(value)
+      this.#dataLength += value.length
+    } else if (field === 'event') this.#event = value
   }
 }
 
@@ -75,15 +114,24 @@ export function formatSSE(event: SSEEvent): string {
 
 /** Parses an event's data as JSON, or undefined. */
 export function eventJson(event: SSEEvent): unknown {
-  try {
-    return JSON.parse(event.data)
-  } catch {
-    return undefined
-  }
+  const parsed = parseJson(event.data)
+  return parsed.ok ? parsed.value : undefined
 }
 
 /**
- * The event an annotated stream ends with. It comes after the stream's own last event
- * (`data: [DONE]`, `event: end`), where the official clients have stopped reading.
+ * What an annotated stream ends with: one SSE comment line, after the stream's own last event.
+ * Every SSE client ignores comments (HTML §9.2.6), so the clients stream exactly what they would
+ * without the guard; a client that wants the verdict reads the line (see `readAnnotation`).
  */
-export const ANNOTATION_EVENT = 'rag_guard'
+export const ANNOTATION_PREFIX = ': rag-guard '
+
+/** The verdict of an annotated stream, from its text (or the line itself); undefined when there is none. */
+export function readAnnotation(text: string): Record<string, unknown> | undefined {
+  const at = text.lastIndexOf(ANNOTATION_PREFIX)
+  if (at === -1 || (at > 0 && text[at - 1] !== '\n' && text[at - 1] !== '\r')) return undefined
+  const line = text.slice(at + ANNOTATION_PREFIX.length).split(/\r\n|\r|\n/, 1)[0]!
+  const parsed = parseJson(line)
+  return parsed.ok && typeof parsed.value === 'object' && parsed.value !== null
+    ? (parsed.value as Record<string, unknown>)
+    : undefined
+}

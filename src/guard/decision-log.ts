@@ -1,4 +1,5 @@
 import { sha256Hex } from '../hash'
+import type { GuardDecision, GuardMode } from './decision'
 import type { Verdict } from './policy'
 
 /**
@@ -18,20 +19,39 @@ export interface DecisionRecord {
   path: string
   method: string
   format: string
-  mode: 'enforce' | 'shadow'
+  mode: GuardMode
   /** How a streamed answer was handled: held until the verdict, annotated, or passed on. */
   stream?: 'hold' | 'annotate' | 'shadow' | 'unsupported'
   verdict: Verdict
-  /** Whether the verdict changed the response (a block in enforce mode). */
+  /** Whether the verdict changed the response (a block applied in enforce mode, or a 413). */
   applied: boolean
   score?: number
   pTrue?: number
   pFalse?: number
+  /** How the judge estimated the score (or tried to): `logprobs` or `sampling`. */
+  estimator?: 'logprobs' | 'sampling'
+  /** Sampling: answers read, and how many said True and False. */
+  samples?: number
+  trueCount?: number
+  falseCount?: number
   reason?: string
   cache?: 'hit' | 'miss'
+  /** The judge saw only part of the documents (they passed its input limits). */
+  truncated?: boolean
+  /** A batch: each input's verdict, score and reason, in order. */
+  items?: Array<{ verdict: Verdict; score?: number; reason?: string }>
+  /** Who called: the caller's id (never a secret), when the host knows it. */
+  caller?: string
+  /** The check the decision is of; with several checks, the one that decided. */
+  check?: string
+  /** Each check's own outcome, on a route with more than one. */
+  checks?: Record<string, CheckRecord>
   /** The judge call's own time, retries included (0 for a cache hit). */
   judgeLatencyMs?: number
-  /** Time the guard added after the upstream's response arrived, until the response went out. */
+  /**
+   * Time the guard added after the upstream's response arrived, until the response went out
+   * (for an annotated or shadow stream, which goes out at once, about 0).
+   */
   addedLatencyMs: number
   /** Status of the response the client got. */
   status: number
@@ -44,6 +64,30 @@ export interface DecisionRecord {
   contextHash?: string
   question?: string
   context?: string[]
+}
+
+/** One check's outcome in a record. */
+export interface CheckRecord {
+  verdict: Verdict
+  score?: number
+  pTrue?: number
+  pFalse?: number
+  reason?: string
+  cache?: 'hit' | 'miss'
+  judgeLatencyMs?: number
+  promptVersion?: string
+}
+
+function checkRecord(decision: GuardDecision): CheckRecord {
+  const judge = decision.judge
+  return {
+    verdict: decision.verdict,
+    ...(decision.score !== undefined ? { score: decision.score } : {}),
+    ...(judge?.ok ? { pTrue: judge.pTrue, pFalse: judge.pFalse } : {}),
+    ...(decision.reason ? { reason: decision.reason } : {}),
+    ...(decision.cache ? { cache: decision.cache } : {}),
+    ...(judge ? { judgeLatencyMs: judge.latencyMs, promptVersion: judge.promptVersion } : {}),
+  }
 }
 
 /** The question and the documents: sizes and hashes, and the text itself when asked for. */
@@ -70,4 +114,77 @@ export async function describeInput(
 /** The default sink: one JSON line on stdout, which Workers Logs indexes. */
 export function logDecision(record: DecisionRecord): void {
   console.log(JSON.stringify(record))
+}
+
+/** Where a decision was made: the request and route, as the host (Hono, the Worker) knows them. */
+export interface DecisionContext {
+  requestId: string
+  route: string
+  path: string
+  method: string
+  format: string
+  promptVersion: string
+  stream?: DecisionRecord['stream']
+  applied: boolean
+  status: number
+  /** When the response went out, and when the upstream's answer had arrived (if it had). */
+  sentAt: number
+  answeredAt?: number
+  question?: string
+  documents?: readonly string[]
+  logContent: boolean
+  caller?: string
+}
+
+/** The record of one decision: what was decided, from what, at what cost. */
+export async function decisionRecord(
+  decision: GuardDecision,
+  where: DecisionContext,
+): Promise<DecisionRecord> {
+  const judge = decision.judge
+  return {
+    message: 'rag-guard decision',
+    time: new Date(where.sentAt).toISOString(),
+    requestId: where.requestId,
+    route: where.route,
+    path: where.path,
+    method: where.method,
+    format: where.format,
+    mode: decision.mode,
+    ...(where.stream ? { stream: where.stream } : {}),
+    verdict: decision.verdict,
+    applied: where.applied,
+    ...(decision.score !== undefined ? { score: decision.score } : {}),
+    ...(judge?.ok ? { pTrue: judge.pTrue, pFalse: judge.pFalse } : {}),
+    ...(judge?.estimator ? { estimator: judge.estimator } : {}),
+    ...(judge && 'samples' in judge && judge.samples !== undefined
+      ? { samples: judge.samples, trueCount: judge.trueCount, falseCount: judge.falseCount }
+      : {}),
+    ...(decision.reason ? { reason: decision.reason } : {}),
+    ...(decision.cache ? { cache: decision.cache } : {}),
+    ...(decision.truncated ? { truncated: true } : {}),
+    ...(decision.items
+      ? {
+          items: decision.items.map((item) => ({
+            verdict: item.verdict,
+            ...(item.score !== undefined ? { score: item.score } : {}),
+            ...(item.reason ? { reason: item.reason } : {}),
+          })),
+        }
+      : {}),
+    ...(where.caller ? { caller: where.caller } : {}),
+    ...(decision.check ? { check: decision.check } : {}),
+    ...(decision.checks
+      ? {
+          checks: Object.fromEntries(
+            Object.entries(decision.checks).map(([check, part]) => [check, checkRecord(part)]),
+          ),
+        }
+      : {}),
+    ...(judge ? { judgeLatencyMs: judge.latencyMs, model: judge.model } : {}),
+    addedLatencyMs: Math.max(0, where.sentAt - (where.answeredAt ?? where.sentAt)),
+    status: where.status,
+    promptVersion: decision.judge?.promptVersion ?? where.promptVersion,
+    ...(await describeInput(where.question, where.documents, where.logContent)),
+  }
 }

@@ -1,9 +1,12 @@
 import { ConfigurationError } from '../errors'
+import { firstProblem, fraction } from '../settings'
 
 /** What the guard does with an answer. */
 export type Verdict = 'pass' | 'flag' | 'block'
 
-export const VERDICTS: readonly Verdict[] = ['pass', 'flag', 'block']
+export const VERDICTS = ['pass', 'flag', 'block'] as const satisfies readonly Verdict[]
+
+const THRESHOLD = fraction()
 
 export interface Thresholds {
   /** Scores below this are blocked. In [0, 1], at most `flagBelow`. */
@@ -20,7 +23,7 @@ export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
 
 /**
  * Checks thresholds once, at setup. `names` lets the Worker report its own setting names
- * (`BLOCK_BELOW`) instead of the option names.
+ * (`BLOCK_BELOW`) instead of the option names; `owner` opens the message.
  */
 export function validateThresholds(
   thresholds: Thresholds,
@@ -28,19 +31,21 @@ export function validateThresholds(
     blockBelow: 'blockBelow',
     flagBelow: 'flagBelow',
   },
+  owner?: string,
 ): Thresholds {
+  const opening = owner ? `${owner}: ` : ''
   for (const key of ['blockBelow', 'flagBelow'] as const) {
-    const value = thresholds[key]
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
+    const result = THRESHOLD.schema.safeParse(thresholds[key])
+    if (!result.success) {
       throw new ConfigurationError(
-        `${names[key]} must be a number from 0 to 1, got ${JSON.stringify(value) ?? String(value)}`,
+        `${opening}${names[key]} ${firstProblem(result.error)}`,
         names[key],
       )
     }
   }
   if (thresholds.blockBelow > thresholds.flagBelow) {
     throw new ConfigurationError(
-      `${names.blockBelow} (${thresholds.blockBelow}) must not be greater than ${names.flagBelow} (${thresholds.flagBelow})`,
+      `${opening}${names.blockBelow} (${thresholds.blockBelow}) must not be greater than ${names.flagBelow} (${thresholds.flagBelow})`,
       names.blockBelow,
     )
   }

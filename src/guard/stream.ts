@@ -1,142 +1,201 @@
 /**
- * Plumbing for streamed answers: a relay that forwards an upstream body chunk by chunk, and the
- * bounded read-ahead of hold mode. Cancelling the relay (the client went away) cancels the
- * upstream read and runs `onCancel`.
+ * Acting on a streamed answer (server-sent events), in one of three ways:
+ * - hold: keep the stream in a bounded buffer until the verdict, then send it on or replace it
+ *   with a well-formed fallback stream;
+ * - annotate: send every chunk at once and add the verdict, as an SSE comment, after the
+ *   stream's own end;
+ * - shadow: send every chunk at once; the verdict goes to the decision record only.
+ * The upstream's bytes are forwarded as they are. The parser only watches them for the context,
+ * and only until judging has started: after that, chunks go through without being parsed.
  */
-export interface RelayOptions {
-  /** Chunks already read from the upstream, sent first. */
-  prefix?: Uint8Array[]
-  /** A read of the upstream that was started and not yet consumed. */
-  pending?: Promise<ReadableStreamReadResult<Uint8Array>>
-  /** Sees each chunk as it passes. */
-  onChunk?: (chunk: Uint8Array) => void
-  /** Runs when the upstream ends; what it returns is sent last. */
-  onEnd?: () => Promise<Uint8Array | undefined> | Uint8Array | undefined
-  onCancel?: () => void
-}
+import { ANNOTATION_PREFIX, SSEParser, type SSEEvent } from '../formats/sse'
+import type { StreamFormat } from '../formats'
+import type { GuardDecision } from './decision'
+import type { Exchange } from './exchange'
+import { readLimits } from './extract'
+import { hold, relay } from './relay'
+import { replacedBodyHeaders, type Outcome } from './respond'
 
-export function relay(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  options: RelayOptions = {},
-): ReadableStream<Uint8Array> {
-  const prefix = [...(options.prefix ?? [])]
-  let pending = options.pending
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const buffered = prefix.shift()
-        if (buffered) return controller.enqueue(buffered)
-        let result: ReadableStreamReadResult<Uint8Array>
-        try {
-          result = await (pending ?? reader.read())
-        } catch (error) {
-          // The upstream broke off: the client sees the same truncated stream it would without the guard.
-          options.onCancel?.()
-          return controller.error(error)
-        } finally {
-          pending = undefined
-        }
-        if (result.done) {
-          const tail = await options.onEnd?.()
-          if (tail) controller.enqueue(tail)
-          return controller.close()
-        }
-        options.onChunk?.(result.value)
-        controller.enqueue(result.value)
-      },
-      cancel(reason) {
-        options.onCancel?.()
-        return reader.cancel(reason)
-      },
-    },
-    // No read-ahead: the upstream is read only as fast as the client reads.
-    { highWaterMark: 0 },
-  )
-}
+const encoder = new TextEncoder()
+const LF = 0x0a
+const CR = 0x0d
 
-export type HoldOutcome<T> =
-  | { kind: 'decided'; value: T }
-  | { kind: 'ended' }
-  | { kind: 'overflow' }
-  | { kind: 'failed'; error: unknown }
-
-export interface Held<T> {
-  outcome: HoldOutcome<T>
-  chunks: Uint8Array[]
-  /** A read started and not consumed; hand it to {@link relay}. */
-  pending?: Promise<ReadableStreamReadResult<Uint8Array>>
+export function isEventStream(response: Response): boolean {
+  return (response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')
 }
 
 /**
- * Reads the upstream into a buffer until `decided()` settles, the upstream ends, the buffer
- * passes `limit` bytes, or the read fails. `decided()` is asked again after every chunk, since
- * the decision may only start once a chunk has shown the context.
+ * The comment an annotated stream ends with: the verdict, and the details (score to the same 4
+ * decimals as the header, reason, mode, the estimator when it sampled) for those who see them. `midLine`: the upstream's bytes
+ * did not end at a line end, so one is added first (glued to a last line, the comment would
+ * change it).
  */
-export async function hold<T>(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  limit: number,
-  decided: () => Promise<T> | undefined,
-  onChunk: (chunk: Uint8Array) => void,
-): Promise<Held<T>> {
-  const chunks: Uint8Array[] = []
-  let bytes = 0
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined
-  for (;;) {
-    if (!pending) {
-      pending = reader.read()
-      // Observed here so that a read left pending (the verdict won the race, then the client went
-      // away) never rejects unhandled; whoever awaits it later still sees the error.
-      pending.catch(() => {})
-    }
-    const decision = decided()
-    let next:
-      { kind: 'read'; result: ReadableStreamReadResult<Uint8Array> } | { kind: 'decided'; value: T }
-    try {
-      next = decision
-        ? await Promise.race([
-            pending.then((result) => ({ kind: 'read' as const, result })),
-            decision.then((value) => ({ kind: 'decided' as const, value })),
-          ])
-        : { kind: 'read', result: await pending }
-    } catch (error) {
-      return { outcome: { kind: 'failed', error }, chunks }
-    }
-    if (next.kind === 'decided') return { outcome: next, chunks, pending }
-    pending = undefined
-    if (next.result.done) return { outcome: { kind: 'ended' }, chunks }
-    chunks.push(next.result.value)
-    bytes += next.result.value.byteLength
-    onChunk(next.result.value)
-    if (bytes > limit) return { outcome: { kind: 'overflow' }, chunks }
-  }
+function annotation(decision: GuardDecision, details: boolean, midLine: boolean): Uint8Array {
+  const data = JSON.stringify({
+    verdict: decision.verdict,
+    ...(details
+      ? {
+          score: decision.score === undefined ? null : Number(decision.score.toFixed(4)),
+          reason: decision.reason ?? null,
+          mode: decision.mode,
+          // As x-rag-guard-estimator: said for sampling, absent for logprobs (the default).
+          ...(decision.judge?.estimator === 'sampling' ? { estimator: 'sampling' } : {}),
+        }
+      : {}),
+  })
+  return encoder.encode(`${midLine ? '\n' : ''}${ANNOTATION_PREFIX}${data}\n\n`)
 }
 
-export type LimitedRead =
-  | { ok: true; bytes: Uint8Array }
-  /** Past the limit: what was read, and the reader for the rest (hand both to {@link relay}). */
-  | { ok: false; prefix: Uint8Array[]; reader: ReadableStreamDefaultReader<Uint8Array> }
+export async function guardStream(
+  exchange: Exchange,
+  upstream: Response,
+  format: StreamFormat,
+): Promise<Outcome> {
+  const { settings, pending } = exchange
+  const reader = upstream.body!.getReader()
+  const parser = new SSEParser()
+  const holding = settings.mode === 'enforce' && settings.streamMode === 'hold'
+  const limits = readLimits(settings)
+  /** Hold mode keeps what it saw (bounded by its buffer) to shape a block after it. */
+  const seen: SSEEvent[] = []
+  /** Bytes received; and how many had come when judging started (the context's share). */
+  let received = 0
+  let receivedAtStart: number | undefined = exchange.started ? 0 : undefined
+  let midLine = false
+  /** The answer's text so far, when a check needs it (bounded: the judge takes no more). */
+  const needsAnswer = exchange.needsAnswer && format.answerPiece !== undefined
+  let answer = ''
 
-/** Reads a body whole, unless it passes `limit` bytes. */
-export async function readLimited(
-  body: ReadableStream<Uint8Array> | null,
-  limit: number,
-): Promise<LimitedRead> {
-  if (!body) return { ok: true, bytes: new Uint8Array(0) }
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    chunks.push(value)
-    size += value.byteLength
-    if (size > limit) return { ok: false, prefix: chunks, reader }
+  const tooLarge = () =>
+    exchange.settleUnjudged({
+      ok: false,
+      reason: 'response-too-large',
+      message: `the stream's context event is larger than ${settings.maxBodyBytes} bytes`,
+    })
+
+  /** Watches the stream for the context (and the answer), and starts the judge when it can. */
+  const observe = (events: SSEEvent[]) => {
+    for (const event of events) {
+      if (holding) seen.push(event)
+      if (needsAnswer && answer.length <= settings.maxInputChars) {
+        answer += format.answerPiece!(event) ?? ''
+      }
+      if (exchange.started) continue
+      const context = format.contextFromEvent(event, limits)
+      if (context) exchange.judgeContext(context)
+    }
   }
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
+  const onChunk = (chunk: Uint8Array) => {
+    received += chunk.byteLength
+    if (chunk.byteLength > 0) {
+      const last = chunk[chunk.byteLength - 1]
+      midLine = last !== LF && last !== CR
+    }
+    // Once judging has started, only hold mode (to shape a block) and an answer check need the events.
+    if (exchange.started && !holding && !needsAnswer) return
+    observe(parser.push(chunk))
+    // An event that never ends is not read past the body limit, whatever it holds.
+    if (!exchange.started && parser.pendingLength > settings.maxBodyBytes) tooLarge()
+    if (exchange.started) receivedAtStart ??= received
   }
-  return { ok: true, bytes }
+  /** The decision once the upstream has ended: without a context seen, there is none to judge. */
+  const atEnd = (): Promise<GuardDecision> => {
+    if (!exchange.started || needsAnswer) observe(parser.end())
+    if (!exchange.started) {
+      exchange.settleUnjudged({
+        ok: false,
+        reason: 'no-documents',
+        message: 'the stream ended without documents',
+      })
+    }
+    // The answer is complete: the groundedness check can start.
+    exchange.judgeAnswer(needsAnswer ? answer : undefined)
+    return pending.promise
+  }
+  const onCancel = () => {
+    exchange.cancel()
+    if (!exchange.started) {
+      exchange.settleUnjudged({
+        ok: false,
+        reason: 'judge-aborted',
+        message: 'the client went away before the stream showed its context',
+      })
+    }
+  }
+
+  if (!holding) {
+    const shadow = settings.mode === 'shadow'
+    const body = relay(reader, {
+      onChunk,
+      onEnd: async () => {
+        if (shadow) {
+          // Nothing is added to a shadow stream: its end is not held up for the verdict.
+          void atEnd()
+          return undefined
+        }
+        return annotation(await atEnd(), exchange.details, midLine)
+      },
+      onCancel,
+    })
+    return {
+      response: new Response(body, upstream),
+      decision: pending.promise,
+      applied: false,
+      stream: shadow ? 'shadow' : 'annotate',
+    }
+  }
+
+  // What hold mode may keep: while it looks for the context, up to the body limit (the context
+  // must be read whole to be judged); once judging has started, the buffer limit more.
+  const limit = () =>
+    receivedAtStart === undefined
+      ? Math.max(settings.maxBodyBytes, settings.streamBufferBytes)
+      : receivedAtStart + settings.streamBufferBytes
+  const held = await hold(
+    reader,
+    limit,
+    () => (exchange.started ? pending.promise : undefined),
+    onChunk,
+  )
+  let decision: GuardDecision
+  switch (held.outcome.kind) {
+    case 'decided':
+      decision = held.outcome.value
+      break
+    case 'ended':
+      decision = await atEnd()
+      break
+    case 'overflow':
+      decision = exchange.started
+        ? exchange.settleUnjudged({
+            ok: false,
+            reason: 'stream-buffer-exceeded',
+            message: `the stream passed ${settings.streamBufferBytes} bytes before the verdict was known`,
+          })
+        : tooLarge()
+      break
+    case 'failed':
+      decision = exchange.settleUnjudged({
+        ok: false,
+        reason: 'upstream-stream-error',
+        message: 'the upstream stream broke off before the verdict was known',
+      })
+      break
+  }
+
+  if (decision.verdict === 'block') {
+    held.pending?.catch(() => {})
+    void reader.cancel().catch(() => {})
+    const fallback = format.blockStream(seen, exchange.input.body, settings.fallbackMessage)
+    const response = new Response(fallback, {
+      status: upstream.status,
+      headers: replacedBodyHeaders(upstream.headers),
+    })
+    return { response, decision, applied: true, stream: 'hold' }
+  }
+  const body =
+    held.outcome.kind === 'failed'
+      ? new Blob(held.chunks).stream()
+      : relay(reader, { prefix: held.chunks, pending: held.pending, onCancel })
+  return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
 }

@@ -1,5 +1,14 @@
-import { sha256Hex } from '../hash'
+import { ConfigurationError } from '../errors'
+import { hmacHex, hmacKey, sha256Hex } from '../hash'
+import { integer } from '../settings'
 import type { JudgeScore } from './judge'
+
+/** How long a score is kept; 0 turns the verdict cache off (the Worker's CACHE_TTL_SECONDS). */
+export const CACHE_TTL_SECONDS = integer(0, 31_536_000, {
+  unit: 'seconds; 0 turns the cache off',
+  env: 'CACHE_TTL_SECONDS',
+  default: 3600,
+})
 
 /**
  * A cache of judge scores. Only scores are stored, never failures: a judge that was down must
@@ -11,12 +20,12 @@ export interface VerdictCache {
   put(key: string, score: JudgeScore): Promise<void>
 }
 
-/** What is kept of a score (latency and usage belong to the call that made it). */
-type Stored = Omit<JudgeScore, 'latencyMs' | 'usage'>
-
-function stored(score: JudgeScore): Stored {
+/** What is kept of a score (latency, usage and requests belong to the call that made it). */
+function stored(score: JudgeScore): Omit<JudgeScore, 'latencyMs' | 'usage'> {
   const { latencyMs: _latency, usage: _usage, ...rest } = score
-  return rest
+  if (rest.estimator !== 'sampling') return rest
+  const { requests: _requests, ...sampled } = rest
+  return sampled as typeof rest
 }
 
 function revived(value: unknown): JudgeScore | undefined {
@@ -26,23 +35,52 @@ function revived(value: unknown): JudgeScore | undefined {
     score.ok !== true ||
     typeof score.score !== 'number' ||
     score.score < 0 ||
-    score.score > 1
+    score.score > 1 ||
+    (score.estimator !== 'logprobs' && score.estimator !== 'sampling')
   )
     return undefined
   return { ...(score as JudgeScore), latencyMs: 0 }
 }
 
+/** Everything a cached score depends on. */
+export interface CacheKeyParts {
+  /** The judge's identity (endpoint, model, settings) and prompt version: another judge never reads these scores. */
+  judge: string
+  promptVersion: string
+  /**
+   * How the score was estimated: a judge with `auto` gives logprobs scores, then sampling ones,
+   * and a score is only read back for the estimator that made it. @default 'logprobs'
+   */
+  estimator?: 'logprobs' | 'sampling'
+  /** Whose score it is, with a cache scoped per caller; empty when shared. */
+  scope?: string
+  /** The check asked; a sufficiency score never answers a groundedness question. */
+  check?: string
+  question: string
+  history?: readonly { role: string; content: string }[]
+  documents: readonly string[]
+  /** The answer checked, for groundedness. */
+  answer?: string
+}
+
 /**
- * The key: SHA-256 over the prompt version, the judge's identity (endpoint, model, settings),
- * the question and each document. A new prompt version or another judge never reads old scores.
+ * The key: SHA-256 over every part. A new prompt version, another judge, estimator or caller
+ * never reads old scores.
  */
-export function cacheKey(
-  judgeIdentity: string,
-  promptVersion: string,
-  question: string,
-  documents: readonly string[],
-): Promise<string> {
-  return sha256Hex(JSON.stringify([promptVersion, judgeIdentity, question, documents]))
+export function cacheKey(parts: CacheKeyParts): Promise<string> {
+  return sha256Hex(
+    JSON.stringify([
+      parts.promptVersion,
+      parts.judge,
+      parts.check ?? 'sufficiency',
+      parts.estimator ?? 'logprobs',
+      parts.scope ?? '',
+      parts.question,
+      parts.history ?? [],
+      parts.documents,
+      parts.answer ?? null,
+    ]),
+  )
 }
 
 /** Cache failures are logged and treated as misses: a cache never fails a request. */
@@ -56,18 +94,38 @@ function logged(operation: string, error: unknown): undefined {
   return undefined
 }
 
+export interface CacheApiStoreOptions {
+  /**
+   * A secret the entries' URLs are derived from (HMAC-SHA256): the Cache API of a zone is shared
+   * by every Worker on it, and without the secret no other Worker can find or forge an entry.
+   */
+  secret: string
+  /** The cache to use. @default caches.open('rag-guard') (a named cache of its own, not caches.default) */
+  cache?: Cache | Promise<Cache>
+}
+
 /**
- * The Workers Cache API (`caches.default`), in the data center that serves the request.
- * Note that it stores nothing on `*.workers.dev` hosts; use a KV namespace there.
+ * The Workers Cache API, in the data center that serves the request, in a named cache of its
+ * own. Note that it stores nothing on `*.workers.dev` hosts; use a KV namespace there.
  * @see https://developers.cloudflare.com/workers/runtime-apis/cache/
  */
-export function cacheApiStore(ttlSeconds: number, cache: Cache = caches.default): VerdictCache {
+export function cacheApiStore(ttlSeconds: number, options: CacheApiStoreOptions): VerdictCache {
+  if (typeof options?.secret !== 'string' || options.secret.length === 0) {
+    throw new ConfigurationError(
+      'cacheApiStore requires a "secret": the Cache API is shared by every Worker of the zone',
+      'secret',
+    )
+  }
+  let cache: Promise<Cache> | undefined
+  const opened = () => (cache ??= Promise.resolve(options.cache ?? caches.open('rag-guard')))
+  const signing = hmacKey(options.secret)
   // The cache is keyed by URL; this host is never fetched.
-  const url = (key: string) => `https://rag-guard-verdict-cache.internal/${key}`
+  const url = async (key: string) =>
+    `https://rag-guard-verdict-cache.internal/${await hmacHex(await signing, key)}`
   return {
     async get(key) {
       try {
-        const hit = await cache.match(url(key))
+        const hit = await (await opened()).match(await url(key))
         return hit ? revived(await hit.json()) : undefined
       } catch (error) {
         return logged('read', error)
@@ -78,7 +136,7 @@ export function cacheApiStore(ttlSeconds: number, cache: Cache = caches.default)
         const response = Response.json(stored(score), {
           headers: { 'cache-control': `max-age=${ttlSeconds}` },
         })
-        await cache.put(url(key), response)
+        await (await opened()).put(await url(key), response)
       } catch (error) {
         logged('write', error)
       }
@@ -89,23 +147,37 @@ export function cacheApiStore(ttlSeconds: number, cache: Cache = caches.default)
 /** KV's shortest expiry. */
 const KV_MIN_TTL_SECONDS = 60
 
+export interface KvStoreOptions {
+  /**
+   * A secret the entries' keys are derived from (HMAC-SHA256), so that deployments sharing one
+   * namespace (say, with different judge keys) never read each other's scores.
+   */
+  secret?: string
+}
+
 /**
  * A Workers KV namespace: shared by every data center, eventually consistent (a new entry can
  * take up to a minute to be seen elsewhere).
  * @see https://developers.cloudflare.com/kv/api/write-key-value-pairs/
  */
-export function kvStore(namespace: KVNamespace, ttlSeconds: number): VerdictCache {
+export function kvStore(
+  namespace: KVNamespace,
+  ttlSeconds: number,
+  options: KvStoreOptions = {},
+): VerdictCache {
+  const signing = options.secret ? hmacKey(options.secret) : undefined
+  const name = async (key: string) => (signing ? hmacHex(await signing, key) : key)
   return {
     async get(key) {
       try {
-        return revived(await namespace.get(key, 'json'))
+        return revived(await namespace.get(await name(key), 'json'))
       } catch (error) {
         return logged('read', error)
       }
     },
     async put(key, score) {
       try {
-        await namespace.put(key, JSON.stringify(stored(score)), {
+        await namespace.put(await name(key), JSON.stringify(stored(score)), {
           expirationTtl: Math.max(ttlSeconds, KV_MIN_TTL_SECONDS),
         })
       } catch (error) {

@@ -1,72 +1,50 @@
-import type { BaseLanguageModelInput } from '@langchain/core/language_models/base'
-import { ChatOpenAI } from '@langchain/openai'
+import type { Callbacks } from '@langchain/core/callbacks/manager'
 import { ConfigurationError } from '../errors'
-import { buildJudgePrompt, PROMPT_VERSION } from './prompt'
-import { scoreLogprobs, type LogprobScore, type ScoringFailureReason } from './scoring'
+import { check, checkOptional } from '../settings'
+import { retrying, startBudget, type Budget, type Reported } from './budget'
+import { addUsage, askOne, type ChatCall, type JudgeChatModel } from './chat'
+import { logprobsEstimate } from './estimators/logprobs'
+import { sampleCollector, samplingEstimate } from './estimators/sampling'
+import type { RefusedParameter } from './failures'
+import { givenModels, openAIModels, type JudgeModels } from './models'
+import { JUDGE_SETTINGS, type EstimatorOption, type ReasoningEffort } from './options'
+import { buildPrompt, PROMPT_VERSIONS, type Check, type ConversationTurn } from './prompt'
+import type { Estimate, Estimator, Failure, JudgeNoScore, JudgeResult, TokenUsage } from './result'
 
-/**
- * Why the judge gave no score. Stable codes: they appear in `x-rag-guard-reason` and in logs.
- */
-export type JudgeFailureReason =
-  | ScoringFailureReason
-  /** The judge did not answer within `timeoutMs` (retries included). */
-  | 'judge-timeout'
-  /** The judge API answered 429. */
-  | 'judge-rate-limited'
-  /** The judge API answered another non-2xx status. */
-  | 'judge-http-error'
-  /** The judge API answered 2xx with a body that is not a chat completion. */
-  | 'judge-bad-response'
-  /** The judge API could not be reached, or the connection was lost mid-answer. */
-  | 'judge-unreachable'
-  /** The caller cancelled the judge call (for example, the client went away). */
-  | 'judge-aborted'
-  /** Any other failure of the judge call. */
-  | 'judge-error'
-  /** The question was empty. */
-  | 'no-question'
-  /** There were no documents to judge. */
-  | 'no-context'
-
-export interface TokenUsage {
-  inputTokens: number
-  outputTokens: number
-  totalTokens: number
-}
-
-interface JudgeResultBase {
-  /** The model that answered (as the API reports it), or the configured one. */
-  model: string
-  promptVersion: string
-  /** Wall time of the judge step, retries included. */
-  latencyMs: number
-  usage?: TokenUsage
-}
-
-export type JudgeScore = JudgeResultBase & Extract<LogprobScore, { ok: true }>
-
-export interface JudgeNoScore extends JudgeResultBase {
-  ok: false
-  reason: JudgeFailureReason
-  /** What went wrong, for logs. Never holds the API key or the judge API's own error text. */
-  message: string
-  /** HTTP status of the judge API, when it answered with an error. */
-  status?: number
-  /** The first token, when the model answered something other than True or False. */
-  token?: string
-}
-
-export type JudgeResult = JudgeScore | JudgeNoScore
+export type { JudgeChatModel } from './chat'
+export type { EstimatorOption, ReasoningEffort } from './options'
+export type {
+  Estimator,
+  JudgeFailureReason,
+  JudgeNoScore,
+  JudgeResult,
+  JudgeScore,
+  LogprobsEstimate,
+  SamplingEstimate,
+  TokenUsage,
+} from './result'
 
 export interface JudgeInput {
   question: string
+  /** Earlier turns of the conversation the question belongs to, oldest first. */
+  history?: readonly ConversationTurn[]
   /** The retrieved context: one string or one string per document. */
   context: string | readonly string[]
+  /** The answer to check, for the groundedness check. */
+  answer?: string
 }
 
 export interface JudgeCallOptions {
+  /**
+   * LangChain callbacks of the run this judge call belongs to (an agent's, a chain's): the call
+   * then shows in tracing as a child run of it, named {@link JUDGE_RUN_NAME}.
+   */
+  callbacks?: Callbacks
+
   /** Cancels the judge call; the result is then `judge-aborted`. */
   signal?: AbortSignal
+  /** What to ask. @default 'sufficiency' */
+  check?: Check
 }
 
 export interface Judge {
@@ -76,25 +54,25 @@ export interface Judge {
    * Part of every cache key, so another judge never reads these scores.
    */
   readonly identity: string
+  /** The sufficiency prompt's version. */
   readonly promptVersion: string
+  /** Each check's prompt version. */
+  readonly promptVersions: Readonly<Record<Check, string>>
+  /** How it estimates P(True), as configured: `logprobs`, `sampling` or `auto`. */
+  readonly estimator?: EstimatorOption
+  /**
+   * The estimator its next call uses: with `auto`, `logprobs` until the model turned out to give
+   * none, `sampling` from then on. Part of the cache key (absent: `logprobs`).
+   */
+  readonly currentEstimator?: Estimator
   /** Resolves to a score or a no-score outcome. Never rejects. */
   judge(input: JudgeInput, options?: JudgeCallOptions): Promise<JudgeResult>
 }
 
-/** What the judge needs of a LangChain chat model (`BaseChatModel` has it). */
-export interface JudgeChatModel {
-  invoke(
-    input: BaseLanguageModelInput,
-    options?: { signal?: AbortSignal; maxRetries?: number },
-  ): Promise<{
-    response_metadata?: Record<string, unknown>
-    usage_metadata?: { input_tokens?: number; output_tokens?: number; total_tokens?: number }
-  }>
-}
-
 export interface JudgeOptions {
   /**
-   * Judge model name. It must return logprobs: reasoning models (o-series, most gpt-5) refuse them.
+   * Judge model name. With the `logprobs` estimator it must return logprobs (reasoning models
+   * such as the o-series and most gpt-5 refuse them): use `sampling` or `auto` for those.
    * @default 'gpt-4o-mini'
    */
   model?: string
@@ -102,7 +80,7 @@ export interface JudgeOptions {
   apiKey?: string
   /**
    * Base URL of any OpenAI-compatible chat completions API (Azure OpenAI, vLLM, llama.cpp,
-   * Ollama, Cloudflare AI Gateway).
+   * Ollama, Cloudflare AI Gateway, Workers AI).
    * @default 'https://api.openai.com/v1'
    */
   baseURL?: string
@@ -113,7 +91,7 @@ export interface JudgeOptions {
    */
   topLogprobs?: number
   /**
-   * Time budget for the whole judge step, retries included.
+   * Time budget for the whole judge step, retries included (for sampling: every sample's request).
    * @default 3000
    * @unit milliseconds
    */
@@ -121,16 +99,36 @@ export interface JudgeOptions {
   /**
    * Retries after a failed judge call (5xx, 429, connection failure), within `timeoutMs`: the
    * waits are 100 ms, 200 ms, 400 ms… (or a 429's Retry-After), and a retry whose wait does not
-   * fit in the budget is not made. A 4xx or a malformed answer is not retried.
+   * fit in the budget is not made. A 4xx or a malformed answer is not retried. Sampling retries
+   * only the requests that failed.
    * @default 1
    */
   maxRetries?: number
   /**
-   * An already-built LangChain chat model (`AzureChatOpenAI`, `ChatOpenAI` for another server).
-   * It must be set up for `logprobs: true`, `topLogprobs`, `maxTokens: 1` and `temperature: 0`;
-   * `model`, `apiKey`, `baseURL` and `topLogprobs` are then not used.
+   * An already-built LangChain chat model, used as it was built. For `estimator: 'logprobs'`
+   * (`AzureChatOpenAI`, `ChatOpenAI` for another server) it must be set up for
+   * `logprobs: true`, `topLogprobs`, `maxTokens: 1` and `temperature: 0`. For
+   * `estimator: 'sampling'` any chat model does (`ChatAnthropic`, `ChatGoogleGenerativeAI`,
+   * …), set up with a temperature above 0 and a few output tokens; a `ChatOpenAI` built with
+   * `n` gives all samples in one request. `model`, `apiKey`, `baseURL`, `topLogprobs`,
+   * `samplingTemperature`, `reasoningEffort` and `maxOutputTokens` are then not used; `auto`
+   * needs models of its own and is refused.
    */
   chatModel?: JudgeChatModel
+  /**
+   * The least share of the answers that True and False together must cover for a score to be
+   * read: of the first token's probability (logprobs), or of the samples (sampling). Below it
+   * (the model mostly answered something else, such as "Yes"), there is no score
+   * (`low-answer-mass`).
+   * @default 0.5
+   */
+  minMass?: number
+  /**
+   * What identifies a `chatModel`'s scores in the verdict cache. Without it, the identity comes
+   * from LangChain's own description of the model (class, model, temperature, logprobs,
+   * endpoint; never its key); a model LangChain cannot describe needs it.
+   */
+  identity?: string
   /** The `fetch` the OpenAI client uses. @default globalThis.fetch */
   fetch?: typeof fetch
   /**
@@ -138,202 +136,267 @@ export interface JudgeOptions {
    * Cloudflare AI Gateway. Their values are never logged.
    */
   headers?: Record<string, string>
+  /**
+   * How P(True) is estimated. `'logprobs'`: from the first token's `top_logprobs` (one request,
+   * one output token). `'sampling'`: the smoothed share of True among `samples` answers at
+   * `samplingTemperature`, for models without logprobs. `'auto'`: logprobs, and for a model
+   * that refuses them or returns none, sampling from then on (remembered for the judge's life).
+   * @default 'logprobs'
+   */
+  estimator?: EstimatorOption
+  /**
+   * Sampling: answers per check (N), 2 to 20. One request with `n` where the provider honours
+   * it, N concurrent requests where it does not. A score from N answers takes N + 1 values.
+   * @default 5
+   */
+  samples?: number
+  /**
+   * Sampling: the temperature, above 0 and at most 2 (reasoning models accept only 1).
+   * @default 1
+   */
+  samplingTemperature?: number
+  /**
+   * `reasoning_effort` sent with every request, for reasoning models: `'none'`, `'minimal'`,
+   * `'low'`, `'medium'`, `'high'` or `'xhigh'` (each model accepts some). Unset: the model's own
+   * default. Setting it (to other than `'none'`) also gives the model a reasoning budget.
+   */
+  reasoningEffort?: ReasoningEffort
+  /**
+   * The output budget of each answer (`max_tokens`, or `max_completion_tokens` for reasoning
+   * models), 1 to 100000. By default 1 for logprobs, 5 for sampling (room for `True.`), and
+   * 4096 for reasoning models, which think before they answer and are billed for what they use.
+   */
+  maxOutputTokens?: number
 }
 
-export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
-  model: 'gpt-4o-mini',
-  topLogprobs: 20,
-  timeoutMs: 3000,
-  maxRetries: 1,
-})
-
-function checkInteger(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
+/**
+ * What identifies a chat model passed in: LangChain's own serialisation of it (class path and
+ * constructor fields: model, temperature, logprobs, top_logprobs, endpoint). Secrets are never
+ * in it: LangChain replaces them with references. Throws when the model cannot describe itself.
+ */
+function describeChatModel(chatModel: JudgeChatModel): string {
+  const serialisable = chatModel as { toJSON?: () => unknown }
+  const described =
+    typeof serialisable.toJSON === 'function'
+      ? (serialisable.toJSON() as Record<string, unknown>)
+      : undefined
+  if (!described || described.type !== 'constructor') {
     throw new ConfigurationError(
-      `RAG Guard judge: "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? String(value)}`,
-      name,
+      'RAG Guard judge: "identity" is required with a chatModel that LangChain cannot describe: it keeps scores of different judges apart in the verdict cache',
+      'identity',
     )
   }
-  return value
+  return JSON.stringify([described.id, described.kwargs])
 }
 
-/** Reads the logprobs settings of a ChatOpenAI-like model, where it has them, to fail early. */
-function checkChatModel(chatModel: JudgeChatModel): void {
-  const fields = chatModel as { logprobs?: unknown; topLogprobs?: unknown }
-  if ('logprobs' in fields && fields.logprobs !== true) {
+/** Checks a ChatOpenAI-like model's fields, where it has them, against the estimator, to fail early. */
+function checkChatModel(chatModel: JudgeChatModel, estimator: EstimatorOption): void {
+  const fields = chatModel as { logprobs?: unknown; temperature?: unknown }
+  if (estimator === 'auto') {
     throw new ConfigurationError(
-      'RAG Guard judge: "chatModel" must be created with logprobs: true (and topLogprobs 5 to 20), or the judge can read no score',
+      'RAG Guard judge: "estimator" "auto" builds its own models (one for logprobs, one for sampling) and cannot use a "chatModel"; with a chatModel, choose "logprobs" or "sampling"',
+      'estimator',
+    )
+  }
+  if (estimator === 'logprobs' && 'logprobs' in fields && fields.logprobs !== true) {
+    throw new ConfigurationError(
+      'RAG Guard judge: "chatModel" must be created with logprobs: true (and topLogprobs 5 to 20), or the judge can read no score; for a model without logprobs, use "estimator": "sampling"',
+      'chatModel',
+    )
+  }
+  if (estimator === 'sampling' && fields.temperature === 0) {
+    throw new ConfigurationError(
+      'RAG Guard judge: "chatModel" must be created with a temperature above 0 for sampling: at 0 every sample gives the same answer',
       'chatModel',
     )
   }
 }
 
-class JudgeTimeout extends Error {
-  override readonly name = 'JudgeTimeout'
-}
+const OWNER = 'RAG Guard judge'
 
-/** The first wait between attempts; it doubles with each retry. */
-const RETRY_BASE_MS = 100
-
-/** The `retry-after` header of a failed call (seconds, or an HTTP date), in milliseconds. */
-function retryAfter(headers: unknown): number | undefined {
-  const value = headers instanceof Headers ? headers.get('retry-after') : undefined
-  if (!value) return undefined
-  const seconds = Number(value)
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000
-  const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
-}
-
-/** Maps a failed judge call to a reason code, without copying the API's error text. */
-function classifyFailure(error: unknown): Pick<JudgeNoScore, 'reason' | 'message' | 'status'> & {
-  retryable: boolean
-  retryAfterMs?: number
-} {
-  const fields = (typeof error === 'object' && error !== null ? error : {}) as {
-    status?: unknown
-    headers?: unknown
-  }
-  const name = error instanceof Error ? error.name : 'Error'
-  const status = typeof fields.status === 'number' ? fields.status : undefined
-  if (status === 429) {
-    return {
-      reason: 'judge-rate-limited',
-      message: 'the judge API answered 429 (rate limited)',
-      status,
-      retryable: true,
-      retryAfterMs: retryAfter(fields.headers),
-    }
-  }
-  if (status !== undefined && status >= 400) {
-    // Server errors may pass on a second try; a 4xx will not.
-    return {
-      reason: 'judge-http-error',
-      message: `the judge API answered ${status}`,
-      status,
-      retryable: status >= 500 || status === 408,
-      retryAfterMs: retryAfter(fields.headers),
-    }
-  }
-  // openai-node's APIError carries `status`, `headers` and `requestID`; without a status it is a
-  // connection failure. Matched by shape: bundles can hold two copies of the class.
-  if ('requestID' in fields && 'headers' in fields && status === undefined) {
-    return {
-      reason: 'judge-unreachable',
-      message: 'the judge API could not be reached',
-      retryable: true,
-    }
-  }
-  // workerd reports a connection lost mid-answer (a reset, a body cut short) as a plain Error.
-  if (
-    /network connection lost|connection (?:reset|closed|lost)|premature eof|socket hang up|econnreset/i.test(
-      error instanceof Error ? error.message : '',
-    )
-  ) {
-    return {
-      reason: 'judge-unreachable',
-      message: 'the connection to the judge API was lost',
-      retryable: true,
-    }
-  }
-  if (error instanceof SyntaxError || error instanceof TypeError) {
-    return {
-      reason: 'judge-bad-response',
-      message: `the judge API sent a body that is not a chat completion (${name})`,
-      retryable: false,
-    }
-  }
-  return { reason: 'judge-error', message: `the judge call failed (${name})`, retryable: false }
-}
-
-function readUsage(
-  metadata: Awaited<ReturnType<JudgeChatModel['invoke']>>['usage_metadata'],
-): TokenUsage | undefined {
-  if (!metadata) return undefined
-  const inputTokens = metadata.input_tokens ?? 0
-  const outputTokens = metadata.output_tokens ?? 0
-  return {
-    inputTokens,
-    outputTokens,
-    totalTokens: metadata.total_tokens ?? inputTokens + outputTokens,
-  }
-}
-
-const SCORING_MESSAGES: Record<ScoringFailureReason, string> = {
-  'no-logprobs': 'the judge response carried no logprobs (does the model or server return them?)',
-  'no-content-tokens': 'the judge response had no content token',
-  'unexpected-token': 'the judge answered neither True nor False',
-}
+/** The name of the judge's chat model call in LangChain tracing, when it runs inside a run. */
+export const JUDGE_RUN_NAME = 'RagGuardJudge'
 
 /**
- * Creates the sufficiency judge: one chat completion per call, one output token at temperature
- * 0, with `logprobs` and `top_logprobs`, scored as P(True).
- *
- * @example
- * ```ts
- * const judge = createJudge({ model: 'gpt-4o-mini', apiKey: env.OPENAI_API_KEY })
- * const result = await judge.judge({ question: 'Who wrote it?', context: ['…', '…'] })
- * if (result.ok) console.log(result.score)
- * else console.log(result.reason)
- * ```
+ * The call options that make the judge call a named child run of the caller's run, if any. Its
+ * one token is no part of an answer: LangGraph's `messages` stream mode leaves out runs tagged
+ * `langsmith:nostream`, so an agent's streamed messages never show it.
  */
-export function createJudge(options: JudgeOptions = {}): Judge {
-  const model = options.model ?? DEFAULT_JUDGE_OPTIONS.model
-  const topLogprobs = checkInteger(
-    'topLogprobs',
-    options.topLogprobs ?? DEFAULT_JUDGE_OPTIONS.topLogprobs,
-    1,
-    20,
-  )
-  const timeoutMs = checkInteger(
-    'timeoutMs',
-    options.timeoutMs ?? DEFAULT_JUDGE_OPTIONS.timeoutMs,
-    1,
-    600_000,
-  )
-  const maxRetries = checkInteger(
-    'maxRetries',
-    options.maxRetries ?? DEFAULT_JUDGE_OPTIONS.maxRetries,
-    0,
-    10,
-  )
-  if (typeof model !== 'string' || model.trim() === '') {
-    throw new ConfigurationError('RAG Guard judge: "model" must be a non-empty model name', 'model')
+const traced = ({ callbacks }: JudgeCallOptions) =>
+  callbacks ? { callbacks, runName: JUDGE_RUN_NAME, tags: ['langsmith:nostream'] } : {}
+
+/** An estimate, or why there is none, with the model that answered and what it cost. */
+interface Estimated {
+  result: Estimate | Failure
+  /** A parameter the provider refused (a 400 naming `logprobs` or `n`). */
+  refused?: RefusedParameter
+  model?: string
+  usage?: TokenUsage
+}
+
+/** Whether a logprobs estimate shows the model has none: the provider refused them, or sent none. */
+function withoutLogprobs({ result, refused }: Estimated): boolean {
+  return !result.ok && (result.reason === 'no-logprobs' || refused === 'logprobs')
+}
+
+/** The judge's options, checked against their definitions, with their defaults. */
+function resolveJudgeOptions(options: JudgeOptions) {
+  const setting = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
+    check<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
+  const optional = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
+    checkOptional<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
+  const settings = {
+    model: setting('model'),
+    topLogprobs: setting('topLogprobs'),
+    timeoutMs: setting('timeoutMs'),
+    maxRetries: setting('maxRetries'),
+    minMass: setting('minMass'),
+    estimator: setting('estimator'),
+    samples: setting('samples'),
+    samplingTemperature: setting('samplingTemperature'),
+    reasoningEffort: optional('reasoningEffort'),
+    maxOutputTokens: optional('maxOutputTokens'),
   }
-  if (options.chatModel) checkChatModel(options.chatModel)
+  for (const name of ['apiKey', 'baseURL', 'headers', 'identity'] as const) optional(name)
+  if (options.chatModel) checkChatModel(options.chatModel, settings.estimator)
   else if (!options.apiKey && !options.baseURL) {
     throw new ConfigurationError(
       'RAG Guard judge: "apiKey" is required for the OpenAI API (or set "baseURL" to a server that needs no key, or pass "chatModel")',
       'apiKey',
     )
   }
+  return settings
+}
 
-  const chatModel: JudgeChatModel =
-    options.chatModel ??
-    new ChatOpenAI({
-      model,
-      // OpenAI-compatible servers that need no key still need a non-empty one in the client.
-      apiKey: options.apiKey || 'no-key',
-      temperature: 0,
-      maxTokens: 1,
-      logprobs: true,
-      topLogprobs,
-      streaming: false,
-      useResponsesApi: false, // logprobs are only read from chat completions
-      maxRetries: 0, // the judge retries itself, within its time budget
-      configuration: {
-        ...(options.baseURL ? { baseURL: options.baseURL } : {}),
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-        ...(options.headers ? { defaultHeaders: options.headers } : {}),
-      },
-    })
+/**
+ * Everything that shapes a judge's scores, so that another endpoint, model or setting never
+ * shares them. The estimator of each score is part of the cache key besides (a judge with
+ * `auto` makes scores of both).
+ */
+function judgeIdentity(
+  options: JudgeOptions,
+  settings: ReturnType<typeof resolveJudgeOptions>,
+): string {
+  const { estimator, samples, samplingTemperature, reasoningEffort, maxOutputTokens } = settings
+  const estimation = [
+    estimator,
+    ...(estimator === 'logprobs' ? [] : [samples, samplingTemperature]),
+    reasoningEffort ?? null,
+    maxOutputTokens ?? null,
+  ]
+  return JSON.stringify(
+    options.chatModel
+      ? [
+          'chat-model',
+          options.identity ?? describeChatModel(options.chatModel),
+          settings.minMass,
+          ...estimation,
+        ]
+      : [
+          options.baseURL ?? 'https://api.openai.com/v1',
+          settings.model,
+          settings.topLogprobs,
+          settings.minMass,
+          ...estimation,
+        ],
+  )
+}
+
+/**
+ * Creates the judge: P(True) from the first token's logprobs (one token at temperature 0), from
+ * the share of True among N sampled answers, or (`auto`) from logprobs until the model turns out
+ * to give none, then by sampling. Each call asks one check: sufficiency (by default) or
+ * groundedness (with `answer`).
+ *
+ * @example
+ * ```ts
+ * const judge = createJudge({ model: 'gpt-4o-mini', apiKey: env.OPENAI_API_KEY })
+ * const result = await judge.judge({ question: 'Who wrote it?', context: ['…', '…'] })
+ * if (result.ok) console.log(result.score, result.estimator)
+ * else console.log(result.reason)
+ *
+ * // A reasoning model, which gives no logprobs:
+ * createJudge({ model: 'gpt-5-mini', apiKey, estimator: 'sampling', reasoningEffort: 'low' })
+ * ```
+ */
+export function createJudge(options: JudgeOptions = {}): Judge {
+  const settings = resolveJudgeOptions(options)
+  const { model, timeoutMs, maxRetries, minMass, estimator, samples } = settings
+
+  const models: JudgeModels = options.chatModel
+    ? givenModels(options.chatModel)
+    : openAIModels({
+        ...settings,
+        apiKey: options.apiKey,
+        baseURL: options.baseURL,
+        fetch: options.fetch,
+        headers: options.headers,
+      })
+
+  // What this judge has learned of its model, for as long as it lives (an isolate, in a Worker):
+  // with `auto`, that it gives no logprobs; for sampling, that it does not honour `n`.
+  const sampledInstead = new Set<string>()
+  const nNotHonoured = new Set<string>()
+  const current = (): Estimator =>
+    estimator === 'auto' ? (sampledInstead.has(model) ? 'sampling' : 'logprobs') : estimator
+
+  function turnToSampling(reason: string): void {
+    // Calls that were in flight together each find out; one is enough to say it.
+    if (sampledInstead.has(model)) return
+    sampledInstead.add(model)
+    console.warn(
+      JSON.stringify({
+        message: `${OWNER}: the model gives no logprobs (${reason}); estimating by sampling (${samples} samples per check) from now on`,
+        model,
+        estimator: 'sampling',
+      }),
+    )
+  }
+
+  const failed = (which: Estimator, { refused, ...failure }: Reported): Estimated => ({
+    result: { ok: false, estimator: which, ...failure },
+    ...(refused ? { refused } : {}),
+  })
+
+  async function estimate(
+    which: Estimator,
+    prompt: Array<[string, string]>,
+    budget: Budget,
+    tracing: Omit<ChatCall, 'signal'>,
+  ): Promise<Estimated> {
+    const call = { ...tracing, signal: budget.signal }
+    if (which === 'logprobs') {
+      const asked = await retrying(budget, maxRetries, () =>
+        askOne(models.logprobs(), prompt, call),
+      )
+      if (!asked.ok) return failed(which, asked.failure)
+      const reply = asked.value
+      return { result: logprobsEstimate(reply, minMass), model: reply.model, usage: reply.usage }
+    }
+    const attempt = sampleCollector(
+      models.sampling(prompt),
+      samples,
+      !nNotHonoured.has(model),
+      () => nNotHonoured.add(model),
+    )
+    const asked = await retrying(budget, maxRetries, () => attempt(call))
+    if (!asked.ok) return failed(which, asked.failure)
+    const { answers, requests, model: answeredBy, usage } = asked.value
+    return { result: samplingEstimate(answers, requests, minMass), model: answeredBy, usage }
+  }
 
   async function judge(
     input: JudgeInput,
     callOptions: JudgeCallOptions = {},
   ): Promise<JudgeResult> {
     const startedAt = Date.now()
-    const base = () => ({ model, promptVersion: PROMPT_VERSION, latencyMs: Date.now() - startedAt })
+    const check = callOptions.check ?? 'sufficiency'
+    const base = () => ({
+      check,
+      model,
+      promptVersion: PROMPT_VERSIONS[check],
+      latencyMs: Date.now() - startedAt,
+    })
     const documents = (typeof input.context === 'string' ? [input.context] : input.context).filter(
       (document) => document.trim() !== '',
     )
@@ -348,82 +411,58 @@ export function createJudge(options: JudgeOptions = {}): Judge {
         ...base(),
       }
     }
+    if (check === 'groundedness' && (input.answer ?? '').trim() === '') {
+      return { ok: false, reason: 'no-answer', message: 'there is no answer to check', ...base() }
+    }
 
-    const controller = new AbortController()
-    const deadline = startedAt + timeoutMs
-    const timer = setTimeout(() => controller.abort(new JudgeTimeout()), timeoutMs)
-    const forwardAbort = () => controller.abort(callOptions.signal?.reason)
-    if (callOptions.signal?.aborted) forwardAbort()
-    callOptions.signal?.addEventListener('abort', forwardAbort, { once: true })
-    // Every wait below races this, so the budget bounds the whole step whatever the client does.
-    const aborted = new Promise<never>((_, reject) => {
-      if (controller.signal.aborted) reject(controller.signal.reason)
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), {
-        once: true,
-      })
+    const budget = startBudget(timeoutMs, callOptions.signal)
+    const { messages } = buildPrompt(check, {
+      question: input.question,
+      documents,
+      history: input.history,
+      answer: input.answer,
     })
-    aborted.catch(() => {})
-    const { messages } = buildJudgePrompt(input.question, documents)
     const prompt = messages.map(({ role, content }): [string, string] => [role, content])
-
+    const planned = current()
+    const tracing = traced(callOptions)
     try {
-      for (let attempt = 0; ; attempt++) {
-        let failure: ReturnType<typeof classifyFailure>
-        try {
-          const message = await Promise.race([
-            chatModel.invoke(prompt, { signal: controller.signal, maxRetries: 0 }),
-            aborted,
-          ])
-          const metadata = message.response_metadata ?? {}
-          const answered = {
-            ...base(),
-            model: typeof metadata.model_name === 'string' ? metadata.model_name : model,
-            usage: readUsage(message.usage_metadata),
-          }
-          const scored = scoreLogprobs(metadata.logprobs)
-          if (scored.ok) return { ...answered, ...scored }
-          return { ...answered, ...scored, message: SCORING_MESSAGES[scored.reason] }
-        } catch (error) {
-          if (controller.signal.aborted) throw error
-          failure = classifyFailure(error)
-        }
-        // Retry what may pass on a second try, if the wait still fits in the budget; otherwise
-        // report the failure itself rather than a timeout, so the real cause is seen.
-        const wait =
-          failure.retryAfterMs ?? RETRY_BASE_MS * 2 ** attempt * (0.8 + Math.random() * 0.4)
-        const { retryAfterMs: _retryAfter, ...reported } = failure
-        if (!failure.retryable || attempt >= maxRetries || Date.now() + wait >= deadline) {
-          return {
-            ok: false,
-            ...reported,
-            ...(attempt > 0
-              ? { message: `${reported.message} (after ${attempt + 1} attempts)` }
-              : {}),
-            ...base(),
-          }
-        }
-        await Promise.race([new Promise((resolve) => setTimeout(resolve, wait)), aborted])
+      let estimated = await estimate(planned, prompt, budget, tracing)
+      let usage = estimated.usage
+      if (estimator === 'auto' && planned === 'logprobs' && withoutLogprobs(estimated)) {
+        turnToSampling(estimated.refused ? `it refused "${estimated.refused}"` : 'no-logprobs')
+        estimated = await estimate('sampling', prompt, budget, tracing)
+        usage = addUsage(usage, estimated.usage) // the logprobs request was paid for too
+      }
+      return {
+        ...base(),
+        model: estimated.model ?? model,
+        ...(usage ? { usage } : {}),
+        ...estimated.result,
       }
     } catch {
-      return controller.signal.reason instanceof JudgeTimeout
-        ? {
-            ok: false,
-            reason: 'judge-timeout',
-            message: `the judge did not answer within ${timeoutMs} ms`,
-            ...base(),
-          }
-        : { ok: false, reason: 'judge-aborted', message: 'the judge call was cancelled', ...base() }
+      const failure: Omit<JudgeNoScore, 'check' | 'model' | 'promptVersion' | 'latencyMs'> =
+        budget.timedOut()
+          ? {
+              ok: false,
+              reason: 'judge-timeout',
+              message: `the judge did not answer within ${timeoutMs} ms`,
+            }
+          : { ok: false, reason: 'judge-aborted', message: 'the judge call was cancelled' }
+      return { ...failure, estimator: current(), ...base() }
     } finally {
-      clearTimeout(timer)
-      callOptions.signal?.removeEventListener('abort', forwardAbort)
-      controller.abort()
+      budget.end()
     }
   }
 
-  const identity = JSON.stringify(
-    options.chatModel
-      ? ['chat-model', model]
-      : [options.baseURL ?? 'https://api.openai.com/v1', model, topLogprobs],
-  )
-  return { model, identity, promptVersion: PROMPT_VERSION, judge }
+  return {
+    model,
+    identity: judgeIdentity(options, settings),
+    promptVersion: PROMPT_VERSIONS.sufficiency,
+    promptVersions: PROMPT_VERSIONS,
+    estimator,
+    get currentEstimator() {
+      return current()
+    },
+    judge,
+  }
 }

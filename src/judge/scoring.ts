@@ -8,6 +8,7 @@
  *
  * @see https://platform.openai.com/docs/api-reference/chat/object (choices[].logprobs)
  */
+import { isRecord } from '../json'
 
 /** One entry of `logprobs.content[].top_logprobs`. */
 export interface TopLogprob {
@@ -84,10 +85,6 @@ function probability(logprob: unknown): number {
   return Math.exp(Math.min(logprob, 0))
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null
-}
-
 /**
  * Reads P(True) from a chat completion's `choices[0].logprobs`. Never throws: any input that is
  * not a usable logprobs object gives `{ ok: false, reason }`.
@@ -95,14 +92,19 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function scoreLogprobs(
   logprobs: ChatLogprobs | TokenLogprob[] | null | undefined | unknown,
 ): LogprobScore {
-  if (!isRecord(logprobs)) return { ok: false, reason: 'no-logprobs' }
   // The Responses API lists the tokens directly (`output[].content[].logprobs`).
-  const content = Array.isArray(logprobs) ? logprobs : logprobs.content
+  const content = Array.isArray(logprobs)
+    ? logprobs
+    : isRecord(logprobs)
+      ? logprobs.content
+      : undefined
   if (!Array.isArray(content) || content.length === 0) {
+    if (!isRecord(logprobs) && !Array.isArray(logprobs)) return { ok: false, reason: 'no-logprobs' }
     // A refusal carries `logprobs.refusal` and no content: there is no answer to read.
+    const refusal = isRecord(logprobs) ? logprobs.refusal : undefined
     return {
       ok: false,
-      reason: content == null && logprobs.refusal == null ? 'no-logprobs' : 'no-content-tokens',
+      reason: content == null && refusal == null ? 'no-logprobs' : 'no-content-tokens',
     }
   }
   const first: unknown = content[0]

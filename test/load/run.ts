@@ -15,6 +15,9 @@ import { join, resolve } from 'node:path'
 import { scriptScenario, startOpenAIStub } from '../stub/openai-stub'
 import { buildBundle, percentile, startLocalWorker } from '../support/local-worker'
 
+/** The caller token every request of the load test carries. */
+const OPERATOR_TOKEN = 'load-test-operator-token-0123456789'
+
 const argument = (name: string, fallback: number) => {
   const index = process.argv.indexOf(`--${name}`)
   return index === -1 ? fallback : Number(process.argv[index + 1])
@@ -205,6 +208,9 @@ async function main(): Promise<void> {
       OPENAI_BASE_URL: `${stub.origin}/s/judge/v1`,
       OPENAI_API_KEY: 'load-test-key',
       GUARD_MODE: 'enforce',
+      // Every request passes the caller check, as an operator (who sees the reasons checked below).
+      GUARD_AUTH: 'token',
+      GUARD_OPERATOR_TOKENS: OPERATOR_TOKEN,
       ON_ERROR: 'flag',
       BLOCK_BELOW: 0.2,
       FLAG_BELOW: 0.8,
@@ -238,7 +244,10 @@ async function main(): Promise<void> {
       try {
         const response = await fetch(`${guard!.url}${shape.path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${OPERATOR_TOKEN}`,
+          },
           body: JSON.stringify(shape.body(question)),
         })
         const text = await response.text()

@@ -6,11 +6,23 @@
  * Scripting, from any process (the tests run inside workerd and reach it by fetch):
  *   PUT  /__scenarios/:id            body: StubScript — what calls under /s/:id/ answer
  *   GET  /__scenarios/:id/requests   → the requests received under /s/:id/, in order
+ *   GET  /__scenarios/:id/sizes      → method, path, query and body size of each request (for
+ *                                      bodies too large to send back whole)
  * A judge or client then uses `${origin}/s/${id}` (or `${origin}/s/${id}/v1`) as its base URL.
  * Calls consume the script's steps in order; the last step repeats.
+ *
+ * It plays the models a judge meets: one that refuses `logprobs` as OpenAI's reasoning models
+ * do (`rejectLogprobs`), one that honours, ignores or refuses `n` (`n`), answers that vary from
+ * sample to sample (`samples`), and a reasoning model that thinks before it answers
+ * (`reasoningTokens`).
+ *
+ * It also plays a Cloudflare Access team domain: `PUT /__jwks/:kid` (body: a public JWK) adds a
+ * key to the set that `GET /cdn-cgi/access/certs` serves. Keys are only ever added, so tests
+ * that run at the same time each use their own `kid` and never disturb one another.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
 
 export interface StubTopLogprob {
   token: string
@@ -46,12 +58,54 @@ export interface StubStep {
   noLogprobs?: boolean
   /** Answer text when there is more than one token (streamed one word per chunk). */
   content?: string
+  /**
+   * Answer with these tool calls (`finish_reason: "tool_calls"`, no text), as a model driving an
+   * agent does; streamed as one `delta.tool_calls` chunk per call.
+   */
+  toolCalls?: StubToolCall[]
   /** The `model` field of the answer. @default the request's model */
   model?: string
+  /** The completion's `id` (an agent keeps messages apart by it). @default 'chatcmpl-stub' */
+  id?: string
   /** Play an upstream RAG endpoint instead of the model: answer this, whatever the path. */
   upstream?: UpstreamReply
   /** Send this JSON body with its declared length, but reset the connection after this many bytes. */
   truncateAfter?: number
+  /**
+   * Compress a JSON completion with gzip (`Content-Encoding: gzip`) when the request's
+   * Accept-Encoding allows it, as a web server in front of a model API does.
+   */
+  gzip?: boolean
+  /**
+   * Refuse a request that asks for `logprobs` or `top_logprobs` with OpenAI's 400 for reasoning
+   * models (`param: "logprobs"`, `code: "unsupported_parameter"`); answer other requests.
+   */
+  rejectLogprobs?: boolean
+  /**
+   * What to do with `n` > 1: `honour` it (that many choices, the default), `ignore` it (one
+   * choice, as many OpenAI-compatible servers do), or `reject` it with a 400 naming `n`.
+   */
+  n?: 'honour' | 'ignore' | 'reject'
+  /**
+   * The content of successive choices, across every call of the scenario (concurrent ones too):
+   * each choice takes the next, round and round. Without it, every choice is `token`/`content`.
+   */
+  samples?: string[]
+  /**
+   * Play a reasoning model: it spends this many output tokens thinking before its answer, so a
+   * budget (`max_completion_tokens`, else `max_tokens`) that leaves no room gets empty content
+   * with `finish_reason: "length"`.
+   */
+  reasoningTokens?: number
+}
+
+export interface StubToolCall {
+  /** The tool's name. */
+  name: string
+  /** Its arguments, sent as a JSON string. */
+  arguments: unknown
+  /** @default `call_<n>` */
+  id?: string
 }
 
 export interface UpstreamReply {
@@ -71,6 +125,11 @@ export interface UpstreamReply {
   truncateAfter?: number
   /** Reset the connection after this many of the chunks. */
   resetAfterChunks?: number
+  /**
+   * Echo the request: this text with every `{{body}}` replaced by the request body's text, sent
+   * as application/json (an endpoint that repeats its input in its answer).
+   */
+  echo?: string
 }
 
 /**
@@ -94,6 +153,8 @@ export interface RecordedRequest {
   rawBody: string
   /** Whether the client closed the connection before the answer was complete. */
   abandoned: boolean
+  /** Requests of the scenario in progress when this one arrived, itself included. */
+  inFlight: number
 }
 
 interface Scenario {
@@ -101,6 +162,10 @@ interface Scenario {
   rules?: Array<{ contains: string; step: StubStep }>
   calls: number
   requests: RecordedRequest[]
+  /** Samples handed out so far (the cursor into a step's `samples`). */
+  sampled: number
+  /** Requests being answered now. */
+  inFlight: number
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -138,7 +203,15 @@ interface ChatRequest {
   stream?: boolean
   logprobs?: boolean
   top_logprobs?: number
+  n?: number
+  max_tokens?: number
+  max_completion_tokens?: number
   stream_options?: { include_usage?: boolean }
+}
+
+/** OpenAI's 400 for a parameter the model does not take. */
+function unsupported(param: string, message: string) {
+  return { error: { message, type: 'invalid_request_error', param, code: 'unsupported_parameter' } }
 }
 
 /** Tokens of the answer: the scripted first token, then the rest of `content` word by word. */
@@ -148,7 +221,7 @@ function answerTokens(step: StubStep): string[] {
   return step.content.match(/\s*\S+/g) ?? [first]
 }
 
-function completionBody(step: StubStep, request: ChatRequest) {
+function completionBody(step: StubStep, request: ChatRequest, nextSample = () => '') {
   const tokens = answerTokens(step)
   const logprob = step.logprob ?? 0
   const alternatives = step.topLogprobs ?? [{ token: tokens[0] as string, logprob }]
@@ -163,23 +236,47 @@ function completionBody(step: StubStep, request: ChatRequest) {
           refusal: null,
         }
       : null
+  const toolCalls = step.toolCalls?.map((call, index) => ({
+    id: call.id ?? `call_${index}`,
+    type: 'function' as const,
+    function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+  }))
+  const count = (step.n ?? 'honour') === 'honour' ? Math.max(1, request.n ?? 1) : 1
+  const budget = request.max_completion_tokens ?? request.max_tokens ?? Number.POSITIVE_INFINITY
+  const thinking = step.reasoningTokens ?? 0
+  const choices = Array.from({ length: count }, (_, index) => {
+    const text = step.samples ? nextSample() : tokens.join('')
+    const answerLength = step.samples ? Math.max(1, text.trim().split(/\s+/).length) : tokens.length
+    const cut = thinking > 0 && budget <= thinking
+    if (toolCalls) {
+      const message = { role: 'assistant', content: null, refusal: null, tool_calls: toolCalls }
+      return {
+        choice: { index, message, logprobs: null, finish_reason: 'tool_calls' },
+        used: tokens.length,
+      }
+    }
+    return {
+      choice: {
+        index,
+        message: { role: 'assistant', content: cut ? '' : text, refusal: null },
+        logprobs: step.samples || cut ? null : logprobs,
+        finish_reason: cut || (!step.samples && step.content === undefined) ? 'length' : 'stop',
+      },
+      used: cut ? budget : thinking + answerLength,
+    }
+  })
+  const completionTokens = choices.reduce((total, { used }) => total + used, 0)
   return {
-    id: 'chatcmpl-stub',
+    id: step.id ?? 'chatcmpl-stub',
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: step.model ?? request.model ?? 'stub-model',
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: tokens.join(''), refusal: null },
-        logprobs,
-        finish_reason: step.content === undefined ? 'length' : 'stop',
-      },
-    ],
+    choices: choices.map(({ choice }) => choice),
     usage: {
       prompt_tokens: 42,
-      completion_tokens: tokens.length,
-      total_tokens: 42 + tokens.length,
+      completion_tokens: completionTokens,
+      total_tokens: 42 + completionTokens,
+      ...(thinking ? { completion_tokens_details: { reasoning_tokens: thinking * count } } : {}),
     },
   }
 }
@@ -209,7 +306,22 @@ async function sendStream(
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ],
   })
-  const tokens = answerTokens(step)
+  const { tool_calls: toolCalls } = choice.message as { tool_calls?: unknown[] }
+  // A tool call streams as deltas of `tool_calls`, each with its index (no text).
+  for (const [index, call] of (toolCalls ?? []).entries()) {
+    send({
+      ...base,
+      choices: [
+        {
+          index: 0,
+          delta: { tool_calls: [{ index, ...(call as object) }] },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ],
+    })
+  }
+  const tokens = toolCalls ? [] : answerTokens(step)
   for (const [index, token] of tokens.entries()) {
     const logprobs = choice.logprobs
       ? { content: [choice.logprobs.content[index]], refusal: null }
@@ -227,8 +339,20 @@ async function sendStream(
   response.end('data: [DONE]\n\n')
 }
 
-async function reply(response: ServerResponse, upstream: UpstreamReply): Promise<void> {
+async function reply(
+  response: ServerResponse,
+  upstream: UpstreamReply,
+  requestText: string,
+): Promise<void> {
   if (upstream.delayMs) await sleep(upstream.delayMs)
+  if (upstream.echo !== undefined) {
+    response.writeHead(upstream.status ?? 200, {
+      'content-type': 'application/json',
+      ...upstream.headers,
+    })
+    response.end(upstream.echo.split('{{body}}').join(requestText))
+    return
+  }
   if (upstream.truncateAfter !== undefined) {
     const body = Buffer.from(
       upstream.json !== undefined ? JSON.stringify(upstream.json) : (upstream.body ?? ''),
@@ -269,6 +393,9 @@ async function answer(
   response: ServerResponse,
   step: StubStep,
   request: ChatRequest,
+  requestText: string,
+  acceptEncoding = '',
+  nextSample?: () => string,
 ): Promise<void> {
   if (step.delayMs) await sleep(step.delayMs)
   if (step.hang) return
@@ -276,7 +403,27 @@ async function answer(
     response.socket?.destroy()
     return
   }
-  if (step.upstream) return reply(response, step.upstream)
+  if (step.upstream) return reply(response, step.upstream, requestText)
+  const refuse = (body: unknown) =>
+    response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  if (step.rejectLogprobs && (request.logprobs || request.top_logprobs !== undefined)) {
+    return void refuse(
+      unsupported(
+        'logprobs',
+        "Unsupported parameter: 'logprobs' is not supported with this model.",
+      ),
+    )
+  }
+  if (step.n === 'reject' && (request.n ?? 1) > 1) {
+    return void refuse({
+      error: {
+        message: "'n' : number must be at most 1",
+        type: 'invalid_request_error',
+        param: 'n',
+        code: null,
+      },
+    })
+  }
   if (step.rawBody !== undefined) {
     response.writeHead(step.status ?? 200, {
       'content-type': step.contentType ?? 'application/json',
@@ -294,7 +441,7 @@ async function answer(
     return
   }
   if (step.truncateAfter !== undefined) {
-    const body = Buffer.from(JSON.stringify(completionBody(step, request)))
+    const body = Buffer.from(JSON.stringify(completionBody(step, request, nextSample)))
     response.writeHead(step.status ?? 200, {
       'content-type': 'application/json',
       'content-length': String(body.length),
@@ -305,8 +452,18 @@ async function answer(
     return
   }
   if (request.stream) return sendStream(response, step, request)
+  const body = JSON.stringify(completionBody(step, request, nextSample))
+  if (step.gzip && /\bgzip\b/.test(acceptEncoding)) {
+    response.writeHead(step.status ?? 200, {
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+      ...step.headers,
+    })
+    response.end(gzipSync(body))
+    return
+  }
   response.writeHead(step.status ?? 200, { 'content-type': 'application/json', ...step.headers })
-  response.end(JSON.stringify(completionBody(step, request)))
+  response.end(body)
 }
 
 export interface OpenAIStub {
@@ -320,25 +477,50 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
   const scenario = (id: string): Scenario => {
     let found = scenarios.get(id)
     if (!found) {
-      found = { steps: [{}], calls: 0, requests: [] }
+      found = { steps: [{}], calls: 0, requests: [], sampled: 0, inFlight: 0 }
       scenarios.set(id, found)
     }
     return found
   }
 
+  // Public keys served as a Cloudflare Access team domain's certs, by kid.
+  const accessKeys = new Map<string, unknown>()
+
   const server: Server = createServer(async (request, response) => {
     try {
       const url = new URL(request.url ?? '/', 'http://stub')
-      const control = url.pathname.match(/^\/__scenarios\/([^/]+)(\/requests)?$/)
+      const jwk = url.pathname.match(/^\/__jwks\/([^/]+)$/)
+      if (jwk && request.method === 'PUT') {
+        accessKeys.set(decodeURIComponent(jwk[1]!), JSON.parse(await readBody(request)))
+        response.writeHead(204).end()
+        return
+      }
+      if (url.pathname === '/cdn-cgi/access/certs' && request.method === 'GET') {
+        const keys = [...accessKeys.values()]
+        response
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ keys }))
+        return
+      }
+      const control = url.pathname.match(/^\/__scenarios\/([^/]+)(\/requests|\/sizes)?$/)
       if (control) {
         const id = decodeURIComponent(control[1]!)
-        if (request.method === 'PUT' && !control[2]) {
+        if (request.method === 'GET' && control[2] === '/sizes') {
+          const sizes = scenario(id).requests.map(({ method, path, query, rawBody }) => ({
+            method,
+            path,
+            query,
+            bodyBytes: Buffer.byteLength(rawBody, 'utf8'),
+          }))
+          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sizes))
+        } else if (request.method === 'PUT' && !control[2]) {
           const script = JSON.parse(await readBody(request)) as StubScript
+          const fresh = { calls: 0, requests: [], sampled: 0, inFlight: 0 }
           scenarios.set(
             id,
             'rules' in script
-              ? { steps: [script.otherwise], rules: script.rules, calls: 0, requests: [] }
-              : { steps: 'steps' in script ? script.steps : [script], calls: 0, requests: [] },
+              ? { steps: [script.otherwise], rules: script.rules, ...fresh }
+              : { steps: 'steps' in script ? script.steps : [script], ...fresh },
           )
           response.writeHead(204).end()
         } else if (request.method === 'GET' && control[2]) {
@@ -374,9 +556,11 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
         body,
         rawBody: text,
         abandoned: false,
+        inFlight: ++current.inFlight,
       })
       const recorded = current.requests[current.requests.length - 1]!
       response.on('close', () => {
+        current.inFlight--
         if (!response.writableFinished) recorded.abandoned = true
       })
       const step =
@@ -390,10 +574,14 @@ export async function startOpenAIStub(): Promise<OpenAIStub> {
           .end(JSON.stringify({ error: { message: `no route ${call[2]}` } }))
         return
       }
+      const samples = step.samples ?? []
       await answer(
         response,
         step,
         (typeof body === 'object' && body !== null ? body : {}) as ChatRequest,
+        text,
+        String(request.headers['accept-encoding'] ?? ''),
+        () => samples[current.sampled++ % samples.length] ?? '',
       )
     } catch (error) {
       if (response.headersSent) response.destroy()

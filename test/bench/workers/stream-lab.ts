@@ -19,7 +19,7 @@
  * The read modes answer `{ chunks, bytes, events, largestEvent }`.
  */
 import { SSEParser, eventJson, type SSEEvent } from '../../../src/formats/sse'
-import { relay } from '../../../src/guard/stream'
+import { relay } from '../../../src/guard/relay'
 
 interface Env {
   UPSTREAM_URL: string

@@ -1,0 +1,127 @@
+/**
+ * Acting on a whole (not streamed) answer: read its context when the context comes with it,
+ * wait for the decision, and pass the answer on or replace it. Every read is bounded.
+ */
+import { parseJson, type Parsed } from '../json'
+import { readLimited } from './body'
+import type { GuardDecision, Unjudged } from './decision'
+import type { Exchange } from './exchange'
+import { readLimits } from './extract'
+import { relay } from './relay'
+import { blockedResponse, errorResponse, type Outcome } from './respond'
+
+const decoder = new TextDecoder()
+
+/** An answer read whole, bounded: parsed, or too large (every byte still passed on), or broken off. */
+export type AnswerRead =
+  | { kind: 'read'; response: Response; upstream: Parsed }
+  | { kind: 'too-large'; response: Response }
+  | { kind: 'broken' }
+
+export async function readAnswer(response: Response, limit: number): Promise<AnswerRead> {
+  const read = await readLimited(response.body, limit).catch(() => undefined)
+  if (!read) return { kind: 'broken' }
+  if (!read.ok) {
+    return {
+      kind: 'too-large',
+      response: new Response(relay(read.reader, { prefix: read.prefix }), response),
+    }
+  }
+  return {
+    kind: 'read',
+    response: new Response(read.bytes, response),
+    upstream: parseJson(decoder.decode(read.bytes)),
+  }
+}
+
+/** Why an answer that was not read cannot be judged. */
+export function unreadAnswer(kind: 'too-large' | 'broken', limit: number): Unjudged {
+  return kind === 'broken'
+    ? { ok: false, reason: 'upstream-stream-error', message: "the upstream's response broke off" }
+    : {
+        ok: false,
+        reason: 'response-too-large',
+        message: `the response body is larger than ${limit} bytes`,
+      }
+}
+
+/** The upstream's body broke off: there is no whole answer to judge or to pass on. */
+export function brokenAnswer(exchange: Exchange): Outcome {
+  const decision = exchange.settleUnjudged(unreadAnswer('broken', exchange.settings.maxBodyBytes))
+  const broken = errorResponse(
+    502,
+    'upstream_broken',
+    "The upstream RAG endpoint's response broke off.",
+  )
+  return { response: broken, decision, applied: false }
+}
+
+export const NOT_JSON: Unjudged = {
+  ok: false,
+  reason: 'invalid-response-body',
+  message: 'the response body is not JSON',
+}
+
+export async function guardAnswer(exchange: Exchange, response: Response): Promise<Outcome> {
+  const { settings } = exchange
+  let upstream: Parsed | undefined
+  // The context comes with the answer, or the answer itself is to be judged: read it whole (the
+  // client gets the same bytes), then judge.
+  if (!exchange.started || (exchange.needsAnswer && !exchange.pending.settled)) {
+    const read = await readAnswer(response, settings.maxBodyBytes)
+    if (read.kind === 'broken') return brokenAnswer(exchange)
+    response = read.response
+    if (read.kind === 'read') {
+      upstream = read.upstream
+      exchange.judgeContext(
+        upstream.ok ? settings.format.readResponse(upstream.value, readLimits(settings)) : NOT_JSON,
+      )
+      exchange.judgeAnswer(upstream.ok ? settings.format.readAnswer?.(upstream.value) : undefined)
+    } else {
+      exchange.settleUnjudged(unreadAnswer('too-large', settings.maxBodyBytes))
+    }
+  }
+  const decision = await exchange.pending.promise
+  if (decision.verdict !== 'block' || settings.mode !== 'enforce') {
+    return { response, decision, applied: false }
+  }
+  return {
+    response: await blocked(exchange, response, upstream, decision),
+    decision,
+    applied: true,
+  }
+}
+
+/** The block response: the operator's hook, or the answer replaced in the endpoint's own shape. */
+async function blocked(
+  exchange: Exchange,
+  response: Response,
+  upstream: Parsed | undefined,
+  decision: GuardDecision,
+): Promise<Response> {
+  const { c, settings } = exchange
+  if (settings.blockResponse) {
+    try {
+      return await settings.blockResponse(c, decision)
+    } catch (error) {
+      // A broken hook must not turn a block into a 500: fall back to the default form.
+      console.error('RAG Guard: blockResponse threw; using the default block response', error)
+    }
+  }
+  if (!upstream) {
+    // The answer was not read yet (the context was in the request): read it, bounded. Past the
+    // limit it is not parsed and not sent: the block is built without it.
+    const read = await readLimited(response.body, settings.maxBodyBytes).catch(() => undefined)
+    if (read && !read.ok) void read.reader.cancel().catch(() => {})
+    upstream = read?.ok ? parseJson(decoder.decode(read.bytes)) : { ok: false }
+  }
+  return blockedResponse(
+    settings.format,
+    upstream,
+    response,
+    exchange.input.body,
+    settings.fallbackMessage,
+    decision,
+    exchange.details,
+  )
+}

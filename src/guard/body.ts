@@ -1,0 +1,141 @@
+/**
+ * Bounded reads of request and response bodies. Nothing is read past the limit: a larger body is
+ * handed on as a stream (what was read first, then the rest), never buffered whole.
+ */
+import type { Context } from 'hono'
+import { relay } from './relay'
+
+export type LimitedRead =
+  | { ok: true; bytes: Uint8Array }
+  /** Past the limit: what was read, and the reader for the rest (hand both to `relay`). */
+  | { ok: false; prefix: Uint8Array[]; reader: ReadableStreamDefaultReader<Uint8Array> }
+
+/** Reads a body whole, unless it passes `limit` bytes. Rejects when the stream errors. */
+export async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<LimitedRead> {
+  if (!body) return { ok: true, bytes: new Uint8Array(0) }
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    chunks.push(value)
+    size += value.byteLength
+    if (size > limit) return { ok: false, prefix: chunks, reader }
+  }
+  if (chunks.length === 1) return { ok: true, bytes: chunks[0]! }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return { ok: true, bytes }
+}
+
+/** The request body as the guard saw it. */
+export type RequestBody =
+  | { kind: 'read'; text: string }
+  /** Larger than the limit: not read (or read only up to it, and put back together for the proxy). */
+  | { kind: 'oversize' }
+  /** Read elsewhere before the guard, in a way that left nothing to read again. */
+  | { kind: 'unreadable' }
+  /** Compressed, or in a character set, that the guard does not read. */
+  | { kind: 'unsupported-encoding'; message: string }
+
+const decoder = new TextDecoder()
+
+/** Content codings the guard decodes (RFC 9110 §8.4.1), as `DecompressionStream` names them. */
+type Coding = 'gzip' | 'deflate'
+const CODINGS: Record<string, Coding> = { gzip: 'gzip', 'x-gzip': 'gzip', deflate: 'deflate' }
+/** Charsets JSON may come in (RFC 8259 §8.1: UTF-8; ASCII is a subset). */
+const CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii'])
+
+/** How to read the body: the coding to undo, or why it cannot be read. */
+function encodingOf(headers: Headers): { coding?: Coding } | { problem: string } {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(headers.get('content-type') ?? '')?.[1]
+  if (charset && !CHARSETS.has(charset.toLowerCase())) {
+    return { problem: `the request body is in the ${charset} character set; the guard reads UTF-8` }
+  }
+  const coding = (headers.get('content-encoding') ?? '').trim().toLowerCase()
+  if (coding === '' || coding === 'identity') return {}
+  const format = CODINGS[coding]
+  return format
+    ? { coding: format }
+    : {
+        problem: `the request body is encoded as "${coding}"; the guard reads gzip, deflate or none`,
+      }
+}
+
+/** The text of a body, undoing its content coding; past `limit` decoded bytes, undefined. */
+async function decodedText(
+  bytes: Uint8Array,
+  coding: Coding | undefined,
+  limit: number,
+): Promise<{ text: string } | { oversize: true } | { broken: true }> {
+  if (!coding) return { text: decoder.decode(bytes) }
+  try {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream(coding))
+    const read = await readLimited(stream, limit)
+    if (!read.ok) {
+      void read.reader.cancel().catch(() => {})
+      return { oversize: true }
+    }
+    return { text: decoder.decode(read.bytes) }
+  } catch {
+    return { broken: true }
+  }
+}
+
+/**
+ * Reads the request body once, bounded by `limit` (before and after undoing gzip or deflate),
+ * and leaves `c.req.raw` a request whose body is still whole, byte for byte: the handler (or the
+ * proxy) reads it again, in any form, through Hono's public API. Streamed bodies work under Node
+ * as well as workerd (`duplex: 'half'`).
+ */
+export async function readRequestBody(c: Context, limit: number): Promise<RequestBody> {
+  const original = c.req.raw
+  const encoding = encodingOf(original.headers)
+  if ('problem' in encoding) return { kind: 'unsupported-encoding', message: encoding.problem }
+  const declared = Number(original.headers.get('content-length'))
+  // Declared too large: not a byte is read, and the body goes on untouched if it goes at all.
+  if (Number.isFinite(declared) && declared > limit) return { kind: 'oversize' }
+  let bytes: Uint8Array
+  if (original.bodyUsed) {
+    // An earlier middleware read the body through Hono, which keeps what it read.
+    try {
+      bytes = new Uint8Array(await c.req.arrayBuffer())
+    } catch {
+      return { kind: 'unreadable' }
+    }
+    c.req.raw = withBody(original, bytes)
+    if (bytes.byteLength > limit) return { kind: 'oversize' }
+  } else if (!original.body) {
+    bytes = new Uint8Array(0)
+  } else {
+    const read = await readLimited(original.body, limit)
+    if (!read.ok) {
+      c.req.raw = withBody(original, relay(read.reader, { prefix: read.prefix }))
+      return { kind: 'oversize' }
+    }
+    bytes = read.bytes
+    c.req.raw = withBody(original, bytes)
+  }
+  const decoded = await decodedText(bytes, encoding.coding, limit)
+  if ('oversize' in decoded) return { kind: 'oversize' }
+  if ('broken' in decoded) return { kind: 'unreadable' }
+  return { kind: 'read', text: decoded.text }
+}
+
+/** `request` with a new body and everything else (headers, method, signal) kept. */
+function withBody(request: Request, body: Uint8Array | ReadableStream<Uint8Array>): Request {
+  return new Request(request, {
+    body,
+    signal: request.signal,
+    // Required by the Fetch standard for a stream body (Node enforces it; workerd ignores it).
+    duplex: 'half',
+  } as RequestInit)
+}

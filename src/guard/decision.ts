@@ -1,0 +1,249 @@
+/**
+ * What the guard decided for one request, and the one place where a decision is built: from a
+ * judge's score through the thresholds, or from a reason code through the policy that the
+ * reason table names. Pure: no I/O, no Hono.
+ */
+import type { JudgeFailureReason, JudgeResult, JudgeScore } from '../judge/judge'
+import type { Check } from '../judge/prompt'
+import { decide, type Thresholds, type Verdict } from './policy'
+
+export type GuardMode = 'enforce' | 'shadow'
+
+/** Why a verdict did not come from a score alone. Sent as `x-rag-guard-reason`. */
+export type GuardReason =
+  | JudgeFailureReason
+  /** No documents were retrieved: nothing can support an answer (a score of its own). */
+  | 'no-documents'
+  /** The request body is not JSON (or could not be read). */
+  | 'invalid-request-body'
+  /** The request body is compressed or encoded in a way the guard does not read. */
+  | 'unsupported-encoding'
+  /** The request's `stream` flag is there and is not a boolean. */
+  | 'invalid-stream-flag'
+  /** The request asked for a streamed answer, which this route's format cannot judge. */
+  | 'streaming-not-supported'
+  /** The request names several questions and none is configured (LangServe input). */
+  | 'ambiguous-question'
+  /** The request body passed `maxBodyBytes`. */
+  | 'request-too-large'
+  /** The question (or, with `inputOverflow: 'refuse'`, question and documents) passes the judge's input limits. */
+  | 'judge-input-too-large'
+  /** An endpoint of the route the guard cannot judge (LangServe `stream_log`, `stream_events`). */
+  | 'unsupported-endpoint'
+  /** The context was to be read from the response, and the response body is not JSON. */
+  | 'invalid-response-body'
+  /** The response body, read for its context, passed `maxBodyBytes`. */
+  | 'response-too-large'
+  /** Hold mode: the upstream sent more than `streamBufferBytes` before the verdict was known. */
+  | 'stream-buffer-exceeded'
+  /** The upstream's response body broke off before the verdict was known. */
+  | 'upstream-stream-error'
+  /** The value at the question pointer is not text. */
+  | 'invalid-question'
+  /** The value at the context pointer is not a string, strings or documents. */
+  | 'invalid-context'
+  /** The handler answered with a non-2xx status: there is no answer to judge, it is passed on. */
+  | 'response-not-ok'
+
+/**
+ * Which setting gives the verdict for a reason:
+ * - `onError`: the judge failed to give a score;
+ * - `onUnjudgeable`: the input cannot be judged (a request or an answer the guard cannot read,
+ *   or that passes its limits) — whatever a client sends, it never chooses an unjudged pass;
+ * - `noDocuments`: the score `noDocumentsScore`, through the thresholds;
+ * - `pass`: always pass (there is no answer to judge).
+ */
+export type ReasonPolicy = 'onError' | 'onUnjudgeable' | 'noDocuments' | 'pass'
+
+/** Every reason code and the policy it follows. The README's reason table is checked against it. */
+export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object.freeze({
+  'judge-timeout': 'onError',
+  'judge-rate-limited': 'onError',
+  'judge-http-error': 'onError',
+  'judge-bad-response': 'onError',
+  'judge-unreachable': 'onError',
+  'judge-aborted': 'onError',
+  'judge-error': 'onError',
+  'no-logprobs': 'onError',
+  'no-content-tokens': 'onError',
+  'unexpected-token': 'onError',
+  'low-answer-mass': 'onError',
+  'no-samples': 'onError',
+  'judge-context-overflow': 'onUnjudgeable',
+  'no-documents': 'noDocuments',
+  'no-context': 'noDocuments',
+  'no-question': 'onUnjudgeable',
+  'no-answer': 'onUnjudgeable',
+  'invalid-question': 'onUnjudgeable',
+  'ambiguous-question': 'onUnjudgeable',
+  'invalid-context': 'onUnjudgeable',
+  'invalid-request-body': 'onUnjudgeable',
+  'unsupported-encoding': 'onUnjudgeable',
+  'invalid-stream-flag': 'onUnjudgeable',
+  'streaming-not-supported': 'onUnjudgeable',
+  'request-too-large': 'onUnjudgeable',
+  'judge-input-too-large': 'onUnjudgeable',
+  'unsupported-endpoint': 'onUnjudgeable',
+  'invalid-response-body': 'onUnjudgeable',
+  'response-too-large': 'onUnjudgeable',
+  'stream-buffer-exceeded': 'onUnjudgeable',
+  'upstream-stream-error': 'onUnjudgeable',
+  'response-not-ok': 'pass',
+})
+
+/**
+ * The status of the 4xx that refuses a request the guard cannot judge, when it is known before
+ * the upstream is asked (RFC 9110 §15.5): too large → 413, an encoding it does not read → 415,
+ * anything else the client sent → 400.
+ */
+export function refusalStatus(reason: GuardReason): 400 | 413 | 415 {
+  if (reason === 'request-too-large' || reason === 'judge-input-too-large') return 413
+  if (reason === 'unsupported-encoding') return 415
+  return 400
+}
+
+/** What the guard decided for one request. */
+export interface GuardDecision {
+  /** The verdict; in shadow mode, the one that would have been applied. */
+  verdict: Verdict
+  mode: GuardMode
+  /** P(True), when the judge gave one. */
+  score?: number
+  /** Set when the verdict did not come from a score. */
+  reason?: GuardReason
+  /** What went wrong, for logs, when there is a reason. */
+  message?: string
+  /** The judge's full result, when the judge was called (or its cached score). */
+  judge?: JudgeResult
+  /** Whether the score came from the verdict cache, when one is configured. */
+  cache?: 'hit' | 'miss'
+  /** The judge saw only part of the documents: they passed the judge's input limits. */
+  truncated?: boolean
+  /** A batch's decision for each input, in order; the batch's own is the most severe. */
+  items?: GuardDecision[]
+  /** The check this decision is of; with several checks, the one that decided. */
+  check?: Check
+  /** Each check's own decision, on a route with more than one; the decision is the most severe. */
+  checks?: Partial<Record<Check, GuardDecision>>
+}
+
+/** What decisions are made from: the route's thresholds and the verdict of each policy. */
+export interface DecisionPolicy {
+  mode: GuardMode
+  /** The sufficiency check's thresholds. */
+  thresholds: Thresholds
+  /** The groundedness check's thresholds. */
+  groundednessThresholds: Thresholds
+  onError: Verdict
+  onUnjudgeable: Verdict
+  noDocumentsScore: number
+}
+
+/** A reason the request cannot be judged, and what went wrong, for logs. */
+export interface Unjudged {
+  ok: false
+  reason: GuardReason
+  message: string
+}
+
+/** A judge call's result, and whether it came from the cache. */
+export interface JudgeOutcome {
+  result: JudgeResult
+  cache?: 'hit' | 'miss'
+}
+
+const thresholdsOf = (policy: DecisionPolicy, check: Check = 'sufficiency') =>
+  check === 'groundedness' ? policy.groundednessThresholds : policy.thresholds
+
+/** The decision for a reason code: its verdict comes from the policy the reason table names. */
+export function unjudgedDecision(
+  policy: DecisionPolicy,
+  unjudged: Omit<Unjudged, 'ok'>,
+  extra: Pick<GuardDecision, 'judge' | 'cache' | 'check'> = {},
+): GuardDecision {
+  const base = { mode: policy.mode, reason: unjudged.reason, message: unjudged.message, ...extra }
+  switch (REASON_POLICY[unjudged.reason]) {
+    case 'onError':
+      return { verdict: policy.onError, ...base }
+    case 'onUnjudgeable':
+      return { verdict: policy.onUnjudgeable, ...base }
+    case 'noDocuments':
+      return {
+        verdict: decide(policy.noDocumentsScore, thresholdsOf(policy, extra.check)),
+        score: policy.noDocumentsScore,
+        ...base,
+      }
+    case 'pass':
+      return { verdict: 'pass', ...base }
+  }
+}
+
+/** The decision for a judge call: its score through the thresholds, or its failure's reason. */
+export function judgedDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDecision {
+  const { result, cache } = outcome
+  const extra = { check: result.check, ...(cache ? { cache } : {}) }
+  if (!result.ok) return unjudgedDecision(policy, result, { judge: result, ...extra })
+  const score: JudgeScore = result
+  return {
+    verdict: decide(score.score, thresholdsOf(policy, result.check)),
+    mode: policy.mode,
+    score: score.score,
+    judge: score,
+    ...extra,
+  }
+}
+
+const SEVERITY = { pass: 0, flag: 1, block: 2 } as const
+
+/** The most severe of several decisions (among equals, the lowest score). */
+export function mostSevere(decisions: readonly GuardDecision[]): GuardDecision {
+  return decisions.reduce((worst, decision) =>
+    SEVERITY[decision.verdict] > SEVERITY[worst.verdict] ||
+    (decision.verdict === worst.verdict && (decision.score ?? 1) < (worst.score ?? 1))
+      ? decision
+      : worst,
+  )
+}
+
+/** The decision of a route with several checks: the most severe, carrying each check's own. */
+export function combinedDecision(
+  parts: ReadonlyArray<readonly [Check, GuardDecision]>,
+): GuardDecision {
+  return {
+    ...mostSevere(parts.map(([, decision]) => decision)),
+    checks: Object.fromEntries(parts),
+  }
+}
+
+/**
+ * A decision that settles once: the first of the judge, a stream's failure or the end of the
+ * exchange wins, and everyone who reads it (the handler through `c.var.ragGuard`, the response,
+ * the decision log) sees that one.
+ */
+export class PendingDecision {
+  readonly promise: Promise<GuardDecision>
+  #resolve!: (decision: GuardDecision) => void
+  #settled: GuardDecision | undefined
+
+  constructor() {
+    this.promise = new Promise((resolve) => (this.#resolve = resolve))
+  }
+
+  /** The decision, once settled. */
+  get settled(): GuardDecision | undefined {
+    return this.#settled
+  }
+
+  /** Settles with `decision` unless already settled; returns the decision that holds. */
+  settle(decision: GuardDecision): GuardDecision {
+    if (this.#settled) return this.#settled
+    this.#settled = decision
+    this.#resolve(decision)
+    return decision
+  }
+
+  /** Settles with what `work` resolves to, unless something else settles first. */
+  follow(work: Promise<GuardDecision>): void {
+    void work.then((decision) => this.settle(decision))
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * One guarded request as the phases share it: what the request gave, the decision being made,
+ * and the means to judge, to settle and to cancel. Each phase reads and advances it; only the
+ * middleware creates it.
+ */
+import type { Context } from 'hono'
+import type { ContextReading } from '../formats/context'
+import type { Check } from '../judge/prompt'
+import {
+  combinedDecision,
+  judgedDecision,
+  PendingDecision,
+  unjudgedDecision,
+  type GuardDecision,
+  type Unjudged,
+} from './decision'
+import { boundedDocuments, type Question, type RequestInput } from './extract'
+import type { Judging } from './judging'
+import type { GuardSettings } from './options'
+
+/** The documents the judge is given, within its limits. */
+interface BoundedContext {
+  documents: string[]
+  truncated: boolean
+}
+
+export class Exchange {
+  /** The decision: the first of the judge and whatever settles it otherwise. */
+  readonly pending = new PendingDecision()
+  /** Whether judging has started (or the decision was settled without a judge). */
+  started = false
+  /** The documents judged, once known (for the decision record). */
+  documents: readonly string[] | undefined
+  /** When the handler's (upstream's) response arrived. */
+  answeredAt: number | undefined
+  /** Whose cached scores this request may use ('' when the cache is shared). */
+  readonly scope: string
+  /** Whether this request's caller sees the decision's details (score, reason, cache, mode). */
+  details = false
+  readonly #judgeCall = new AbortController()
+  /** The context the checks are judged against, once known; or the decision it made. */
+  #context: BoundedContext | GuardDecision | undefined
+  /** Each check's decision, as it comes. */
+  readonly #parts = new Map<Check, Promise<GuardDecision>>()
+  /** A check blocked (in enforce mode): no other is started. */
+  #blocked = false
+
+  constructor(
+    readonly c: Context,
+    readonly settings: GuardSettings,
+    readonly input: RequestInput,
+    private readonly judging: Judging,
+  ) {
+    this.scope = settings.cacheScope === 'caller' ? (settings.callerId?.(c) ?? '') : ''
+    // The client went away: stop judging (the proxy stops the upstream on the same signal).
+    c.req.raw.signal?.addEventListener('abort', () => this.cancel(), { once: true })
+  }
+
+  /**
+   * Starts what can start before the upstream answers: the judge, when the request holds both
+   * question and context; or the decision, when the request cannot be judged at all.
+   */
+  begin(): void {
+    const { input } = this
+    if (input.problem) this.settleUnjudged(input.problem)
+    else if (input.context) this.judgeContext(input.context)
+  }
+
+  /** Whether the route asks about the answer (groundedness): the whole answer is then needed. */
+  get needsAnswer(): boolean {
+    return this.settings.checks.includes('groundedness')
+  }
+
+  /**
+   * Judges the request's question against its context, once the context is known: the
+   * sufficiency check at once; the groundedness check waits for the answer (`judgeAnswer`).
+   */
+  judgeContext(context: ContextReading | Unjudged): void {
+    const question = this.input.question
+    if (this.started || !question) return
+    this.started = true
+    const bounded = this.bound(question, context)
+    this.#context = bounded
+    if ('verdict' in bounded) {
+      // No usable context, or no documents: that is every check's decision.
+      this.pending.settle(bounded)
+      return
+    }
+    this.documents = bounded.documents
+    if (this.settings.checks.includes('sufficiency')) {
+      this.#add('sufficiency', this.#judged(question, 'sufficiency', bounded))
+    }
+    this.#finishIfComplete()
+  }
+
+  /** Judges the answer's groundedness, once the answer is complete (undefined: there is none). */
+  judgeAnswer(answer: string | undefined): void {
+    const question = this.input.question
+    const context = this.#context
+    if (!this.needsAnswer || this.#parts.has('groundedness') || this.#blocked) return
+    if (this.pending.settled) return
+    if (!question || !context || 'verdict' in context) return
+    this.#add('groundedness', this.#judged(question, 'groundedness', context, answer))
+    this.#finishIfComplete()
+  }
+
+  /**
+   * Every check of the route for one question, context and answer at once (a batch's item): the
+   * most severe, with each check's own. Within the judge's input limits; with no documents, the
+   * no-documents score without a judge call.
+   */
+  async decideAll(
+    question: Question,
+    context: ContextReading | Unjudged,
+    answer: string | undefined,
+  ): Promise<GuardDecision> {
+    const bounded = this.bound(question, context)
+    if ('verdict' in bounded) return bounded
+    const parts = await Promise.all(
+      this.settings.checks.map(
+        async (check) => [check, await this.#judged(question, check, bounded, answer)] as const,
+      ),
+    )
+    return parts.length === 1 ? parts[0]![1] : combinedDecision(parts)
+  }
+
+  /** The documents the judge is given, within its limits; or the decision when there are none to give. */
+  private bound(
+    question: Question,
+    context: ContextReading | Unjudged,
+  ): BoundedContext | GuardDecision {
+    if (!context.ok) return unjudgedDecision(this.settings, context)
+    const bounded = boundedDocuments(context, question, this.settings)
+    if ('ok' in bounded) return unjudgedDecision(this.settings, bounded)
+    if (bounded.documents.length === 0) {
+      return unjudgedDecision(this.settings, {
+        reason: 'no-documents',
+        message: 'no documents were retrieved',
+      })
+    }
+    return bounded
+  }
+
+  /** One check's decision: a judge call (through the cache), or why there is none. */
+  #judged(
+    question: Question,
+    check: Check,
+    context: BoundedContext,
+    answer?: string,
+  ): GuardDecision | Promise<GuardDecision> {
+    if (check === 'groundedness' && !answer?.trim()) {
+      return unjudgedDecision(
+        this.settings,
+        { reason: 'no-answer', message: 'the response has no answer to check' },
+        { check },
+      )
+    }
+    if (check === 'groundedness' && answer!.length > this.settings.maxInputChars) {
+      return unjudgedDecision(
+        this.settings,
+        {
+          reason: 'judge-input-too-large',
+          message: `the answer has more than ${this.settings.maxInputChars} characters`,
+        },
+        { check },
+      )
+    }
+    const truncated = context.truncated ? { truncated: true } : {}
+    return this.judging({
+      question: question.question,
+      history: question.history,
+      documents: context.documents,
+      check,
+      answer,
+      scope: this.scope,
+      signal: this.#judgeCall.signal,
+      defer: (task) => this.defer(task),
+    }).then((outcome) => ({ ...judgedDecision(this.settings, outcome), ...truncated }))
+  }
+
+  /**
+   * One check's decision. In enforce mode a block decides: no check is started after it, and
+   * the decision waits only for the checks already running (they are reported).
+   */
+  #add(check: Check, decision: GuardDecision | Promise<GuardDecision>): void {
+    const part = Promise.resolve(decision)
+    this.#parts.set(check, part)
+    if (this.settings.mode !== 'enforce' || this.settings.checks.length === 1) return
+    void part.then((settled) => {
+      if (settled.verdict !== 'block' || this.#blocked) return
+      this.#blocked = true
+      this.pending.follow(this.#combined())
+    })
+  }
+
+  /** The checks started so far, combined once they have all answered. */
+  #combined(): Promise<GuardDecision> {
+    return Promise.all(
+      [...this.#parts].map(async ([check, part]) => [check, await part] as const),
+    ).then(combinedDecision)
+  }
+
+  /** Once every check of the route has its decision: the route's decision. */
+  #finishIfComplete(): void {
+    const { checks } = this.settings
+    if (!checks.every((check) => this.#parts.has(check))) return
+    if (checks.length === 1) {
+      this.pending.follow(this.#parts.get(checks[0]!)!)
+      return
+    }
+    this.pending.follow(this.#combined())
+  }
+
+  /**
+   * Settles the decision on a reason, unless something settled it first; then the judge, if one
+   * is running, is no longer needed. Returns the decision that holds.
+   */
+  settleUnjudged(unjudged: Unjudged): GuardDecision {
+    this.started = true
+    const decision = unjudgedDecision(this.settings, unjudged)
+    const holds = this.pending.settle(decision)
+    if (holds === decision) this.cancel()
+    return holds
+  }
+
+  /** Stops the judge call, if one is running. */
+  cancel(): void {
+    this.#judgeCall.abort()
+  }
+
+  /** `waitUntil` when the runtime offers it (Workers), so work after the response is not cut short. */
+  defer(work: Promise<unknown>): void {
+    const settled = work.catch((error: unknown) =>
+      console.error('RAG Guard: background task failed', error),
+    )
+    try {
+      this.c.executionCtx.waitUntil(settled)
+    } catch {
+      // No execution context (app.request in tests, other runtimes): the promise runs on its own.
+    }
+  }
+}

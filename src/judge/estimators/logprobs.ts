@@ -1,0 +1,36 @@
+/**
+ * The logprobs estimator: one request for one token at temperature 0, with `top_logprobs`; the
+ * score is the mass of True over True and False in the first token's alternatives
+ * (`scoreLogprobs`). The cheapest and finest estimate, where the model gives logprobs.
+ */
+import type { ChatReply } from '../chat'
+import type { Estimate, Failure } from '../result'
+import { scoreLogprobs, type ScoringFailureReason } from '../scoring'
+
+const MESSAGES: Record<ScoringFailureReason | 'low-answer-mass', string> = {
+  'low-answer-mass': 'True and False covered too little of the judge’s answer to read a score',
+  'no-logprobs': 'the judge response carried no logprobs (does the model or server return them?)',
+  'no-content-tokens': 'the judge response had no content token',
+  'unexpected-token': 'the judge answered neither True nor False',
+}
+
+/**
+ * P(True) from the first answer's logprobs, or why there is none: no logprobs, no content
+ * token, a first token other than True or False, or True and False covering less than
+ * `minMass` of it.
+ */
+export function logprobsEstimate(reply: ChatReply, minMass: number): Estimate | Failure {
+  const scored = scoreLogprobs(reply.answers[0]?.logprobs)
+  if (!scored.ok) return { ...scored, estimator: 'logprobs', message: MESSAGES[scored.reason] }
+  if (scored.mass < minMass) {
+    return {
+      ok: false,
+      estimator: 'logprobs',
+      reason: 'low-answer-mass',
+      message: MESSAGES['low-answer-mass'],
+      token: scored.token,
+      mass: scored.mass,
+    }
+  }
+  return { ...scored, estimator: 'logprobs' }
+}

@@ -1,0 +1,99 @@
+/**
+ * The README's reference tables say what the code does: every reason code with the policy it
+ * follows, every option and Worker setting with its default. A change to one without the other
+ * fails here.
+ */
+import { describe, expect, it } from 'vitest'
+import readme from '../README.md?raw'
+import { REASON_POLICY } from '../src'
+import { WORKER_SETTINGS } from '../src/config'
+import { GUARD_SETTINGS } from '../src/guard/options'
+import { JUDGE_SETTINGS } from '../src/judge/options'
+import { LANGCHAIN_SETTINGS, SHARED_SETTINGS } from '../src/langchain/options'
+import type { Setting } from '../src/settings'
+
+/** The section of the README under `heading`, up to the next heading. */
+function section(heading: string): string {
+  const start = readme.indexOf(`\n${heading}\n`)
+  if (start === -1) throw new Error(`README has no heading ${heading}`)
+  const rest = readme.slice(start + heading.length + 2)
+  const end = rest.search(/\n#{1,4} /)
+  return end === -1 ? rest : rest.slice(0, end)
+}
+
+/** The rows of the first Markdown table whose header starts with `first`, as cells. */
+function table(text: string, first: string): string[][] {
+  const lines = text.split('\n').map((line) => line.trim())
+  const header = lines.findIndex((line) => new RegExp(`^\\|\\s*${first}\\s*\\|`).test(line))
+  if (header === -1) throw new Error(`no table starting with "${first}"`)
+  const rows: string[][] = []
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break
+    rows.push(
+      line
+        .slice(1, -1)
+        .split('|')
+        .map((cell) => cell.trim()),
+    )
+  }
+  return rows
+}
+
+/** `` `name` `` → name; several names in one cell → each. */
+const codes = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1]!)
+
+function defaultOf(setting: Setting<unknown>, worker: boolean): unknown {
+  return worker ? (setting.workerDefault ?? setting.default) : setting.default
+}
+
+describe('README reference tables', () => {
+  it('the reason table lists every reason code with the policy the code gives it', () => {
+    const rows = table(section('## Response headers'), 'code')
+    const documented = Object.fromEntries(
+      rows.flatMap(([code, policy]) => codes(code!).map((name) => [name, codes(policy!)[0]])),
+    )
+    expect(documented).toEqual({ ...REASON_POLICY })
+  })
+
+  /** Every setting has a row in the table under `heading`, and the row shows its default. */
+  function expectDocumented(
+    heading: string,
+    first: string,
+    settings: Record<string, Setting<unknown>>,
+    worker: boolean,
+  ) {
+    const rows = table(section(heading), first)
+    const byName = new Map(rows.map((row) => [codes(row[0]!)[0], row[1]!]))
+    for (const [name, setting] of Object.entries(settings)) {
+      expect(byName.has(name), `${name} is in the table under ${heading}`).toBe(true)
+      const value = defaultOf(setting, worker)
+      if (value !== undefined)
+        expect(byName.get(name), `default of ${name}`).toContain(String(value))
+    }
+  }
+
+  it('the options of ragGuard() are all documented, with their defaults', () => {
+    expectDocumented('### Options of `ragGuard(options)`', 'option', GUARD_SETTINGS, false)
+  })
+
+  it('the options of createJudge() are all documented, with their defaults', () => {
+    expectDocumented('### Options of `createJudge(options)`', 'option', JUDGE_SETTINGS, false)
+  })
+
+  it('the options of the LangChain forms are all documented, with their defaults', () => {
+    const settings = {
+      ...Object.fromEntries(SHARED_SETTINGS.map((name) => [name, GUARD_SETTINGS[name]])),
+      ...LANGCHAIN_SETTINGS,
+    }
+    expectDocumented(
+      '### Options of `ragGuardMiddleware(options)` and `ragGuardRunnable(chain, options)`',
+      'option',
+      settings,
+      false,
+    )
+  })
+
+  it('the Worker settings are all documented, with the Worker’s defaults', () => {
+    expectDocumented('### Settings', 'setting', WORKER_SETTINGS, true)
+  })
+})
