@@ -91,8 +91,7 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
  * `ChatOpenAI` built with `n` answers N samples in one request; other models answer one each).
  */
 export function givenModels(chatModel: JudgeChatModel): JudgeModels {
-  const ask = (prompt: JudgePromptMessages) => (call: ChatCall) =>
-    askAll(chatModel, prompt, call)
+  const ask = (prompt: JudgePromptMessages) => (call: ChatCall) => askAll(chatModel, prompt, call)
   return {
     logprobs: () => chatModel,
     sampling: (prompt) => ({ many: ask(prompt), one: ask(prompt) }),

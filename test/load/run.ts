@@ -6,10 +6,12 @@
  *
  *   npm run test:load                     2,400 requests, concurrency 64
  *   npm run test:load -- --requests 5000 --concurrency 128
+ *   npm run test:load -- --config path/to/wrangler.toml   another build of the guard (e.g. a
+ *                                                          benchmark variant with build trims)
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { scriptScenario, startOpenAIStub } from '../stub/openai-stub'
 import { buildBundle, percentile, startLocalWorker } from '../support/local-worker'
 
@@ -157,7 +159,11 @@ async function main(): Promise<void> {
     process.exit(1)
   }, DEADLINE_MS)
   try {
-    const bundle = buildBundle(workDir)
+    const configIndex = process.argv.indexOf('--config')
+    const bundle = buildBundle(
+      workDir,
+      configIndex === -1 ? {} : { config: resolve(process.argv[configIndex + 1]!) },
+    )
     const sse = { 'content-type': 'text/event-stream' }
     await scriptScenario(stub.origin, 'up-json', {
       delayMs: 20,

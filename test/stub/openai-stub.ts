@@ -250,7 +250,10 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
     const cut = thinking > 0 && budget <= thinking
     if (toolCalls) {
       const message = { role: 'assistant', content: null, refusal: null, tool_calls: toolCalls }
-      return { choice: { index, message, logprobs: null, finish_reason: 'tool_calls' }, used: tokens.length }
+      return {
+        choice: { index, message, logprobs: null, finish_reason: 'tool_calls' },
+        used: tokens.length,
+      }
     }
     return {
       choice: {

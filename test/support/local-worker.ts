@@ -2,13 +2,15 @@
  * The guard Worker as it deploys, run locally for the benchmark and the load test: the bundle
  * `wrangler deploy --dry-run` builds, served by workerd through Miniflare.
  */
-import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { Miniflare } from 'miniflare'
+import { newWorkerd, workerdChildren } from './workerd-process'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const QUIET_ENV = {
@@ -29,25 +31,122 @@ export function freePort(): Promise<number> {
   })
 }
 
-/** Builds the Worker as `wrangler deploy` would, into `outdir`; returns the bundle's path and sizes. */
-export function buildBundle(outdir: string): { path: string; raw: number; gzip: number } {
-  const built = spawnSync(
-    join(ROOT, 'node_modules/.bin/wrangler'),
-    ['deploy', '--dry-run', '--outdir', outdir],
-    { cwd: ROOT, env: QUIET_ENV, encoding: 'utf8' },
-  )
-  if (built.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${built.stderr}`)
-  const path = join(outdir, 'worker.js')
+export interface BuildOptions {
+  /** A Wrangler config other than the project's wrangler.toml (its `main` is relative to it). */
+  config?: string
+  /** More `wrangler deploy` arguments, e.g. `['--alias', 'a:b']` or `['--metafile', path]`. */
+  args?: string[]
+}
+
+function deployArgs(outdir: string, options: BuildOptions) {
+  return {
+    command: join(ROOT, 'node_modules/.bin/wrangler'),
+    args: [
+      'deploy',
+      '--dry-run',
+      '--outdir',
+      outdir,
+      ...(options.config ? ['--config', options.config] : []),
+      ...(options.args ?? []),
+    ],
+    cwd: options.config ? dirname(options.config) : ROOT,
+  }
+}
+
+function bundleIn(outdir: string): { path: string; raw: number; gzip: number } {
+  // wrangler names the bundle after the entry module (worker.js for the guard's src/worker.ts).
+  const entry = readdirSync(outdir).filter((name) => name.endsWith('.js'))
+  if (entry.length !== 1)
+    throw new Error(`expected one bundle in ${outdir}, found ${entry.join(', ')}`)
+  const path = join(outdir, entry[0]!)
   const code = readFileSync(path)
   return { path, raw: code.length, gzip: gzipSync(code, { level: 9 }).length }
+}
+
+/**
+ * Builds the Worker as `wrangler deploy` would, into `outdir`; returns the bundle's path and
+ * sizes (minified as the config says; gzip at level 9, about what the upload limit counts).
+ */
+export function buildBundle(
+  outdir: string,
+  options: BuildOptions = {},
+): { path: string; raw: number; gzip: number } {
+  const { command, args, cwd } = deployArgs(outdir, options)
+  const built = spawnSync(command, args, { cwd, env: QUIET_ENV, encoding: 'utf8' })
+  if (built.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${built.stderr}`)
+  return bundleIn(outdir)
+}
+
+/** {@link buildBundle}, without blocking: several builds can run at once. */
+export function buildBundleAsync(
+  outdir: string,
+  options: BuildOptions = {},
+): Promise<{ path: string; raw: number; gzip: number }> {
+  const { command, args, cwd } = deployArgs(outdir, options)
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: QUIET_ENV, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`wrangler deploy --dry-run failed:\n${stderr}`))
+      else {
+        try {
+          resolve(bundleIn(outdir))
+        } catch (error) {
+          reject(error)
+        }
+      }
+    })
+  })
+}
+
+export interface LocalWorkerOptions {
+  /** The Worker's name (the inspector's target is `/core:user:<name>`). */
+  name?: string
+  /** Open workerd's inspector on this port (0: any free port). */
+  inspectorPort?: number
+  /** Miniflare's Cache API simulator; `false` makes the Cache API a no-op. @default true */
+  cache?: boolean
+  /**
+   * Receives every line workerd writes to stdout and stderr (console.log of the Worker). When
+   * set, the output is drained here and not printed; by default Miniflare prints it.
+   */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void
+}
+
+export interface LocalWorker {
+  url: string
+  /** The workerd process serving this Worker (alone in it, with Miniflare's own services). */
+  pid: number
+  miniflare: Miniflare
+  dispose(): Promise<void>
+}
+
+/** Reads a stream to its end, line by line, as fast as it is written. */
+function drainLines(stream: Readable, onLine: (line: string) => void): void {
+  let rest = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (text: string) => {
+    const lines = (rest + text).split('\n')
+    rest = lines.pop() ?? ''
+    for (const line of lines) onLine(line)
+  })
+  stream.on('end', () => {
+    if (rest) onLine(rest)
+  })
 }
 
 /** Serves the built bundle on a free loopback port with these bindings. */
 export async function startLocalWorker(
   bundlePath: string,
   bindings: Record<string, unknown>,
-): Promise<{ url: string; dispose(): Promise<void> }> {
+  options: LocalWorkerOptions = {},
+): Promise<LocalWorker> {
+  const before = workerdChildren()
+  const { onLine } = options
   const worker = new Miniflare({
+    ...(options.name !== undefined ? { name: options.name } : {}),
     modules: true,
     scriptPath: bundlePath,
     modulesRoot: join(bundlePath, '..'),
@@ -56,9 +155,19 @@ export async function startLocalWorker(
     host: '127.0.0.1',
     port: await freePort(),
     bindings: bindings as Record<string, string>,
+    ...(options.cache !== undefined ? { cache: options.cache } : {}),
+    ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
+    ...(onLine
+      ? {
+          handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+            drainLines(stdout, (line) => onLine(line, 'stdout'))
+            drainLines(stderr, (line) => onLine(line, 'stderr'))
+          },
+        }
+      : {}),
   })
   const url = (await worker.ready).origin
-  return { url, dispose: () => worker.dispose() }
+  return { url, pid: newWorkerd(before), miniflare: worker, dispose: () => worker.dispose() }
 }
 
 export const percentile = (sorted: number[], p: number) =>
