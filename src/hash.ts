@@ -11,6 +11,22 @@ export async function sha256Hex(text: string): Promise<string> {
   return hex(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
 }
 
+const listDigests = new WeakMap<readonly string[], Promise<string>>()
+
+/**
+ * SHA-256 of a list of texts (of its JSON), computed once per list: the verdict cache's keys
+ * (one per check) and the decision log's `contextHash` share it, so a request's documents are
+ * encoded and hashed once however many use them.
+ */
+export function listDigest(texts: readonly string[]): Promise<string> {
+  let digest = listDigests.get(texts)
+  if (!digest) {
+    digest = sha256Hex(JSON.stringify(texts))
+    listDigests.set(texts, digest)
+  }
+  return digest
+}
+
 /** An HMAC-SHA256 key from a secret. Make it once and keep it: importing costs more than signing. */
 export function hmacKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey(

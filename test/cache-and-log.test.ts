@@ -167,6 +167,35 @@ describe('decision log', () => {
     expect(lines[0]).not.toContain(SECRET)
   })
 
+  it('hashes the documents once per request: both checks’ cache keys and the log share the digest', async () => {
+    // Large documents, so the bytes hashed are dominated by them: before the shared digest each
+    // check's key and the log hashed them again (three times with both checks).
+    const large = { question: request.question, context: [...request.context, 'x'.repeat(20_000)] }
+    const documents = new TextEncoder().encode(JSON.stringify(large.context)).byteLength
+    const digest = vi.spyOn(crypto.subtle, 'digest')
+    try {
+      const lines = await logged(
+        {
+          GUARD_CHECKS: 'sufficiency,groundedness',
+          GUARD_ROUTES: [{ path: '/ask', format: 'json', answer: '/answer' }],
+        },
+        '/ask',
+        large,
+      )
+      const record = JSON.parse(lines[0]!) as DecisionRecord
+      expect(Object.keys(record.checks ?? {})).toEqual(['sufficiency', 'groundedness'])
+      expect(record.contextHash).toMatch(/^[0-9a-f]{64}$/)
+      const hashed = digest.mock.calls.reduce(
+        (total, [, data]) => total + (data as ArrayBufferView).byteLength,
+        0,
+      )
+      expect(hashed).toBeGreaterThanOrEqual(documents)
+      expect(hashed).toBeLessThan(documents + 2_000)
+    } finally {
+      digest.mockRestore()
+    }
+  })
+
   it('includes question and documents when LOG_CONTENT is on', async () => {
     const [line] = await logged({ LOG_CONTENT: 'true' }, '/ask-late', { question: 'Q?' })
     const record = JSON.parse(line!) as DecisionRecord

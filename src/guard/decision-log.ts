@@ -1,4 +1,4 @@
-import { sha256Hex } from '../hash'
+import { listDigest, sha256Hex } from '../hash'
 import type { GuardDecision, GuardMode } from './decision'
 import type { Verdict } from './policy'
 
@@ -117,7 +117,7 @@ export async function describeInput(
   if (documents !== undefined) {
     described.contextDocuments = documents.length
     described.contextChars = documents.reduce((total, document) => total + document.length, 0)
-    described.contextHash = await sha256Hex(JSON.stringify(documents))
+    described.contextHash = await listDigest(documents)
     if (logContent) described.context = [...documents]
   }
   return described

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors'
-import { hmacHex, hmacKey, sha256Hex } from '../hash'
+import { hmacHex, hmacKey, listDigest, sha256Hex } from '../hash'
 import { integer } from '../settings'
 import type { JudgeScore } from './judge'
 
@@ -64,10 +64,11 @@ export interface CacheKeyParts {
 }
 
 /**
- * The key: SHA-256 over every part. A new prompt version, another judge, estimator or caller
+ * The key: SHA-256 over every part, the documents by their digest (shared with the decision log,
+ * so they are hashed once per request). A new prompt version, another judge, estimator or caller
  * never reads old scores.
  */
-export function cacheKey(parts: CacheKeyParts): Promise<string> {
+export async function cacheKey(parts: CacheKeyParts): Promise<string> {
   return sha256Hex(
     JSON.stringify([
       parts.promptVersion,
@@ -77,7 +78,7 @@ export function cacheKey(parts: CacheKeyParts): Promise<string> {
       parts.scope ?? '',
       parts.question,
       parts.history ?? [],
-      parts.documents,
+      await listDigest(parts.documents),
       parts.answer ?? null,
     ]),
   )
