@@ -100,9 +100,10 @@ export async function readRequestBody(c: Context, limit: number): Promise<Reques
   const original = c.req.raw
   const encoding = encodingOf(original.headers)
   if ('problem' in encoding) return { kind: 'unsupported-encoding', message: encoding.problem }
-  const declared = Number(original.headers.get('content-length'))
+  const length = original.headers.get('content-length')
+  const declared = length === null || length.trim() === '' ? NaN : Number(length)
   // Declared too large: not a byte is read, and the body goes on untouched if it goes at all.
-  if (Number.isFinite(declared) && declared > limit) return { kind: 'oversize' }
+  if (declared > limit) return { kind: 'oversize' }
   let bytes: Uint8Array
   if (original.bodyUsed) {
     // An earlier middleware read the body through Hono, which keeps what it read.
@@ -115,7 +116,18 @@ export async function readRequestBody(c: Context, limit: number): Promise<Reques
     if (bytes.byteLength > limit) return { kind: 'oversize' }
   } else if (!original.body) {
     bytes = new Uint8Array(0)
+  } else if (Number.isInteger(declared)) {
+    // A declared length within the limit: the runtime reads it natively, in one piece (the
+    // connection's framing holds it to that length; the check below is for other runtimes).
+    try {
+      bytes = new Uint8Array(await original.arrayBuffer())
+    } catch {
+      return { kind: 'unreadable' }
+    }
+    c.req.raw = withBody(original, bytes)
+    if (bytes.byteLength > limit) return { kind: 'oversize' }
   } else {
+    // No declared length (a chunked upload): read by hand, so that nothing past the limit is read.
     const read = await readLimited(original.body, limit)
     if (!read.ok) {
       c.req.raw = withBody(original, relay(read.reader, { prefix: read.prefix }))
