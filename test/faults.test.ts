@@ -181,6 +181,46 @@ describe('the upstream misbehaves', () => {
     }
   })
 
+  it('a stream that breaks off after the verdict (piped natively by then) reaches the client broken off, not ended', async () => {
+    const events = sse(
+      ...Array.from({ length: 6 }, (_, index) => ({ data: chunk({ content: `part ${index} ` }) })),
+      { data: '[DONE]' },
+    )
+    const { send } = await setupGuard(
+      {
+        headers: { 'content-type': 'text/event-stream' },
+        chunks: events,
+        chunkDelayMs: 50,
+        resetAfterChunks: 4,
+      },
+      judgeSays(0.9),
+    )
+    const response = await send(
+      '/v1/chat/completions',
+      postJson({
+        model: 'm',
+        stream: true,
+        messages: [
+          { role: 'system', content: 'docs' },
+          { role: 'user', content: 'q?' },
+        ],
+      }),
+    )
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+    const reader = response.body!.getReader()
+    let text = ''
+    const ending = await (async () => {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return 'ended'
+        text += new TextDecoder().decode(value)
+      }
+    })().catch(() => 'broken')
+    // What the upstream sent before it broke off, and no end: as without the guard.
+    expect(ending).toBe('broken')
+    expect(text).toBe(events.slice(0, 4).join(''))
+  })
+
   it('a stream that ends early without [DONE] is judged and passed as it came', async () => {
     const events = sse({ data: chunk({ content: 'Partial answer' }) })
     const { send } = await setupGuard(

@@ -233,7 +233,9 @@ describe('annotate mode', () => {
     const added = text.slice(chatEvents.join('').length)
     // A comment: no event for any SSE client, the verdict for one that reads the line.
     expect(parse(added)).toEqual([])
-    expect(added).toMatch(/^: rag-guard \{.*\}\n\n$/)
+    // A line end first: the guard piped the stream's tail natively, unseen (the context was in
+    // the request), so it cannot know the stream ended at one; a blank line dispatches nothing.
+    expect(added).toMatch(/^\n: rag-guard \{.*\}\n\n$/)
     // The score to the same 4 decimals as the header.
     expect(readAnnotation(text)).toEqual({
       verdict: 'flag',
@@ -345,6 +347,21 @@ describe('a client that goes away', () => {
     await reader.cancel()
     await eventually(async () => (await upstream.requests())[0]?.abandoned === true)
     await eventually(async () => (await judge.requests())[0]?.abandoned === true)
+  })
+
+  it('after the verdict (held, then piped natively): the upstream request is stopped', async () => {
+    const slow = sse(
+      ...Array.from({ length: 8 }, (_, index) => ({ data: chunk({ content: `part ${index} ` }) })),
+      { data: '[DONE]' },
+    )
+    const { send, upstream } = await setupGuard(streamed(slow, 300), judgeSays(0.9))
+    const response = await send('/v1/chat/completions', postJson(chatRequest))
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+    const reader = response.body!.getReader()
+    let text = ''
+    while (!text.includes('part 2')) text += new TextDecoder().decode((await reader.read()).value)
+    await reader.cancel()
+    await eventually(async () => (await upstream.requests())[0]?.abandoned === true)
   })
 
   it('before the answer (held): the upstream and the judge requests are stopped', async () => {

@@ -3,7 +3,7 @@
  * wait for the decision, and pass the answer on or replace it. Every read is bounded.
  */
 import { parseJson, type Parsed } from '../json'
-import { readLimited } from './body'
+import { readBounded } from './body'
 import type { GuardDecision, Unjudged } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
@@ -19,12 +19,12 @@ export type AnswerRead =
   | { kind: 'broken' }
 
 export async function readAnswer(response: Response, limit: number): Promise<AnswerRead> {
-  const read = await readLimited(response.body, limit).catch(() => undefined)
+  const read = await readBounded(response, limit).catch(() => undefined)
   if (!read) return { kind: 'broken' }
   if (!read.ok) {
     return {
       kind: 'too-large',
-      response: new Response(relay(read.reader, { prefix: read.prefix }), response),
+      response: new Response(relay(read.body, read), response),
     }
   }
   return {
@@ -111,7 +111,7 @@ async function blocked(
   if (!upstream) {
     // The answer was not read yet (the context was in the request): read it, bounded. Past the
     // limit it is not parsed and not sent: the block is built without it.
-    const read = await readLimited(response.body, settings.maxBodyBytes).catch(() => undefined)
+    const read = await readBounded(response, settings.maxBodyBytes).catch(() => undefined)
     if (read && !read.ok) void read.reader.cancel().catch(() => {})
     upstream = read?.ok ? parseJson(decoder.decode(read.bytes)) : { ok: false }
   }

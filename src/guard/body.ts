@@ -7,8 +7,13 @@ import { relay } from './relay'
 
 export type LimitedRead =
   | { ok: true; bytes: Uint8Array }
-  /** Past the limit: what was read, and the reader for the rest (hand both to `relay`). */
-  | { ok: false; prefix: Uint8Array[]; reader: ReadableStreamDefaultReader<Uint8Array> }
+  /** Past the limit: what was read, and the rest of the body with its reader (hand them to `relay`). */
+  | {
+      ok: false
+      prefix: Uint8Array[]
+      body: ReadableStream<Uint8Array>
+      reader: ReadableStreamDefaultReader<Uint8Array>
+    }
 
 /** Reads a body whole, unless it passes `limit` bytes. Rejects when the stream errors. */
 export async function readLimited(
@@ -24,7 +29,7 @@ export async function readLimited(
     if (done) break
     chunks.push(value)
     size += value.byteLength
-    if (size > limit) return { ok: false, prefix: chunks, reader }
+    if (size > limit) return { ok: false, prefix: chunks, body, reader }
   }
   if (chunks.length === 1) return { ok: true, bytes: chunks[0]! }
   const bytes = new Uint8Array(size)
@@ -34,6 +39,37 @@ export async function readLimited(
     offset += chunk.byteLength
   }
   return { ok: true, bytes }
+}
+
+/**
+ * The length a message declares for the bytes its body yields: its `Content-Length`, unless a
+ * content coding stands between the two (a fetched response is decoded as it is read).
+ */
+function declaredLength(message: Request | Response): number | undefined {
+  const length = message.headers.get('content-length')
+  if (length === null || !/^\s*\d+\s*$/.test(length)) return undefined
+  const coding = (message.headers.get('content-encoding') ?? '').trim().toLowerCase()
+  if (message instanceof Response && coding !== '' && coding !== 'identity') return undefined
+  return Number(length)
+}
+
+/**
+ * Reads a message's body, bounded by `limit`. A body whose declared length is within the limit
+ * is read natively, in one piece (the connection's framing holds it to that length; more is
+ * still caught); others by {@link readLimited}, which reads nothing past the limit.
+ */
+export async function readBounded(
+  message: Request | Response,
+  limit: number,
+): Promise<LimitedRead> {
+  const declared = declaredLength(message)
+  if (declared === undefined || declared > limit || !message.body) {
+    return readLimited(message.body, limit)
+  }
+  const bytes = new Uint8Array(await message.arrayBuffer())
+  if (bytes.byteLength <= limit) return { ok: true, bytes }
+  const rest = new Blob([]).stream()
+  return { ok: false, prefix: [bytes], body: rest, reader: rest.getReader() }
 }
 
 /** The request body as the guard saw it. */
@@ -100,10 +136,8 @@ export async function readRequestBody(c: Context, limit: number): Promise<Reques
   const original = c.req.raw
   const encoding = encodingOf(original.headers)
   if ('problem' in encoding) return { kind: 'unsupported-encoding', message: encoding.problem }
-  const length = original.headers.get('content-length')
-  const declared = length === null || length.trim() === '' ? NaN : Number(length)
   // Declared too large: not a byte is read, and the body goes on untouched if it goes at all.
-  if (declared > limit) return { kind: 'oversize' }
+  if ((declaredLength(original) ?? 0) > limit) return { kind: 'oversize' }
   let bytes: Uint8Array
   if (original.bodyUsed) {
     // An earlier middleware read the body through Hono, which keeps what it read.
@@ -114,23 +148,16 @@ export async function readRequestBody(c: Context, limit: number): Promise<Reques
     }
     c.req.raw = withBody(original, bytes)
     if (bytes.byteLength > limit) return { kind: 'oversize' }
-  } else if (!original.body) {
-    bytes = new Uint8Array(0)
-  } else if (Number.isInteger(declared)) {
-    // A declared length within the limit: the runtime reads it natively, in one piece (the
-    // connection's framing holds it to that length; the check below is for other runtimes).
+  } else {
+    let read: LimitedRead
     try {
-      bytes = new Uint8Array(await original.arrayBuffer())
+      read = await readBounded(original, limit)
     } catch {
+      // The client broke the upload off.
       return { kind: 'unreadable' }
     }
-    c.req.raw = withBody(original, bytes)
-    if (bytes.byteLength > limit) return { kind: 'oversize' }
-  } else {
-    // No declared length (a chunked upload): read by hand, so that nothing past the limit is read.
-    const read = await readLimited(original.body, limit)
     if (!read.ok) {
-      c.req.raw = withBody(original, relay(read.reader, { prefix: read.prefix }))
+      c.req.raw = withBody(original, relay(read.body, read))
       return { kind: 'oversize' }
     }
     bytes = read.bytes

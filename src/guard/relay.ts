@@ -1,57 +1,85 @@
 /**
- * Plumbing for streamed answers: a relay that forwards an upstream body chunk by chunk, and the
- * bounded read-ahead of hold mode. Cancelling the relay (the client went away) cancels the
- * upstream read and runs `onCancel`.
+ * Plumbing for streamed bodies: a relay that forwards a body, and the bounded read-ahead of hold
+ * mode. The relay runs JavaScript only for the chunks someone must see; the rest of the body is
+ * piped natively (no JavaScript per chunk). Cancelling the relay (the client went away) cancels
+ * the upstream read and runs `onCancel`.
  */
 export interface RelayOptions {
+  /** The reader of `body` already in use, if any (it is released before the native pipe). */
+  reader?: ReadableStreamDefaultReader<Uint8Array>
   /** Chunks already read from the upstream, sent first. */
   prefix?: Uint8Array[]
   /** A read of the upstream that was started and not yet consumed. */
   pending?: Promise<ReadableStreamReadResult<Uint8Array>>
-  /** Sees each chunk as it passes. */
+  /**
+   * Whether the next chunk must pass through JavaScript (asked before each read). Once it says
+   * no (or without it), the rest of the body is piped natively, unseen.
+   */
+  watching?: () => boolean
+  /** Sees each chunk read in JavaScript. */
   onChunk?: (chunk: Uint8Array) => void
-  /** Runs when the upstream ends; what it returns is sent last. */
-  onEnd?: () => Promise<Uint8Array | undefined> | Uint8Array | undefined
+  /** Runs when the upstream ends (`unseen`: its last chunks were piped natively); what it returns is sent last. */
+  onEnd?: (unseen: boolean) => Promise<Uint8Array | undefined> | Uint8Array | undefined
   onCancel?: () => void
 }
 
+/**
+ * A stream that passes bytes without JavaScript per chunk when a body is piped into it: workerd's
+ * `IdentityTransformStream`, elsewhere (Node) a standard `TransformStream`. Writes resolve as the
+ * reader takes them: nothing is read ahead of the client.
+ */
+function passage(): ReadableWritablePair<Uint8Array, Uint8Array> {
+  const native = (globalThis as { IdentityTransformStream?: typeof IdentityTransformStream })
+    .IdentityTransformStream
+  return native
+    ? (new native() as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)
+    : new TransformStream<Uint8Array, Uint8Array>()
+}
+
 export function relay(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  body: ReadableStream<Uint8Array>,
   options: RelayOptions = {},
 ): ReadableStream<Uint8Array> {
-  const prefix = [...(options.prefix ?? [])]
-  let pending = options.pending
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const buffered = prefix.shift()
-        if (buffered) return controller.enqueue(buffered)
-        let result: ReadableStreamReadResult<Uint8Array>
-        try {
-          result = await (pending ?? reader.read())
-        } catch (error) {
-          // The upstream broke off: the client sees the same truncated stream it would without the guard.
-          options.onCancel?.()
-          return controller.error(error)
-        } finally {
-          pending = undefined
-        }
+  const { readable, writable } = passage()
+  const reader = options.reader ?? body.getReader()
+  void (async () => {
+    let writer = writable.getWriter()
+    let piping = false
+    try {
+      for (const chunk of options.prefix ?? []) await writer.write(chunk)
+      let next = options.pending
+      while (next || options.watching?.()) {
+        const result = await (next ?? reader.read())
+        next = undefined
         if (result.done) {
-          const tail = await options.onEnd?.()
-          if (tail) controller.enqueue(tail)
-          return controller.close()
+          const tail = await options.onEnd?.(false)
+          if (tail) await writer.write(tail)
+          return await writer.close()
         }
         options.onChunk?.(result.value)
-        controller.enqueue(result.value)
-      },
-      cancel(reason) {
-        options.onCancel?.()
-        return reader.cancel(reason)
-      },
-    },
-    // No read-ahead: the upstream is read only as fast as the client reads.
-    { highWaterMark: 0 },
-  )
+        await writer.write(result.value)
+      }
+      reader.releaseLock()
+      writer.releaseLock()
+      piping = true
+      await body.pipeTo(writable, { preventClose: true })
+      piping = false
+      const tail = await options.onEnd?.(true)
+      writer = writable.getWriter()
+      if (tail) await writer.write(tail)
+      await writer.close()
+    } catch (error) {
+      // The upstream broke off (the client sees the same truncated stream it would without the
+      // guard), or the client went away (the upstream read is cancelled). A native pipe has
+      // passed either on to the other side already.
+      options.onCancel?.()
+      if (!piping) {
+        void reader.cancel(error).catch(() => {})
+        void writer.abort(error).catch(() => {})
+      }
+    }
+  })()
+  return readable
 }
 
 export type HoldOutcome<T> =

@@ -125,15 +125,20 @@ export async function guardStream(
 
   if (!holding) {
     const shadow = settings.mode === 'shadow'
-    const body = relay(reader, {
+    const body = relay(upstream.body!, {
+      reader,
+      // Once judging has started, nothing more is watched (unless a check needs the answer): the
+      // rest of the stream is piped natively.
+      watching: () => !exchange.started || needsAnswer,
       onChunk,
-      onEnd: async () => {
+      onEnd: async (unseen) => {
         if (shadow) {
           // Nothing is added to a shadow stream: its end is not held up for the verdict.
           void atEnd()
           return undefined
         }
-        return annotation(await atEnd(), exchange.details, midLine)
+        // Unseen, the stream's last byte is unknown: a line end first keeps the comment its own line.
+        return annotation(await atEnd(), exchange.details, unseen || midLine)
       },
       onCancel,
     })
@@ -196,6 +201,7 @@ export async function guardStream(
   const body =
     held.outcome.kind === 'failed'
       ? new Blob(held.chunks).stream()
-      : relay(reader, { prefix: held.chunks, pending: held.pending, onCancel })
+      : // The verdict is known: the held chunks, then the rest piped natively.
+        relay(upstream.body!, { reader, prefix: held.chunks, pending: held.pending, onCancel })
   return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
 }

@@ -39,4 +39,6 @@ export const OPENAI_USAGE = {
 }
 
 /** SSE body sent by the guard in annotate mode: the endpoint's bytes, then exactly one comment line. */
-export const VERDICT_TAIL = /^: rag-guard (\{[^\n]*\})\n\n$/
+// A line end first: the guard pipes a stream's tail natively once it needs nothing more from it,
+// so it adds one not knowing the stream ended at one (here it did: the line end is a blank line).
+export const VERDICT_TAIL = /^\n: rag-guard (\{[^\n]*\})\n\n$/

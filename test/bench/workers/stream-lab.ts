@@ -9,8 +9,9 @@
  *   linear       consume, and feed a parser that scans each chunk once (a reference, not shipped)
  *   linear-json  linear, and JSON.parse every event's data
  *   pipe         return the upstream body as it is (workerd pipes it natively)
- *   relay        return it through the project's relay() (one JS pull per chunk), as hold mode does
- *   relay-sse    relay() with the SSEParser on every chunk, as annotate mode does
+ *   relay        return it through the project's relay() watching every chunk (JavaScript per chunk)
+ *   relay-sse    relay() with the SSEParser on every chunk, as annotate mode does while it looks
+ *                for the context
  *   pipe-tail    the upstream body piped natively (pipeTo an IdentityTransformStream), then one
  *                event appended at its end: annotate mode without JavaScript per chunk
  *   read-pipe    the first chunk read in JavaScript (held), the rest piped natively: hold mode
@@ -91,7 +92,9 @@ export default {
       body: request.body,
     })
     if (mode === 'pipe') return new Response(upstream.body, upstream)
-    if (mode === 'relay') return new Response(relay(upstream.body!.getReader()), upstream)
+    if (mode === 'relay') {
+      return new Response(relay(upstream.body!, { watching: () => true }), upstream)
+    }
     if (mode === 'pipe-tail') {
       const { readable, writable } = new IdentityTransformStream()
       void upstream.body!.pipeTo(writable, { preventClose: true }).then(async () => {
@@ -119,7 +122,7 @@ export default {
     if (mode === 'relay-sse') {
       const parser = new SSEParser()
       return new Response(
-        relay(upstream.body!.getReader(), { onChunk: (chunk) => parser.push(chunk) }),
+        relay(upstream.body!, { watching: () => true, onChunk: (chunk) => parser.push(chunk) }),
         upstream,
       )
     }
