@@ -18,12 +18,17 @@ export const QUIET_WRANGLER_ENV = {
 }
 
 /**
- * Writes `<directory>/wrangler.toml`: the repository's, with `main` and `migrations_dir` pointing
- * back into the repository and GUARD_DB bound to a local database. Returns its path.
+ * Writes `<directory>/wrangler.toml`: the repository's, with `main`, the aliases and
+ * `migrations_dir` pointing back into the repository and GUARD_DB bound to a local database. Returns its path.
  */
 export function writeStoreConfig(root: string, directory: string): string {
   const config = parse(readFileSync(join(root, 'wrangler.toml'), 'utf8')) as Record<string, unknown>
   config.main = join(root, String(config.main))
+  // The bundle's aliases (src/bundle/) are paths relative to the configuration, as `main` is.
+  const alias = (config.alias ?? {}) as Record<string, string>
+  config.alias = Object.fromEntries(
+    Object.entries(alias).map(([name, path]) => [name, join(root, path)]),
+  )
   config.d1_databases = [
     {
       binding: 'GUARD_DB',
