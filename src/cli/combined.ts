@@ -119,9 +119,11 @@ export interface CombinedReport {
   /** Stopped and lost at every pair of {@link GRID}: `cells[i][j]` at GRID[i] (sufficiency), GRID[j]. */
   grid: { values: number[]; cells: PairStats[][] }
   /**
-   * The pair that stops the most bad answers while at least the block precision of the blocked
-   * are bad (with at least `minCount` blocked); fewer good answers lost breaks ties. Else the best
-   * precision reachable.
+   * Among the pairs whose blocked answers are at least the block precision bad (with at least
+   * `minCount` blocked), the one with the largest share of bad answers stopped minus share of
+   * good answers lost; fewer good answers lost breaks ties. (Not simply the most stopped: with two
+   * thresholds, that would buy stops with a check that tells nothing apart, for as long as the
+   * other keeps the average above the target.) Else the best precision reachable.
    */
   recommendation: { met: true; stats: PairStats } | { met: false; best?: PairStats }
   advice: Record<Check, CheckAdvice>
@@ -141,9 +143,15 @@ export function adviceOf(report: CalibrationReport | undefined): CheckAdvice {
   }
 }
 
+/** Bad answers stopped minus good answers lost, as shares (a share of nothing counts 0). */
+export const gain = (stats: PairStats) =>
+  (Number.isNaN(stats.stoppedShare) ? 0 : stats.stoppedShare) -
+  (Number.isNaN(stats.lostShare) ? 0 : stats.lostShare)
+
+/** More gain; then fewer good answers lost; then lower thresholds. */
 const better = (a: PairStats, b: PairStats) =>
-  a.stopped !== b.stopped
-    ? a.stopped > b.stopped
+  gain(a) !== gain(b)
+    ? gain(a) > gain(b)
     : a.lost !== b.lost
       ? a.lost < b.lost
       : a.pair.sufficiency + a.pair.groundedness < b.pair.sufficiency + b.pair.groundedness
@@ -310,7 +318,7 @@ export function formatCombined(report: CombinedReport): string {
   if (recommendation.met) {
     const { stats } = recommendation
     out.push(
-      `Recommended pair (the most bad answers stopped with at least ${percent(report.targets.blockPrecision)} of the blocked bad, ${minCount}+ blocked): BLOCK_BELOW = ${stats.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${stats.pair.groundedness}: stops ${stats.stopped} of ${stats.bad} bad answers (${percent(stats.stoppedShare)}), loses ${stats.lost} of ${stats.good} good (${percent(stats.lostShare)}).`,
+      `Recommended pair (most stopped minus lost, with at least ${percent(report.targets.blockPrecision)} of the blocked bad, ${minCount}+ blocked): BLOCK_BELOW = ${stats.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${stats.pair.groundedness}: stops ${stats.stopped} of ${stats.bad} bad answers (${percent(stats.stoppedShare)}), loses ${stats.lost} of ${stats.good} good (${percent(stats.lostShare)}).`,
     )
     out.push('')
     out.push('Put in wrangler.toml, for both checks:')

@@ -30,12 +30,12 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       Judges every example with each check and appends one line per example and check to the
       output (scores.jsonl).
       Input lines: {"id"?, "question", "context": string | string[] | documents, "answer"?,
-                    "sufficient": true|false  or  "label": ${words('sufficiency')},
+                    a label per check: "sufficient": true|false  or  "label": ${words('sufficiency')},
                     "grounded": true|false | ${words('groundedness')}}
       Re-running skips what is already scored: an interrupted run resumes where it stopped.
-      --checks <names>        sufficiency, groundedness, or both (sufficiency,groundedness);
-                              groundedness judges the "answer"  (the checks the lines have labels
-                              for; sufficiency when none has)
+      --checks <list>         sufficiency, groundedness or both (sufficiency,groundedness);
+                              groundedness judges the "answer"     (the checks the lines have
+                                                                    labels for, else sufficiency)
       --out <file>            output file                                  (scores.jsonl)
       --concurrency <n>       judge calls at once                          (4)
       --retries <n>           retries of a failed call                     (3)
@@ -80,10 +80,10 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       The API key is read from OPENAI_API_KEY only (never from the command line).
 `
 
-/** `"sufficient" | "answerable" | "insufficient" | "unanswerable"`: a check's first spellings. */
+/** `"sufficient" | "insufficient" | …`: a check's own words, and there are more. */
 function words(check: Check): string {
   const { yes, no } = CHECK_LABEL_VALUES[check]
-  return [...yes.slice(0, 2), ...no.slice(0, 2)].map((label) => `"${label}"`).join(' | ')
+  return `"${yes[0]}" | "${no[0]}" | …`
 }
 
 class UsageError extends Error {
@@ -177,6 +177,32 @@ const judgeOptions = {
   'max-output-tokens': { type: 'string' },
 } as const
 
+/** The options of `rag-guard eval` (the README's table and USAGE list each). */
+export const EVAL_OPTIONS = {
+  ...judgeOptions,
+  checks: { type: 'string' },
+  out: { type: 'string' },
+  concurrency: { type: 'string' },
+  retries: { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  limit: { type: 'string' },
+} as const
+
+/** The options of `rag-guard calibrate`. */
+export const CALIBRATE_OPTIONS = {
+  labels: { type: 'string' },
+  check: { type: 'string' },
+  'token-env': { type: 'string' },
+  'token-header': { type: 'string' },
+  'pass-precision': { type: 'string' },
+  'block-precision': { type: 'string' },
+  'min-count': { type: 'string' },
+  at: { type: 'string' },
+  report: { type: 'string' },
+  json: { type: 'boolean' },
+  estimator: { type: 'string' },
+} as const
+
 /** `--checks sufficiency,groundedness` (commas or spaces), each a check, none twice. */
 function checkList(value: string): Check[] {
   const names = value.split(/[\s,]+/).filter((name) => name !== '')
@@ -201,15 +227,7 @@ async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      ...judgeOptions,
-      out: { type: 'string' },
-      concurrency: { type: 'string' },
-      retries: { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      limit: { type: 'string' },
-      checks: { type: 'string' },
-    },
+    options: EVAL_OPTIONS,
   })
   if (positionals.length !== 1)
     throw new UsageError('eval takes one data file: rag-guard eval <data.jsonl>')
@@ -264,19 +282,7 @@ async function calibrateCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      labels: { type: 'string' },
-      check: { type: 'string' },
-      'token-env': { type: 'string' },
-      'token-header': { type: 'string' },
-      'pass-precision': { type: 'string' },
-      'block-precision': { type: 'string' },
-      'min-count': { type: 'string' },
-      at: { type: 'string' },
-      report: { type: 'string' },
-      json: { type: 'boolean' },
-      estimator: { type: 'string' },
-    },
+    options: CALIBRATE_OPTIONS,
   })
   if (positionals.length !== 1)
     throw new UsageError('calibrate takes one scores file: rag-guard calibrate <scores.jsonl>')

@@ -254,7 +254,7 @@ function combinedSection(combined: CombinedReport): string {
   const recommendation = combined.recommendation
   const minCount = combined.targets.minCount ?? 10
   const verdict = recommendation.met
-    ? `<p>Recommended: <strong>BLOCK_BELOW = ${recommendation.stats.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${recommendation.stats.pair.groundedness}</strong>, the pair that stops the most bad answers with at least ${percent(combined.targets.blockPrecision)} of the blocked bad (${minCount}+ blocked).</p><pre class="snippet" data-field="combined-snippet">${escape(combined.snippet!.join('\n'))}</pre>`
+    ? `<p>Recommended: <strong>BLOCK_BELOW = ${recommendation.stats.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${recommendation.stats.pair.groundedness}</strong>: the largest share of bad answers stopped minus share of good answers lost, with at least ${percent(combined.targets.blockPrecision)} of the blocked bad (${minCount}+ blocked).</p><pre class="snippet" data-field="combined-snippet">${escape(combined.snippet!.join('\n'))}</pre>`
     : `<p class="warning">No pair blocks ${minCount}+ answers with ${percent(combined.targets.blockPrecision)} of them bad.${recommendation.best ? ` Best reachable: ${percent(recommendation.best.precision)} at BLOCK_BELOW = ${recommendation.best.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${recommendation.best.pair.groundedness}.` : ''}</p>`
   return `<section data-check="combined">
 <h2>Combined verdict: both checks, the most severe wins</h2>
