@@ -1,5 +1,6 @@
 import { smoothedShare } from '../judge/estimators/sampling'
-import { checkScore, LABEL_WORDS, type Check } from '../review/checks'
+import { CHECKS, checkScore, LABEL_WORDS, recordCheck, type Check } from '../review/checks'
+import { isBad, type CombinedExample, type LoadedCombined } from './combined'
 import { DataError } from './data'
 import {
   auroc,
@@ -104,20 +105,24 @@ function reasonOf(line: Line, check: Check): unknown {
   return own?.reason ?? line.reason
 }
 
+/** Score lines as read: eval output, or decision records with the labels joined to them. */
+export interface ScoreLines {
+  source: string
+  /** Eval output: one line per example and check. Decision log: one record per request. */
+  isLog: boolean
+  /** The last line for each example (eval: for each example and check), in order. */
+  latest: Map<string, Line>
+  /** A line's label of a check: its own, else (a decision log) the labels file's. */
+  labelFor: (line: Line, check: Check) => boolean | undefined
+}
+
 /**
  * Reads `rag-guard eval` output, or the Worker's decision log joined with a labels file (by
  * `requestId`, else by `questionHash` and `contextHash`), or a decision log that carries its own
- * labels (the review page's export). `check` picks the scores and labels read: sufficiency
- * (`sufficient` or `label`) or groundedness (`grounded`). For an id seen twice, the last line wins
- * (a resumed eval appends the new try).
+ * labels (the review page's export). For an id seen twice (eval: an id and check), the last line
+ * wins (a resumed eval appends the new try).
  */
-export function loadScores(
-  text: string,
-  source: string,
-  labelsText?: string,
-  estimator?: Estimator,
-  check: Check = 'sufficiency',
-): LoadedScores {
+export function readScoreLines(text: string, source: string, labelsText?: string): ScoreLines {
   const lines: Line[] = []
   text.split(/\r?\n/).forEach((raw, index) => {
     if (!raw.trim()) return
@@ -168,28 +173,60 @@ export function loadScores(
         .find((value) => value !== undefined)
   }
 
+  // Eval output has a line per example and check; a decision record holds every check.
   const latest = new Map<string, Line>()
   ;(isLog ? decisions : lines).forEach((line, index) => {
-    const id = String(line.id ?? line.requestId ?? `line-${index + 1}`)
-    latest.delete(id) // re-insert, so the order follows the last occurrence
-    latest.set(id, line)
+    const id = idOf(line, index)
+    const key = isLog ? id : `${id}\u0000${recordCheck(line)}`
+    latest.delete(key) // re-insert, so the order follows the last occurrence
+    latest.set(key, line)
   })
+  return { source, isLog, latest, labelFor }
+}
 
+const idOf = (line: Line, index: number) => String(line.id ?? line.requestId ?? `line-${index + 1}`)
+
+/** The lines that hold `check`'s outcome: eval lines of that check, every decision record. */
+function linesOf(read: ScoreLines, check: Check): Array<[string, Line]> {
+  return [...read.latest].flatMap(([key, line]) =>
+    read.isLog
+      ? [[key, line]]
+      : recordCheck(line) === check
+        ? [[key.split('\u0000')[0]!, line]]
+        : [],
+  ) as Array<[string, Line]>
+}
+
+/**
+ * The estimator to calibrate among the scored lines: the one asked for, else the only one there.
+ * Refuses lines of two estimators without `--estimator`.
+ */
+function chooseEstimator(
+  read: ScoreLines,
+  lines: Array<[string, Line]>,
+  estimator?: Estimator,
+): { chosen: Estimator; scored: Map<string, number>; counted: () => string } {
   // One estimator at a time: a logprobs score of 0.6 and a sampling score of 0.58 (3 of 5) are
   // not on one scale, and thresholds fitted to both fit neither.
   const scored = new Map<string, number>()
-  for (const line of latest.values()) {
+  for (const [, line] of lines) {
     const name = estimatorOf(line)
     if (typeof line.score === 'number' && name) scored.set(name, (scored.get(name) ?? 0) + 1)
   }
   const counted = () => [...scored].map(([name, count]) => `${name} ${count}`).join(', ')
   if (!estimator && scored.size > 1) {
     throw new DataError(
-      `${source} mixes scores of two estimators (${counted()}), which are not on one scale: calibrate one at a time with --estimator ${[...scored.keys()].join(' or --estimator ')}`,
+      `${read.source} mixes scores of two estimators (${counted()}), which are not on one scale: calibrate one at a time with --estimator ${[...scored.keys()].join(' or --estimator ')}`,
     )
   }
   const chosen = estimator ?? (scored.keys().next().value as Estimator | undefined) ?? 'logprobs'
+  return { chosen, scored, counted }
+}
 
+/** One check's labeled scores out of the lines read; `examples` is empty when there are none. */
+export function loadCheck(read: ScoreLines, check: Check, estimator?: Estimator): LoadedScores {
+  const lines = linesOf(read, check)
+  const { chosen } = chooseEstimator(read, lines, estimator)
   const examples: ScoredExample[] = []
   const withoutScore: Record<string, number> = {}
   const otherEstimators: Record<string, number> = {}
@@ -197,8 +234,8 @@ export function loadScores(
   let unlabeled = 0
   const models = new Set<string>()
   const promptVersions = new Set<string>()
-  const production = isLog ? noLabels() : undefined
-  for (const [id, line] of latest) {
+  const production = read.isLog ? noLabels() : undefined
+  for (const [id, line] of lines) {
     const name = estimatorOf(line)
     if (name !== undefined && name !== chosen) {
       if (typeof line.score === 'number') otherEstimators[name] = (otherEstimators[name] ?? 0) + 1
@@ -208,7 +245,7 @@ export function loadScores(
     if (typeof line.promptVersion === 'string') promptVersions.add(line.promptVersion)
     if (production) {
       for (const counted of Object.keys(production) as Check[]) {
-        const label = labelFor(line, counted)
+        const label = read.labelFor(line, counted)
         if (label === undefined || checkScore(line, counted) === undefined) continue
         production[counted].labeled++
         production[counted][label ? 'yes' : 'no']++
@@ -221,7 +258,7 @@ export function loadScores(
       withoutScore[key] = (withoutScore[key] ?? 0) + 1
       continue
     }
-    const sufficient = labelFor(line, check)
+    const sufficient = read.labelFor(line, check)
     if (sufficient === undefined) {
       unlabeled++
       continue
@@ -229,23 +266,125 @@ export function loadScores(
     if (typeof line.samples === 'number') sampleCounts.add(line.samples)
     examples.push({ id, score: Math.min(1, Math.max(0, score)), sufficient })
   }
-  if (examples.length === 0)
-    throw new DataError(
-      `${source}: no labeled example with a ${check} score${estimator ? ` from the ${estimator} estimator${scored.size ? ` (it holds ${counted()})` : ''}` : ''}`,
-    )
   return {
     examples,
     withoutScore,
     unlabeled,
     models: [...models],
     promptVersions: [...promptVersions],
-    source: isLog ? 'decision-log' : 'eval',
+    source: read.isLog ? 'decision-log' : 'eval',
     estimator: chosen,
     otherEstimators,
     sampleCounts: [...sampleCounts].sort((a, b) => a - b),
     check,
     ...(production ? { production } : {}),
   }
+}
+
+function noneLabeled(read: ScoreLines, check: Check, estimator?: Estimator): DataError {
+  const { scored, counted } = chooseEstimator(read, linesOf(read, check), estimator)
+  return new DataError(
+    `${read.source}: no labeled example with a ${check} score${estimator ? ` from the ${estimator} estimator${scored.size ? ` (it holds ${counted()})` : ''}` : ''}`,
+  )
+}
+
+/**
+ * One check's labeled scores (see {@link readScoreLines} for what is read): `check` picks the
+ * scores and labels read: sufficiency (`sufficient` or `label`) or groundedness (`grounded`).
+ * Throws when there is no labeled example with a score of it.
+ */
+export function loadScores(
+  text: string,
+  source: string,
+  labelsText?: string,
+  estimator?: Estimator,
+  check: Check = 'sufficiency',
+): LoadedScores {
+  const read = readScoreLines(text, source, labelsText)
+  const loaded = loadCheck(read, check, estimator)
+  if (loaded.examples.length === 0) throw noneLabeled(read, check, estimator)
+  return loaded
+}
+
+/** Every check's labeled scores, and the answers that both checks scored. */
+export interface LoadedChecks {
+  /** The checks with labeled scores, in the order of `CHECKS`. */
+  checks: LoadedScores[]
+  /** Checks asked for (by default: all) with scores but no labeled one, left out. */
+  leftOut: Check[]
+  /** The answers with a score of both checks and a label of either (absent with `--check`). */
+  combined?: LoadedCombined
+}
+
+/**
+ * Reads the lines once and loads `checks` (default: every check with labeled scores; at least
+ * one). With more than one check asked for, also the answers both checks scored, for the
+ * combined verdict.
+ */
+export function loadChecks(
+  text: string,
+  source: string,
+  labelsText?: string,
+  estimator?: Estimator,
+  checks?: readonly Check[],
+): LoadedChecks {
+  const read = readScoreLines(text, source, labelsText)
+  const asked = checks ?? CHECKS
+  const loaded = asked.map((check) => loadCheck(read, check, estimator))
+  const present = loaded.filter((one) => one.examples.length > 0)
+  if (present.length === 0) throw noneLabeled(read, asked[0]!, estimator)
+  const combined =
+    asked.length > 1 ? loadCombined(read, estimator ?? present[0]!.estimator) : undefined
+  return {
+    checks: present,
+    leftOut: loaded
+      .filter((one) => one.examples.length === 0 && one.unlabeled > 0)
+      .map((one) => one.check),
+    ...(combined && combined.examples.length > 0 ? { combined } : {}),
+  }
+}
+
+/**
+ * The answers with a score of both checks (of `estimator`) and a label of at least one: eval
+ * lines joined by id, or decision records that hold both. See `combined.ts` for "bad".
+ */
+export function loadCombined(read: ScoreLines, estimator: Estimator): LoadedCombined {
+  const byId = new Map<string, Partial<Record<Check, Line>>>()
+  for (const check of CHECKS) {
+    for (const [id, line] of linesOf(read, check)) {
+      const name = estimatorOf(line)
+      if (name !== undefined && name !== estimator) continue
+      byId.set(id, { ...byId.get(id), [check]: line })
+    }
+  }
+  const examples: CombinedExample[] = []
+  let unlabeled = 0
+  for (const [id, lines] of byId) {
+    const sufficiency = lines.sufficiency && checkScore(lines.sufficiency, 'sufficiency')
+    const groundedness = lines.groundedness && checkScore(lines.groundedness, 'groundedness')
+    if (sufficiency === undefined || groundedness === undefined) continue
+    const label = (check: Check) =>
+      [lines.sufficiency, lines.groundedness]
+        .map((line) => line && read.labelFor(line, check))
+        .find((value) => value !== undefined)
+    const sufficient = label('sufficiency')
+    const grounded = label('groundedness')
+    if (sufficient === undefined && grounded === undefined) {
+      unlabeled++
+      continue
+    }
+    examples.push({
+      id,
+      scores: {
+        sufficiency: Math.min(1, Math.max(0, sufficiency)),
+        groundedness: Math.min(1, Math.max(0, groundedness)),
+      },
+      ...(sufficient === undefined ? {} : { sufficient }),
+      ...(grounded === undefined ? {} : { grounded }),
+      bad: isBad({ sufficient, grounded }),
+    })
+  }
+  return { examples, unlabeled, estimator }
 }
 
 /**

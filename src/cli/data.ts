@@ -2,34 +2,57 @@
  * Labeled examples and score records, as JSON Lines. Node-only (the CLI); the parsing itself is
  * pure and takes text.
  */
+import { CHECKS, LABEL_FIELD, LABEL_WORDS, type Check } from '../review/checks'
 
 /** One example to judge. */
 export interface Example {
   id: string
   question: string
   context: string[]
-  /** The truth, when the line is labeled. */
+  /** The answer to check, for the groundedness check. */
+  answer?: string
+  /** The truth of the sufficiency check, when the line has it. */
   sufficient?: boolean
+  /** The truth of the groundedness check, when the line has it. */
+  grounded?: boolean
 }
 
 /**
- * Accepted label spellings. `sufficient: true|false`, or `label` with one of these (any case).
- * Numbers 1 and 0 and booleans are accepted in both fields.
+ * Accepted label spellings per check (any case), the first of each the review page's word
+ * ({@link LABEL_WORDS}). Sufficiency: `sufficient` (or `label`); groundedness: `grounded`.
+ * Booleans and the numbers 1 and 0 are accepted in every field.
  */
+export const CHECK_LABEL_VALUES = {
+  sufficiency: {
+    yes: [LABEL_WORDS.sufficiency.yes, 'answerable', 'true', 'yes', '1'],
+    no: [LABEL_WORDS.sufficiency.no, 'unanswerable', 'false', 'no', '0'],
+  },
+  groundedness: {
+    yes: [LABEL_WORDS.groundedness.yes, 'supported', 'true', 'yes', '1'],
+    no: [LABEL_WORDS.groundedness.no, 'ungrounded', 'unsupported', 'false', 'no', '0'],
+  },
+} as const satisfies Record<Check, { yes: readonly string[]; no: readonly string[] }>
+
+/** The sufficiency spellings, by their earlier name. */
 export const LABEL_VALUES = {
-  sufficient: ['sufficient', 'answerable', 'true', 'yes', '1'],
-  insufficient: ['insufficient', 'unanswerable', 'false', 'no', '0'],
+  sufficient: CHECK_LABEL_VALUES.sufficiency.yes,
+  insufficient: CHECK_LABEL_VALUES.sufficiency.no,
 } as const
 
-export function parseLabel(value: unknown): boolean | undefined {
+/** A label of `check` (true: sufficient, grounded), or undefined when `value` is none of its spellings. */
+export function parseLabel(value: unknown, check: Check = 'sufficiency'): boolean | undefined {
   if (typeof value === 'boolean') return value
   if (typeof value === 'number') return value === 1 ? true : value === 0 ? false : undefined
   if (typeof value !== 'string') return undefined
   const word = value.trim().toLowerCase()
-  if ((LABEL_VALUES.sufficient as readonly string[]).includes(word)) return true
-  if ((LABEL_VALUES.insufficient as readonly string[]).includes(word)) return false
+  const words = CHECK_LABEL_VALUES[check]
+  if ((words.yes as readonly string[]).includes(word)) return true
+  if ((words.no as readonly string[]).includes(word)) return false
   return undefined
 }
+
+const spellings = (check: Check) =>
+  [...CHECK_LABEL_VALUES[check].yes, ...CHECK_LABEL_VALUES[check].no].join(', ')
 
 function contextOf(value: unknown): string[] | undefined {
   const items = typeof value === 'string' ? [value] : Array.isArray(value) ? value : undefined
@@ -54,15 +77,42 @@ export class DataError extends Error {
   override readonly name = 'DataError'
 }
 
+export interface ReadOptions {
+  /** Every line must carry a label of some check. @default true */
+  requireLabel?: boolean
+  /**
+   * The checks to run. Default: the checks the lines have labels for (sufficiency when none
+   * has any). Groundedness needs an `answer` on every line.
+   */
+  checks?: readonly Check[]
+}
+
+export interface ReadExamples {
+  examples: Example[]
+  /** The checks to run, in the order of {@link CHECKS}. */
+  checks: Check[]
+  /** How many examples carry a label of each check. */
+  labeled: Record<Check, number>
+}
+
 /**
  * Parses a JSONL file of examples: `question` (string), `context` (a string, strings, or
- * documents), a label (`sufficient` or `label`; required unless `requireLabel` is false) and an
- * optional `id` (the line number otherwise). Every problem is reported, by line, at once.
+ * documents), an optional `answer` (string), labels — `sufficient` (or `label`) for sufficiency,
+ * `grounded` for groundedness; at least one unless `requireLabel` is false — and an optional
+ * `id` (the line number otherwise). Every problem is reported, by line, at once.
  */
-export function parseExamples(text: string, source: string, requireLabel = true): Example[] {
+export function readExamples(
+  text: string,
+  source: string,
+  options: ReadOptions = {},
+): ReadExamples {
+  const requireLabel = options.requireLabel ?? true
   const examples: Example[] = []
+  /** Each example's place, and whether it has an answer, for the checks decided at the end. */
+  const places: Array<{ where: string; answered: boolean; reported: boolean }> = []
   const problems: string[] = []
   const ids = new Set<string>()
+  const labeled: Record<Check, number> = { sufficiency: 0, groundedness: 0 }
   text.split(/\r?\n/).forEach((line, index) => {
     if (line.trim() === '') return
     const where = `${source}:${index + 1}`
@@ -86,30 +136,67 @@ export function parseExamples(text: string, source: string, requireLabel = true)
       problems.push(
         `${where}: "context" must be a string, an array of strings, or documents with pageContent / page_content / content`,
       )
+    const answer = value.answer
+    const answered = typeof answer === 'string' && answer.trim() !== ''
+    if (answer !== undefined && answer !== null && !answered)
+      problems.push(`${where}: "answer" must be a non-empty string`)
+
     const labelField =
-      value.sufficient !== undefined
-        ? 'sufficient'
+      value[LABEL_FIELD.sufficiency] !== undefined
+        ? LABEL_FIELD.sufficiency
         : value.label !== undefined
           ? 'label'
           : undefined
-    const sufficient = labelField ? parseLabel(value[labelField]) : undefined
+    const sufficient = labelField ? parseLabel(value[labelField], 'sufficiency') : undefined
     if (labelField && sufficient === undefined) {
+      const groundednessWord =
+        labelField === 'label' && parseLabel(value.label, 'groundedness') !== undefined
       problems.push(
-        `${where}: "${labelField}" is ${JSON.stringify(value[labelField])}; use true/false, or one of ${[...LABEL_VALUES.sufficient, ...LABEL_VALUES.insufficient].join(', ')}`,
-      )
-    } else if (!labelField && requireLabel) {
-      problems.push(
-        `${where}: no label; add "sufficient": true|false (or "label": "sufficient"|"insufficient")`,
+        `${where}: "${labelField}" is ${JSON.stringify(value[labelField])}; use true/false, or one of ${spellings('sufficiency')}${groundednessWord ? ` (a groundedness label goes in "${LABEL_FIELD.groundedness}")` : ''}`,
       )
     }
-    if (typeof value.question === 'string' && context)
+    const groundedValue = value[LABEL_FIELD.groundedness]
+    const grounded =
+      groundedValue === undefined ? undefined : parseLabel(groundedValue, 'groundedness')
+    if (groundedValue !== undefined && grounded === undefined)
+      problems.push(
+        `${where}: "${LABEL_FIELD.groundedness}" is ${JSON.stringify(groundedValue)}; use true/false, or one of ${spellings('groundedness')}`,
+      )
+    if (grounded !== undefined && !answered && (answer === undefined || answer === null))
+      problems.push(`${where}: "${LABEL_FIELD.groundedness}" labels an answer: add the "answer"`)
+    if (!labelField && groundedValue === undefined && requireLabel) {
+      problems.push(
+        `${where}: no label; add "sufficient": true|false (or "label": "sufficient"|"insufficient"), or "grounded": true|false with the "answer"`,
+      )
+    }
+    if (sufficient !== undefined) labeled.sufficiency++
+    if (grounded !== undefined) labeled.groundedness++
+    if (typeof value.question === 'string' && context) {
       examples.push({
         id,
         question: value.question,
         context,
+        ...(answered ? { answer: answer as string } : {}),
         ...(sufficient === undefined ? {} : { sufficient }),
+        ...(grounded === undefined ? {} : { grounded }),
       })
+      places.push({
+        where,
+        answered,
+        reported: grounded !== undefined || (!answered && answer != null),
+      })
+    }
   })
+
+  const checks = options.checks
+    ? CHECKS.filter((check) => options.checks!.includes(check))
+    : CHECKS.filter((check) => labeled[check] > 0)
+  if (checks.length === 0) checks.push('sufficiency')
+  if (checks.includes('groundedness')) {
+    for (const { where, answered, reported } of places)
+      if (!answered && !reported)
+        problems.push(`${where}: no "answer", which the groundedness check judges`)
+  }
   if (problems.length) {
     const shown = problems.slice(0, 20)
     throw new DataError(
@@ -117,13 +204,21 @@ export function parseExamples(text: string, source: string, requireLabel = true)
     )
   }
   if (examples.length === 0) throw new DataError(`${source} holds no examples`)
-  return examples
+  return { examples, checks, labeled }
+}
+
+/** {@link readExamples}, for the examples alone. */
+export function parseExamples(text: string, source: string, requireLabel = true): Example[] {
+  return readExamples(text, source, { requireLabel }).examples
 }
 
 /** One line of `scores.jsonl`, as `rag-guard eval` writes it. */
 export interface ScoreRecord {
   id: string
+  /** The check scored; absent: sufficiency (and in files written before there were two). */
+  check?: Check
   sufficient?: boolean
+  grounded?: boolean
   score: number | null
   pTrue?: number
   pFalse?: number

@@ -1,5 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
 import type { Judge, JudgeResult } from '../judge/judge'
+import { recordCheck, type Check } from '../review/checks'
 import { DataError, type Example, type ScoreRecord } from './data'
 import { Progress, type ProgressStream } from './progress'
 
@@ -10,17 +11,22 @@ const FINAL_REASONS = new Set([
   'no-content-tokens',
   'no-samples',
   'no-question',
+  'no-answer',
   'no-context',
 ])
 
 /**
- * One output line: the score and what it was read from — for logprobs the first token and
- * the masses, for sampling the counts of True and False among the samples.
+ * One output line: one check's score for one example, and what it was read from — for logprobs
+ * the first token and the masses, for sampling the counts of True and False among the samples —
+ * with every label of the example. A groundedness line says `check`; a sufficiency line is
+ * written as before there were two checks (no `check`: sufficiency).
  */
 export function scoreRecord(example: Example, result: JudgeResult): ScoreRecord {
   const base = {
     id: example.id,
+    ...(result.check && result.check !== 'sufficiency' ? { check: result.check } : {}),
     ...(example.sufficient === undefined ? {} : { sufficient: example.sufficient }),
+    ...(example.grounded === undefined ? {} : { grounded: example.grounded }),
     latencyMs: result.latencyMs,
     model: result.model,
     promptVersion: result.promptVersion,
@@ -63,17 +69,18 @@ export function scoreRecord(example: Example, result: JudgeResult): ScoreRecord 
 }
 
 /**
- * The ids already judged in an output file: those with a score, or with a reason that another
- * try would not change. Transient failures (timeouts, HTTP errors) are judged again.
+ * The ids already judged for `check` in an output file: those with a score of it, or with a
+ * reason that another try would not change. Transient failures (timeouts, HTTP errors) are
+ * judged again. Lines without `check` (all lines written before there were two) are sufficiency.
  */
-export function alreadyJudged(output: string): Set<string> {
+export function alreadyJudged(output: string, check: Check = 'sufficiency'): Set<string> {
   const done = new Set<string>()
   if (!existsSync(output)) return done
   for (const line of readFileSync(output, 'utf8').split('\n')) {
     if (!line.trim()) continue
     try {
       const record = JSON.parse(line) as Partial<ScoreRecord>
-      if (typeof record.id !== 'string') continue
+      if (typeof record.id !== 'string' || recordCheck(record) !== check) continue
       if (typeof record.score === 'number' || FINAL_REASONS.has(record.reason ?? ''))
         done.add(record.id)
       else done.delete(record.id)
@@ -122,6 +129,11 @@ export function refuseOtherEstimators(output: string, estimator: string | undefi
 export interface EvalOptions {
   examples: Example[]
   judge: Judge
+  /**
+   * The checks to judge each example with, one line per example and check. Groundedness judges
+   * the example's `answer`. @default ['sufficiency']
+   */
+  checks?: readonly Check[]
   /** The JSONL file results are appended to, one line per example as it is judged. */
   output: string
   /** Judge calls in flight at once. @default 4 */
@@ -132,19 +144,47 @@ export interface EvalOptions {
   progress?: ProgressStream
 }
 
+/** Counted in judge calls: one per example and check. */
 export interface EvalSummary {
   total: number
   skipped: number
   judged: number
   withoutScore: number
   interrupted: boolean
+  /** The same, per check. */
+  byCheck: Partial<
+    Record<Check, { total: number; skipped: number; judged: number; withoutScore: number }>
+  >
 }
 
-/** Judges every example not yet in `output`, writing each result as soon as it is known. */
+/**
+ * Judges every example with every check, skipping the (example, check) pairs already in
+ * `output`, and writes each result as soon as it is known. All checks share the concurrency.
+ */
 export async function runEval(options: EvalOptions): Promise<EvalSummary> {
   refuseOtherEstimators(options.output, options.judge.estimator)
-  const done = alreadyJudged(options.output)
-  const todo = options.examples.filter((example) => !done.has(example.id))
+  const checks = options.checks?.length ? [...new Set(options.checks)] : ['sufficiency' as const]
+  if (checks.includes('groundedness')) {
+    const unanswered = options.examples.filter((example) => !example.answer?.trim())
+    if (unanswered.length)
+      throw new DataError(
+        `the groundedness check judges an answer, and ${unanswered.length} example${unanswered.length === 1 ? ' has' : 's have'} none (${unanswered
+          .slice(0, 5)
+          .map((example) => JSON.stringify(example.id))
+          .join(', ')}${unanswered.length > 5 ? ', …' : ''})`,
+      )
+  }
+  const byCheck: EvalSummary['byCheck'] = {}
+  const todo: Array<{ example: Example; check: Check }> = []
+  const done = new Map(checks.map((check) => [check, alreadyJudged(options.output, check)]))
+  for (const check of checks)
+    byCheck[check] = { total: options.examples.length, skipped: 0, judged: 0, withoutScore: 0 }
+  for (const example of options.examples) {
+    for (const check of checks) {
+      if (done.get(check)!.has(example.id)) byCheck[check]!.skipped++
+      else todo.push({ example, check })
+    }
+  }
   const progress = new Progress(options.progress ?? process.stderr, todo.length, 'judging')
   let next = 0
   let judged = 0
@@ -155,23 +195,33 @@ export async function runEval(options: EvalOptions): Promise<EvalSummary> {
 
   async function worker(): Promise<void> {
     while (next < todo.length && !options.signal?.aborted) {
-      const example = todo[next++]!
-      const result = await options.judge.judge({
-        question: example.question,
-        context: example.context,
-      })
+      const { example, check } = todo[next++]!
+      const result = await options.judge.judge(
+        {
+          question: example.question,
+          context: example.context,
+          ...(check === 'groundedness' ? { answer: example.answer } : {}),
+        },
+        { check },
+      )
       write(scoreRecord(example, result))
       judged++
-      if (!result.ok) withoutScore++
+      byCheck[check]!.judged++
+      if (!result.ok) {
+        withoutScore++
+        byCheck[check]!.withoutScore++
+      }
       progress.tick(!result.ok)
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker))
+  const total = options.examples.length * checks.length
   return {
-    total: options.examples.length,
-    skipped: options.examples.length - todo.length,
+    total,
+    skipped: total - todo.length,
     judged,
     withoutScore,
     interrupted: judged < todo.length,
+    byCheck,
   }
 }

@@ -8,20 +8,34 @@ import { ConfigurationError } from '../errors'
 import { decide, validateThresholds } from '../guard/policy'
 import { createJudge, type JudgeOptions } from '../judge/judge'
 import { DEFAULT_JUDGE_OPTIONS, JUDGE_SETTINGS } from '../judge/options'
+import { CHECKS, isCheck, type Check } from '../review/checks'
 import { firstProblem, type Setting, type SettingValue } from '../settings'
-import { calibrate, ESTIMATORS, formatCalibration, loadScores, type Estimator } from './calibrate'
-import { DataError, LABEL_VALUES, parseExamples } from './data'
+import {
+  calibrate,
+  ESTIMATORS,
+  formatCalibration,
+  loadChecks,
+  type CalibrationReport,
+  type Estimator,
+} from './calibrate'
+import { combine, formatCombined } from './combined'
+import { CHECK_LABEL_VALUES, DataError, readExamples } from './data'
 import { refuseOtherEstimators, runEval } from './eval'
-import { renderReport } from './report'
+import { renderReports } from './report'
 import { readSource, TOKEN_ENV } from './source'
 
 export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
 
   rag-guard eval <data.jsonl> [options]
-      Judges every example and appends one line per example to the output (scores.jsonl).
-      Input lines: {"id"?, "question", "context": string | string[] | documents,
-                    "sufficient": true|false  or  "label": ${[...LABEL_VALUES.sufficient.slice(0, 2), ...LABEL_VALUES.insufficient.slice(0, 2)].map((label) => `"${label}"`).join(' | ')}}
-      Re-running skips examples already scored: an interrupted run resumes where it stopped.
+      Judges every example with each check and appends one line per example and check to the
+      output (scores.jsonl).
+      Input lines: {"id"?, "question", "context": string | string[] | documents, "answer"?,
+                    a label per check: "sufficient": true|false  or  "label": ${words('sufficiency')},
+                    "grounded": true|false | ${words('groundedness')}}
+      Re-running skips what is already scored: an interrupted run resumes where it stopped.
+      --checks <list>         sufficiency, groundedness or both (sufficiency,groundedness);
+                              groundedness judges the "answer"     (the checks the lines have
+                                                                    labels for, else sufficiency)
       --out <file>            output file                                  (scores.jsonl)
       --concurrency <n>       judge calls at once                          (4)
       --retries <n>           retries of a failed call                     (3)
@@ -34,11 +48,15 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       page's labels export (https://guard.example.com/_guard/labels.jsonl, or a file of it).
       --labels <file | URL>   labels for a decision log: {"requestId" | "questionHash"+"contextHash",
                               "sufficient" | "grounded"}
-      --check <name>          the check to calibrate: sufficiency or groundedness     (sufficiency)
+      --check <name>          calibrate one check: sufficiency or groundedness
+                              (every check with labeled scores, and with both, the combined
+                              verdict: bad answers stopped and good answers lost)
       --token-env <NAME>      the variable holding an operator token for URLs    (${TOKEN_ENV})
       --token-header <name>   the header that carries it, as GUARD_TOKEN_HEADER   (authorization)
       --pass-precision <p>    of the answers passed, share that must be sufficient   (0.95)
+                              (grounded, for groundedness)
       --block-precision <p>   of the answers blocked, share that must be insufficient (0.9)
+                              (hallucinated; bad, for the combined verdict)
       --min-count <n>         fewest examples on a side for its precision to count  (10)
       --at <t,t,…>            thresholds to tabulate                                (0.1,…,0.9)
       --estimator <name>      calibrate only the scores of this estimator (logprobs or sampling);
@@ -61,6 +79,12 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --max-output-tokens <n> JUDGE_MAX_OUTPUT_TOKENS (1 logprobs, 5 sampling, 4096 reasoning models)
       The API key is read from OPENAI_API_KEY only (never from the command line).
 `
+
+/** `"sufficient" | "insufficient" | …`: a check's own words, and there are more. */
+function words(check: Check): string {
+  const { yes, no } = CHECK_LABEL_VALUES[check]
+  return `"${yes[0]}" | "${no[0]}" | …`
+}
 
 class UsageError extends Error {
   override readonly name = 'UsageError'
@@ -153,6 +177,43 @@ const judgeOptions = {
   'max-output-tokens': { type: 'string' },
 } as const
 
+/** The options of `rag-guard eval` (the README's table and USAGE list each). */
+export const EVAL_OPTIONS = {
+  ...judgeOptions,
+  checks: { type: 'string' },
+  out: { type: 'string' },
+  concurrency: { type: 'string' },
+  retries: { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  limit: { type: 'string' },
+} as const
+
+/** The options of `rag-guard calibrate`. */
+export const CALIBRATE_OPTIONS = {
+  labels: { type: 'string' },
+  check: { type: 'string' },
+  'token-env': { type: 'string' },
+  'token-header': { type: 'string' },
+  'pass-precision': { type: 'string' },
+  'block-precision': { type: 'string' },
+  'min-count': { type: 'string' },
+  at: { type: 'string' },
+  report: { type: 'string' },
+  json: { type: 'boolean' },
+  estimator: { type: 'string' },
+} as const
+
+/** `--checks sufficiency,groundedness` (commas or spaces), each a check, none twice. */
+function checkList(value: string): Check[] {
+  const names = value.split(/[\s,]+/).filter((name) => name !== '')
+  const wrong = names.filter((name) => !isCheck(name))
+  if (names.length === 0 || wrong.length)
+    throw new UsageError(
+      `--checks must be ${CHECKS.join(', ')} or both (${CHECKS.join(',')}), got ${JSON.stringify(value)}`,
+    )
+  return [...new Set(names as Check[])]
+}
+
 /** `logprobs`, or `sampling (5 samples at temperature 1)`, `auto (…)`. */
 function describeEstimator(options: JudgeOptions): string {
   const estimator = options.estimator ?? DEFAULT_JUDGE_OPTIONS.estimator
@@ -166,19 +227,15 @@ async function evalCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      ...judgeOptions,
-      out: { type: 'string' },
-      concurrency: { type: 'string' },
-      retries: { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      limit: { type: 'string' },
-    },
+    options: EVAL_OPTIONS,
   })
   if (positionals.length !== 1)
     throw new UsageError('eval takes one data file: rag-guard eval <data.jsonl>')
   const input = positionals[0]!
-  let examples = parseExamples(readFileSync(input, 'utf8'), input)
+  const asked = values.checks === undefined ? undefined : checkList(values.checks)
+  const read = readExamples(readFileSync(input, 'utf8'), input, { checks: asked })
+  const checks = read.checks
+  let examples = read.examples
   const limit = number('limit', values.limit, examples.length, integer(1), 'a positive integer')
   examples = examples.slice(0, limit)
   const options = judgeOptionsFrom(
@@ -199,11 +256,16 @@ async function evalCommand(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   process.stderr.write(
-    `judge: ${judge.model} · prompt ${judge.promptVersion} · estimator ${describeEstimator(options)} · ${examples.length} examples → ${output}\n`,
+    `judge: ${judge.model} · prompt ${checks.map((check) => judge.promptVersions[check]).join(', ')} · estimator ${describeEstimator(options)} · ${examples.length} examples${checks.length > 1 || checks[0] !== 'sufficiency' ? ` × ${checks.join(', ')}` : ''} → ${output}\n`,
   )
+  if (checks.length > 1 || checks[0] !== 'sufficiency')
+    process.stderr.write(
+      `labels: ${checks.map((check) => `${check} ${examples.filter((example) => (check === 'sufficiency' ? example.sufficient : example.grounded) !== undefined).length} of ${examples.length}`).join(' · ')}\n`,
+    )
   const summary = await runEval({
     examples,
     judge,
+    checks,
     output,
     concurrency: number('concurrency', values.concurrency, 4, integer(1), 'a positive integer'),
     signal: interrupt.signal,
@@ -220,25 +282,13 @@ async function calibrateCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      labels: { type: 'string' },
-      check: { type: 'string' },
-      'token-env': { type: 'string' },
-      'token-header': { type: 'string' },
-      'pass-precision': { type: 'string' },
-      'block-precision': { type: 'string' },
-      'min-count': { type: 'string' },
-      at: { type: 'string' },
-      report: { type: 'string' },
-      json: { type: 'boolean' },
-      estimator: { type: 'string' },
-    },
+    options: CALIBRATE_OPTIONS,
   })
   if (positionals.length !== 1)
     throw new UsageError('calibrate takes one scores file: rag-guard calibrate <scores.jsonl>')
   const input = positionals[0]!
-  const check = values.check ?? 'sufficiency'
-  if (check !== 'sufficiency' && check !== 'groundedness')
+  const check = values.check
+  if (check !== undefined && !isCheck(check))
     throw new UsageError(
       `--check must be sufficiency or groundedness, got ${JSON.stringify(check)}`,
     )
@@ -252,12 +302,12 @@ async function calibrateCommand(args: string[]): Promise<number> {
     throw new UsageError(
       `--estimator must be ${ESTIMATORS.map((name) => `"${name}"`).join(' or ')}, got ${JSON.stringify(estimator)}`,
     )
-  const loaded = loadScores(
+  const loaded = loadChecks(
     await readSource(input, source),
     input,
     values.labels === undefined ? undefined : await readSource(values.labels, source),
     estimator,
-    check,
+    check === undefined ? undefined : [check],
   )
   const at =
     values.at === undefined
@@ -265,32 +315,53 @@ async function calibrateCommand(args: string[]): Promise<number> {
       : values.at
           .split(',')
           .map((value) => number('at', value, 0, share, 'comma-separated numbers from 0 to 1'))
-  const report = calibrate(
-    loaded,
-    {
-      passPrecision: number(
-        'pass-precision',
-        values['pass-precision'],
-        0.95,
-        share,
-        'a number from 0 to 1',
-      ),
-      blockPrecision: number(
-        'block-precision',
-        values['block-precision'],
-        0.9,
-        share,
-        'a number from 0 to 1',
-      ),
-      minCount: number('min-count', values['min-count'], 10, integer(1), 'a positive integer'),
-    },
-    at,
+  const targets = {
+    passPrecision: number(
+      'pass-precision',
+      values['pass-precision'],
+      0.95,
+      share,
+      'a number from 0 to 1',
+    ),
+    blockPrecision: number(
+      'block-precision',
+      values['block-precision'],
+      0.9,
+      share,
+      'a number from 0 to 1',
+    ),
+    minCount: number('min-count', values['min-count'], 10, integer(1), 'a positive integer'),
+  }
+  const reports = loaded.checks.map((one) => calibrate(one, targets, at))
+  const byCheck: Partial<Record<Check, CalibrationReport>> = Object.fromEntries(
+    reports.map((report) => [report.loaded.check, report]),
   )
-  if (values.report) writeFileSync(values.report, renderReport(report))
+  const combined = loaded.combined ? combine(loaded.combined, targets, byCheck) : undefined
+  if (values.report) writeFileSync(values.report, renderReports(reports, combined))
+  const text = [
+    ...reports.map(formatCalibration),
+    ...(loaded.leftOut.length
+      ? [`Not calibrated alone, no labeled scores: ${loaded.leftOut.join(', ')}.`]
+      : []),
+    ...(combined ? [formatCombined(combined)] : []),
+  ]
   process.stdout.write(
     values.json
-      ? `${JSON.stringify({ ...report, loaded: { ...report.loaded, examples: undefined } }, null, 2)}\n`
-      : `${formatCalibration(report)}\n`,
+      ? `${JSON.stringify(
+          {
+            checks: Object.fromEntries(
+              reports.map((report) => [
+                report.loaded.check,
+                { ...report, loaded: { ...report.loaded, examples: undefined } },
+              ]),
+            ),
+            ...(loaded.leftOut.length ? { leftOut: loaded.leftOut } : {}),
+            ...(combined ? { combined } : {}),
+          },
+          null,
+          2,
+        )}\n`
+      : `${text.join(`\n\n${'─'.repeat(72)}\n\n`)}\n`,
   )
   if (values.report && !values.json) process.stdout.write(`\nreport: ${values.report}\n`)
   return 0

@@ -23,11 +23,12 @@ export const noLabels = (): ProductionLabels => ({
 
 /**
  * A line's label for `check`: `sufficient` (or `label`) for sufficiency, `grounded` for
- * groundedness; undefined when the line has none.
+ * groundedness, in the spellings `rag-guard eval` reads (`CHECK_LABEL_VALUES`); undefined when
+ * the line has none.
  */
 export function lineLabel(line: Record<string, unknown>, check: Check): boolean | undefined {
-  if (check === 'groundedness') return parseLabel(line[LABEL_FIELD.groundedness])
-  return parseLabel(line[LABEL_FIELD.sufficiency] ?? line.label)
+  if (check === 'groundedness') return parseLabel(line[LABEL_FIELD.groundedness], check)
+  return parseLabel(line[LABEL_FIELD.sufficiency] ?? line.label, check)
 }
 
 /**

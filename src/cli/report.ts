@@ -1,4 +1,6 @@
+import { LABEL_WORDS } from '../review/checks'
 import { granularity, type CalibrationReport } from './calibrate'
+import { settingPrefix, type CombinedReport } from './combined'
 import { precisionCoverageCurve, reliabilityBins, rocCurve } from './metrics'
 import { formatProductionLabels } from './production'
 
@@ -72,9 +74,10 @@ function thresholdLines(report: CalibrationReport, yMax = 1): string {
   ) =>
     `<line x1="${x(value)}" y1="${y(0, yMax)}" x2="${x(value)}" y2="${y(yMax, yMax)}" stroke="${color}" stroke-dasharray="5 3" stroke-width="2" data-threshold="${label}"/>` +
     `<text x="${x(value) + (side === 'left' ? -4 : 4)}" y="${MARGIN.top + PLOT_H * height}" text-anchor="${side === 'left' ? 'end' : 'start'}" fill="${color}" class="small">${label} ${value}</text>`
+  const prefix = settingPrefix(report.loaded.check)
   return (
-    line(report.thresholds.blockBelow, BLOCK, 'BLOCK_BELOW', 'left', 0.3) +
-    line(report.thresholds.flagBelow, FLAG, 'FLAG_BELOW', 'right', 0.45)
+    line(report.thresholds.blockBelow, BLOCK, `${prefix}BLOCK_BELOW`, 'left', 0.3) +
+    line(report.thresholds.flagBelow, FLAG, `${prefix}FLAG_BELOW`, 'right', 0.45)
   )
 }
 
@@ -107,8 +110,8 @@ function histogram(report: CalibrationReport): string {
     yMax: max,
     body: bars(no, INSUFFICIENT, 0) + bars(yes, SUFFICIENT, barWidth) + thresholdLines(report, max),
     legend: [
-      [SUFFICIENT, 'sufficient'],
-      [INSUFFICIENT, 'insufficient'],
+      [SUFFICIENT, LABEL_WORDS[report.loaded.check].yes],
+      [INSUFFICIENT, LABEL_WORDS[report.loaded.check].no],
     ],
   })
 }
@@ -120,11 +123,12 @@ function roc(report: CalibrationReport): string {
       (point, index) => `${index ? 'L' : 'M'}${x(point.fpr).toFixed(1)},${y(point.tpr).toFixed(1)}`,
     )
     .join('')
+  const prefix = settingPrefix(report.loaded.check)
   const marks = report.thresholds
     ? (
         [
-          [report.thresholds.blockBelow, BLOCK, 'BLOCK_BELOW'],
-          [report.thresholds.flagBelow, FLAG, 'FLAG_BELOW'],
+          [report.thresholds.blockBelow, BLOCK, `${prefix}BLOCK_BELOW`],
+          [report.thresholds.flagBelow, FLAG, `${prefix}FLAG_BELOW`],
         ] as const
       )
         .map(([threshold, color, label]) => {
@@ -138,8 +142,8 @@ function roc(report: CalibrationReport): string {
   return chart({
     name: 'roc',
     title: `ROC curve (AUROC ${fixed(report.auroc)})`,
-    xLabel: 'insufficient passed (false positive rate)',
-    yLabel: 'sufficient passed (true positive rate)',
+    xLabel: `${LABEL_WORDS[report.loaded.check].no} passed (false positive rate)`,
+    yLabel: `${LABEL_WORDS[report.loaded.check].yes} passed (true positive rate)`,
     body: `<line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" class="diagonal"/><path d="${path}" fill="none" stroke="#2b5ea7" stroke-width="2"/>${marks}`,
   })
 }
@@ -155,14 +159,15 @@ function precisionCoverage(report: CalibrationReport): string {
   const target = `<line x1="${x(0)}" y1="${y(report.targets.passPrecision)}" x2="${x(1)}" y2="${y(report.targets.passPrecision)}" class="target"/><text x="${x(1) - 4}" y="${y(report.targets.passPrecision) - 4}" text-anchor="end" class="small">target ${percent(report.targets.passPrecision)}</text>`
   const flag =
     report.thresholds && points.find((point) => point.threshold === report.thresholds!.flagBelow)
+  const prefix = settingPrefix(report.loaded.check)
   const mark = flag
-    ? `<circle cx="${x(flag.coverage)}" cy="${y(flag.precision)}" r="5" fill="${FLAG}" data-threshold="FLAG_BELOW"/><text x="${x(flag.coverage) + 7}" y="${y(flag.precision) + 14}" fill="${FLAG}" class="small">FLAG_BELOW ${report.thresholds!.flagBelow}</text>`
+    ? `<circle cx="${x(flag.coverage)}" cy="${y(flag.precision)}" r="5" fill="${FLAG}" data-threshold="${prefix}FLAG_BELOW"/><text x="${x(flag.coverage) + 7}" y="${y(flag.precision) + 14}" fill="${FLAG}" class="small">${prefix}FLAG_BELOW ${report.thresholds!.flagBelow}</text>`
     : ''
   return chart({
     name: 'precision-coverage',
     title: 'Pass precision against coverage',
     xLabel: 'coverage: share of answers passed',
-    yLabel: 'passed with sufficient context',
+    yLabel: `passed and ${LABEL_WORDS[report.loaded.check].yes}`,
     body: `${target}<path d="${path}" fill="none" stroke="#2b5ea7" stroke-width="2"/>${mark}`,
   })
 }
@@ -173,7 +178,7 @@ function reliability(report: CalibrationReport): string {
   const bars = bins
     .map((bin) =>
       bin.count
-        ? `<rect x="${x(bin.from) + 1}" y="${y(bin.sufficientRate)}" width="${width - 2}" height="${y(0) - y(bin.sufficientRate)}" fill="#7fa7d9"><title>${bin.count} examples, score ${fixed(bin.meanScore)}, sufficient ${percent(bin.sufficientRate)}</title></rect><circle cx="${x(bin.meanScore)}" cy="${y(bin.sufficientRate)}" r="3" fill="#1d3f70"/>`
+        ? `<rect x="${x(bin.from) + 1}" y="${y(bin.sufficientRate)}" width="${width - 2}" height="${y(0) - y(bin.sufficientRate)}" fill="#7fa7d9"><title>${bin.count} examples, score ${fixed(bin.meanScore)}, ${LABEL_WORDS[report.loaded.check].yes} ${percent(bin.sufficientRate)}</title></rect><circle cx="${x(bin.meanScore)}" cy="${y(bin.sufficientRate)}" r="3" fill="#1d3f70"/>`
         : '',
     )
     .join('')
@@ -181,13 +186,15 @@ function reliability(report: CalibrationReport): string {
     name: 'reliability',
     title: `Reliability (ECE ${fixed(report.ece)}, ${report.eceBins} equal bins)`,
     xLabel: 'score: P(True)',
-    yLabel: 'share with sufficient context',
+    yLabel: `share ${LABEL_WORDS[report.loaded.check].yes}`,
     body: `<line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" class="diagonal"/>${bars}${thresholdLines(report)}`,
   })
 }
 
-export function renderReport(report: CalibrationReport, generatedAt = new Date()): string {
+/** One check's section: its figures, recommendation, charts and table. */
+function checkSection(report: CalibrationReport, several: boolean): string {
   const { loaded, counts, recommendation } = report
+  const { yes, no } = LABEL_WORDS[loaded.check]
   const steps = granularity(loaded)
   const others = Object.entries(loaded.otherEstimators)
     .map(([name, count]) => `${name} ${count}`)
@@ -195,7 +202,7 @@ export function renderReport(report: CalibrationReport, generatedAt = new Date()
   const flag = recommendation.flagBelow
   const block = recommendation.blockBelow
   // The calibrated check's settings: BLOCK_BELOW / FLAG_BELOW, or GROUNDEDNESS_…
-  const prefix = loaded.check === 'groundedness' ? 'GROUNDEDNESS_' : ''
+  const prefix = settingPrefix(loaded.check)
   const recommended = report.thresholds
     ? `<pre class="snippet">[vars]\n${prefix}BLOCK_BELOW = ${report.thresholds.blockBelow}\n${prefix}FLAG_BELOW = ${report.thresholds.flagBelow}</pre>`
     : `<p class="warning">The targets cannot both be met on this data. ${!flag.met ? `Best pass precision: ${flag.best ? `${percent(flag.best.abovePrecision)} at ${flag.best.threshold}` : 'none'}.` : ''} ${!block.met ? `Best block precision: ${block.best ? `${percent(block.best.belowPrecision)} at ${block.best.threshold}` : 'none'}.` : ''}</p>`
@@ -205,6 +212,72 @@ export function renderReport(report: CalibrationReport, generatedAt = new Date()
         `<tr><td>${stats.threshold}</td><td>${stats.above} (${percent(stats.coverage)})</td><td>${percent(stats.abovePrecision)}</td><td>${percent(stats.sufficientRecall)}</td><td>${stats.below}</td><td>${percent(stats.belowPrecision)}</td><td>${percent(stats.insufficientRecall)}</td></tr>`,
     )
     .join('')
+  return `<section data-check="${loaded.check}">
+${several ? `<h2>Check: ${loaded.check}</h2>` : ''}
+<p class="meta">Judge model: <strong data-field="model">${escape(loaded.models.join(', ') || 'unknown')}</strong> · prompt version: <strong data-field="prompt-version">${escape(loaded.promptVersions.join(', ') || 'unknown')}</strong> · estimator: <strong data-field="estimator">${escape(loaded.estimator)}</strong> · ${counts.total} labeled examples (${counts.sufficient} ${yes}, ${counts.insufficient} ${no}) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'}</p>
+${steps ? `<p class="warning" data-field="granularity">Sampling: ${escape(steps)}.</p>` : ''}
+${others ? `<p class="meta" data-field="other-estimators">Left out, scores of another estimator (not on this scale): ${escape(others)}.</p>` : ''}
+${loaded.production ? `<p class="meta" data-field="production">Check: <strong>${loaded.check}</strong> · production labels: ${escape(formatProductionLabels(loaded.production))}</p>${report.tooFew.map((warning) => `<p class="warning" data-field="too-few">${escape(warning)}</p>`).join('')}` : ''}
+${report.standIn ? `<p class="standin" data-field="stand-in">These scores come from the <strong>stand-in model</strong>, which is not a language model: they show the workflow, and say nothing about how well a real judge ${loaded.check === 'sufficiency' ? 'detects insufficient context' : 'detects hallucinated answers'}.</p>` : ''}
+<p class="metrics"><span>AUROC <strong>${fixed(report.auroc)}</strong></span><span>AUPRC (${no}) <strong>${fixed(report.auprc)}</strong></span><span>Brier <strong>${fixed(report.brier)}</strong></span><span>ECE <strong>${fixed(report.ece)}</strong></span></p>
+<h3>Recommended thresholds</h3>
+<p>Targets: of the answers passed, at least ${percent(report.targets.passPrecision)} ${loaded.check === 'sufficiency' ? 'have sufficient context' : `are ${yes}`}; of those blocked, at least ${percent(report.targets.blockPrecision)} ${loaded.check === 'sufficiency' ? 'truly lack it' : `are ${no}`}.</p>
+${recommended}
+<div class="charts">
+${histogram(report)}
+${roc(report)}
+${precisionCoverage(report)}
+${reliability(report)}
+</div>
+<h3>At fixed thresholds</h3>
+<table><tr><th>threshold</th><th>passed (≥)</th><th>pass precision</th><th>${yes} recall</th><th>blocked (&lt;)</th><th>block precision</th><th>${no} recall</th></tr>${rows}</table>
+</section>`
+}
+
+/** The combined verdict's section: the rows worth reading, the grid, the recommended pair. */
+function combinedSection(combined: CombinedReport): string {
+  const share = (part: number, whole: number, value: number) =>
+    `${part}/${whole} (${percent(value)})`
+  const rows = combined.rows
+    .map(
+      ({ name, stats }) =>
+        `<tr><td>${stats.pair.sufficiency}</td><td>${stats.pair.groundedness}</td><td>${share(stats.stopped, stats.bad, stats.stoppedShare)}</td><td>${share(stats.lost, stats.good, stats.lostShare)}</td><td>${percent(stats.precision)}</td><td>${escape(name)}</td></tr>`,
+    )
+    .join('')
+  const { values, cells } = combined.grid
+  const grid = cells
+    .map(
+      (row, index) =>
+        `<tr><th>${values[index]}</th>${row.map((stats) => `<td>${percent(stats.stoppedShare)} / ${percent(stats.lostShare)}</td>`).join('')}</tr>`,
+    )
+    .join('')
+  const recommendation = combined.recommendation
+  const minCount = combined.targets.minCount ?? 10
+  const verdict = recommendation.met
+    ? `<p>Recommended: <strong>BLOCK_BELOW = ${recommendation.stats.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${recommendation.stats.pair.groundedness}</strong>: the largest share of bad answers stopped minus share of good answers lost, with at least ${percent(combined.targets.blockPrecision)} of the blocked bad (${minCount}+ blocked).</p><pre class="snippet" data-field="combined-snippet">${escape(combined.snippet!.join('\n'))}</pre>`
+    : `<p class="warning">No pair blocks ${minCount}+ answers with ${percent(combined.targets.blockPrecision)} of them bad.${recommendation.best ? ` Best reachable: ${percent(recommendation.best.precision)} at BLOCK_BELOW = ${recommendation.best.pair.sufficiency}, GROUNDEDNESS_BLOCK_BELOW = ${recommendation.best.pair.groundedness}.` : ''}</p>`
+  return `<section data-check="combined">
+<h2>Combined verdict: both checks, the most severe wins</h2>
+<p class="meta">${combined.counts.total} answers with both scores (${combined.counts.bad} bad, ${combined.counts.good} good)${combined.counts.unlabeled ? `; left out, no label: ${combined.counts.unlabeled}` : ''}. ${escape(combined.definition)}. Stopped: bad answers blocked by either check; lost: good answers blocked.</p>
+<table data-field="combined-rows"><tr><th>BLOCK_BELOW</th><th>GROUNDEDNESS_BLOCK_BELOW</th><th>stopped</th><th>lost</th><th>block precision</th><th></th></tr>${rows}</table>
+${verdict}
+<h3>Stopped / lost: BLOCK_BELOW down, GROUNDEDNESS_BLOCK_BELOW across</h3>
+<table data-field="combined-grid"><tr><th></th>${values.map((value) => `<th>${value}</th>`).join('')}</tr>${grid}</table>
+</section>`
+}
+
+/** One check's report as a page (see {@link renderReports}). */
+export function renderReport(report: CalibrationReport, generatedAt = new Date()): string {
+  return renderReports([report], undefined, generatedAt)
+}
+
+/** Every check's section, and the combined verdict's when there is one, as one page. */
+export function renderReports(
+  reports: readonly CalibrationReport[],
+  combined?: CombinedReport,
+  generatedAt = new Date(),
+): string {
+  const several = reports.length > 1 || combined !== undefined
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -228,23 +301,9 @@ table { border-collapse: collapse; margin-top: 8px; } td, th { border-bottom: 1p
 </head>
 <body>
 <h1>RAG Guard calibration report</h1>
-<p class="meta">Judge model: <strong data-field="model">${escape(loaded.models.join(', ') || 'unknown')}</strong> · prompt version: <strong data-field="prompt-version">${escape(loaded.promptVersions.join(', ') || 'unknown')}</strong> · estimator: <strong data-field="estimator">${escape(loaded.estimator)}</strong> · ${counts.total} labeled examples (${counts.sufficient} sufficient, ${counts.insufficient} insufficient) from ${loaded.source === 'eval' ? 'rag-guard eval' : 'the decision log'} · generated ${generatedAt.toISOString()}</p>
-${steps ? `<p class="warning" data-field="granularity">Sampling: ${escape(steps)}.</p>` : ''}
-${others ? `<p class="meta" data-field="other-estimators">Left out, scores of another estimator (not on this scale): ${escape(others)}.</p>` : ''}
-${loaded.production ? `<p class="meta" data-field="production">Check: <strong>${loaded.check}</strong> · production labels: ${escape(formatProductionLabels(loaded.production))}</p>${report.tooFew.map((warning) => `<p class="warning" data-field="too-few">${escape(warning)}</p>`).join('')}` : ''}
-${report.standIn ? '<p class="standin" data-field="stand-in">These scores come from the <strong>stand-in model</strong>, which is not a language model: they show the workflow, and say nothing about how well a real judge detects insufficient context.</p>' : ''}
-<p class="metrics"><span>AUROC <strong>${fixed(report.auroc)}</strong></span><span>AUPRC (insufficient) <strong>${fixed(report.auprc)}</strong></span><span>Brier <strong>${fixed(report.brier)}</strong></span><span>ECE <strong>${fixed(report.ece)}</strong></span></p>
-<h2>Recommended thresholds</h2>
-<p>Targets: of the answers passed, at least ${percent(report.targets.passPrecision)} have sufficient context; of those blocked, at least ${percent(report.targets.blockPrecision)} truly lack it.</p>
-${recommended}
-<div class="charts">
-${histogram(report)}
-${roc(report)}
-${precisionCoverage(report)}
-${reliability(report)}
-</div>
-<h2>At fixed thresholds</h2>
-<table><tr><th>threshold</th><th>passed (≥)</th><th>pass precision</th><th>sufficient recall</th><th>blocked (&lt;)</th><th>block precision</th><th>insufficient recall</th></tr>${rows}</table>
+<p class="meta">${several ? `Checks: ${reports.map((report) => report.loaded.check).join(', ')}${combined ? ' and their combined verdict' : ''} · ` : ''}generated ${generatedAt.toISOString()}</p>
+${reports.map((report) => checkSection(report, several)).join('\n')}
+${combined ? combinedSection(combined) : ''}
 </body>
 </html>
 `
