@@ -210,6 +210,35 @@ describe('hold mode: LangServe /stream', () => {
     expect(prompt).toContain('\nAda Lovelace was an English mathematician.\n')
   })
 
+  it('judges a context event larger than the hold buffer (read whole, up to the body limit)', async () => {
+    // 8 documents of about 2,000 characters: a 16 KB context event, with a 4 KB hold buffer.
+    const documents = Array.from({ length: 8 }, (_, index) => ({
+      page_content: `Document ${index}: ${'Ada Lovelace wrote the first program. '.repeat(52)}`,
+      metadata: {},
+      type: 'Document',
+    }))
+    const events = sse(
+      { event: 'metadata', data: { run_id: 'run-2' } },
+      { event: 'data', data: { input: 'Who wrote the first program?' } },
+      { event: 'data', data: { context: documents } },
+      { event: 'data', data: { answer: 'Ada Lovelace.' } },
+      { event: 'end' },
+    )
+    expect(events[2]!.length).toBeGreaterThan(3 * 4096)
+    const { send, judge } = await setupGuard(
+      { headers: { 'content-type': 'text/event-stream' }, chunks: events },
+      judgeSays(0.9),
+      { STREAM_BUFFER_BYTES: '4096', GUARD_DETAILS: 'everyone' },
+    )
+    const response = await send('/rag/stream', postJson({ input: 'Who wrote the first program?' }))
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+    expect(response.headers.get('x-rag-guard-score')).toBe('0.9000')
+    expect(await response.text()).toBe(events.join(''))
+    const prompt = ((await judge.requests())[0]!.body as { messages: Array<{ content: string }> })
+      .messages[1]!.content
+    expect(prompt).toContain('Document 7: Ada Lovelace')
+  })
+
   it('replaces a blocked stream with the same run, the documents, the fallback answer and end', async () => {
     const { send } = await setupGuard(streamed(langServeEvents), judgeSays(0.05))
     const response = await send('/rag/stream', postJson({ input: 'Did Ada sail with Dickens?' }))
