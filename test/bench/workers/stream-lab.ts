@@ -99,9 +99,7 @@ export default {
       const { readable, writable } = new IdentityTransformStream()
       void upstream.body!.pipeTo(writable, { preventClose: true }).then(async () => {
         const writer = writable.getWriter()
-        await writer.write(
-          new TextEncoder().encode('event: rag_guard\ndata: {"verdict":"pass"}\n\n'),
-        )
+        await writer.write(new TextEncoder().encode('\n: rag-guard {"verdict":"pass"}\n\n'))
         await writer.close()
       })
       return new Response(readable, upstream)
