@@ -4,7 +4,7 @@
  */
 import type { Hono } from 'hono'
 import { createGuardApp } from './app'
-import type { GuardEnv } from './config'
+import { parseConfig, type GuardEnv } from './config'
 import { ConfigurationError } from './errors'
 import { errorResponse } from './guard/respond'
 import { purgeStore } from './review/purge'
@@ -43,6 +43,14 @@ export default {
   },
   // The cron trigger of wrangler.toml: the decision store's retention purge (nothing without one).
   scheduled(controller, env, ctx) {
-    ctx.waitUntil(purgeStore(env, controller.scheduledTime))
+    let store
+    try {
+      store = parseConfig(env).review.store
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error
+      console.error(`${error.message} (the scheduled purge did not run)`)
+      return
+    }
+    ctx.waitUntil(purgeStore(store, controller.scheduledTime))
   },
 } satisfies ExportedHandler<GuardEnv>

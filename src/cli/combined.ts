@@ -17,8 +17,12 @@
  * Flags are not counted: a flagged answer still reaches the client.
  */
 import type { Check } from '../review/checks'
-import type { CalibrationReport } from './calibrate'
-import type { Targets } from './metrics'
+import type { Recommendation, Targets } from './metrics'
+
+/** What the combined verdict takes of a check's calibration: its recommended thresholds. */
+interface Calibrated {
+  recommendation: Recommendation
+}
 
 /** An answer with a score of both checks and a label of at least one. */
 export interface CombinedExample {
@@ -132,7 +136,7 @@ export interface CombinedReport {
 }
 
 /** A check's advice out of its calibration report (undefined: the check had no labels). */
-export function adviceOf(report: CalibrationReport | undefined): CheckAdvice {
+export function adviceOf(report: Calibrated | undefined): CheckAdvice {
   if (!report) return { noFlag: 'no labels of this check' }
   const { flagBelow, blockBelow } = report.recommendation
   return {
@@ -190,7 +194,7 @@ const DEFAULT_BLOCK_BELOW = 0.1
 export function combine(
   loaded: LoadedCombined,
   targets: Targets,
-  reports: Partial<Record<Check, CalibrationReport>>,
+  reports: Partial<Record<Check, Calibrated>>,
 ): CombinedReport {
   const { examples } = loaded
   const advice: Record<Check, CheckAdvice> = {

@@ -17,7 +17,8 @@ import { Hono } from 'hono/tiny'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
-import type { GuardConfig } from '../config'
+import type { CallerCheckOptions } from '../guard/auth'
+import type { ReviewConfig } from './settings'
 import type { Caller } from '../guard/auth'
 import { readLimited } from '../guard/body'
 import { errorResponse } from '../guard/respond'
@@ -56,7 +57,7 @@ import {
 type ReviewEnv = { Variables: { caller: Caller; session: Session } }
 
 export interface ReviewAppOptions {
-  config: Pick<GuardConfig, 'auth' | 'review'>
+  config: { auth: CallerCheckOptions; review: ReviewConfig }
   /** The guard's caller check: the same one every other request passes. */
   callerCheck: MiddlewareHandler
   /** The clock. @default Date.now */

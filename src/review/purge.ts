@@ -8,8 +8,7 @@
  * {@link PURGE_MAX_BATCHES} of each kind, so a run stays short however far behind it is; the next
  * run continues.
  */
-import { parseConfig, type GuardEnv } from '../config'
-import { ConfigurationError } from '../errors'
+import type { StoreConfig } from './settings'
 
 export const PURGE_BATCH = 1000
 export const PURGE_MAX_BATCHES = 50
@@ -60,16 +59,11 @@ export async function purgeDecisions(
   }
 }
 
-/** The scheduled purge: reads the Worker's settings; does nothing without a store. Never throws. */
-export async function purgeStore(env: GuardEnv, now: number): Promise<PurgeResult | undefined> {
-  let store
-  try {
-    store = parseConfig(env).review.store
-  } catch (error) {
-    if (!(error instanceof ConfigurationError)) throw error
-    console.error(`${error.message} (the scheduled purge did not run)`)
-    return undefined
-  }
+/** The scheduled purge of the Worker's store; does nothing without one. Never throws. */
+export async function purgeStore(
+  store: StoreConfig | undefined,
+  now: number,
+): Promise<PurgeResult | undefined> {
   if (!store) return undefined
   try {
     const result = await purgeDecisions(store.db, store.retentionDays, now)
