@@ -18,6 +18,16 @@ const answer = {
 }
 const answerBytes = JSON.stringify(answer)
 
+/** A streamed chat request with its documents in the system message. */
+const streamedChat = {
+  model: 'm',
+  stream: true,
+  messages: [
+    { role: 'system', content: 'docs' },
+    { role: 'user', content: 'q?' },
+  ],
+}
+
 describe('the judge misbehaves: the ON_ERROR verdict with its reason, the answer kept', () => {
   const faults: Array<[string, StubStep, string]> = [
     ['answers 500', { status: 500 }, 'judge-http-error'],
@@ -154,14 +164,7 @@ describe('the upstream misbehaves', () => {
       { data: chunk({ content: 'storms.' }) },
       { data: '[DONE]' },
     )
-    const chat = postJson({
-      model: 'm',
-      stream: true,
-      messages: [
-        { role: 'system', content: 'docs' },
-        { role: 'user', content: 'q?' },
-      ],
-    })
+    const chat = postJson(streamedChat)
     for (const policy of ['block', 'flag'] as const) {
       const { send } = await setupGuard(
         { headers: { 'content-type': 'text/event-stream' }, chunks: events, resetAfterChunks: 2 },
@@ -195,17 +198,7 @@ describe('the upstream misbehaves', () => {
       },
       judgeSays(0.9),
     )
-    const response = await send(
-      '/v1/chat/completions',
-      postJson({
-        model: 'm',
-        stream: true,
-        messages: [
-          { role: 'system', content: 'docs' },
-          { role: 'user', content: 'q?' },
-        ],
-      }),
-    )
+    const response = await send('/v1/chat/completions', postJson(streamedChat))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
     const reader = response.body!.getReader()
     let text = ''
@@ -227,17 +220,7 @@ describe('the upstream misbehaves', () => {
       { headers: { 'content-type': 'text/event-stream' }, chunks: events },
       judgeSays(0.9),
     )
-    const response = await send(
-      '/v1/chat/completions',
-      postJson({
-        model: 'm',
-        stream: true,
-        messages: [
-          { role: 'system', content: 'docs' },
-          { role: 'user', content: 'q?' },
-        ],
-      }),
-    )
+    const response = await send('/v1/chat/completions', postJson(streamedChat))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
     expect(await response.text()).toBe(events.join(''))
   })

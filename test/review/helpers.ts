@@ -8,6 +8,7 @@ import { expect } from 'vitest'
 import { postJson } from '../guard-helpers'
 import { secureGuard, type SecureSetup, type SecurityEnv, type Sender } from '../security/helpers'
 import type { StubScript, StubStep, UpstreamReply } from '../stub/openai-stub'
+import type { DecisionRow } from '../../src/review/store'
 
 export { OPERATOR_TOKEN, CALLER_TOKEN, ORIGIN } from '../security/helpers'
 
@@ -42,27 +43,7 @@ export async function storeGuard(
 }
 
 /** A row of `decisions`, as stored. */
-export interface StoredRow {
-  id: string
-  time: number
-  request_id: string
-  route: string
-  mode: string
-  verdict: string
-  check_name: string | null
-  score: number | null
-  sufficiency_score: number | null
-  groundedness_score: number | null
-  reason: string | null
-  sample_rate: number
-  question_hash: string | null
-  context_hash: string | null
-  content: string
-  question: string | null
-  documents: string | null
-  answer: string | null
-  record: string
-}
+export type StoredRow = DecisionRow
 
 export async function storedRows(db: D1Database = env.TEST_DB): Promise<StoredRow[]> {
   const { results } = await db.prepare('SELECT * FROM decisions ORDER BY time, id').all<StoredRow>()
