@@ -6,23 +6,17 @@
 import type { Context } from 'hono'
 import type { ContextReading } from '../formats/context'
 import type { Check } from '../judge/prompt'
+import { boundContext, decideCheck, type BoundedContext } from './checks'
 import {
   combinedDecision,
-  judgedDecision,
   PendingDecision,
   unjudgedDecision,
   type GuardDecision,
   type Unjudged,
 } from './decision'
-import { boundedDocuments, type Question, type RequestInput } from './extract'
+import type { Question, RequestInput } from './extract'
 import type { Judging } from './judging'
 import type { GuardSettings } from './options'
-
-/** The documents the judge is given, within its limits. */
-interface BoundedContext {
-  documents: string[]
-  truncated: boolean
-}
 
 export class Exchange {
   /** The decision: the first of the judge and whatever settles it otherwise. */
@@ -132,16 +126,7 @@ export class Exchange {
     question: Question,
     context: ContextReading | Unjudged,
   ): BoundedContext | GuardDecision {
-    if (!context.ok) return unjudgedDecision(this.settings, context)
-    const bounded = boundedDocuments(context, question, this.settings)
-    if ('ok' in bounded) return unjudgedDecision(this.settings, bounded)
-    if (bounded.documents.length === 0) {
-      return unjudgedDecision(this.settings, {
-        reason: 'no-documents',
-        message: 'no documents were retrieved',
-      })
-    }
-    return bounded
+    return boundContext(this.settings, question, context)
   }
 
   /** One check's decision: a judge call (through the cache), or why there is none. */
@@ -151,34 +136,13 @@ export class Exchange {
     context: BoundedContext,
     answer?: string,
   ): GuardDecision | Promise<GuardDecision> {
-    if (check === 'groundedness' && !answer?.trim()) {
-      return unjudgedDecision(
-        this.settings,
-        { reason: 'no-answer', message: 'the response has no answer to check' },
-        { check },
-      )
-    }
-    if (check === 'groundedness' && answer!.length > this.settings.maxInputChars) {
-      return unjudgedDecision(
-        this.settings,
-        {
-          reason: 'judge-input-too-large',
-          message: `the answer has more than ${this.settings.maxInputChars} characters`,
-        },
-        { check },
-      )
-    }
-    const truncated = context.truncated ? { truncated: true } : {}
-    return this.judging({
-      question: question.question,
-      history: question.history,
-      documents: context.documents,
+    return decideCheck(this.settings, this.judging, question, context, {
       check,
       answer,
       scope: this.scope,
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),
-    }).then((outcome) => ({ ...judgedDecision(this.settings, outcome), ...truncated }))
+    })
   }
 
   /**
