@@ -7,7 +7,9 @@
 import type { ContextReading } from '../formats/context'
 import type { Check } from '../judge/prompt'
 import {
+  combinedDecision,
   judgedDecision,
+  PendingDecision,
   unjudgedDecision,
   type DecisionPolicy,
   type GuardDecision,
@@ -86,4 +88,50 @@ export function decideCheck(
     history: question.history,
     documents: context.documents,
   }).then((outcome) => ({ ...judgedDecision(settings, outcome), ...truncated }))
+}
+
+/**
+ * The checks of one answer, gathered into one decision: each check's decision as it comes, and
+ * the decision once every check has answered — the check's own with one check, the most severe
+ * with several (carrying each one's). In enforce mode a block decides: no check is started after
+ * it, and the decision waits only for the checks already running (they are reported).
+ */
+export class CheckParts {
+  readonly #parts = new Map<Check, Promise<GuardDecision>>()
+  /** A check blocked (in enforce mode): no other is started. */
+  #blocked = false
+
+  constructor(
+    private readonly settings: Pick<DecisionPolicy, 'mode'> & { checks: readonly Check[] },
+    /** Settled with the decision (unless something settles it first). */
+    readonly pending: PendingDecision,
+  ) {}
+
+  /** Whether `check` can still start: not started yet, and no check has blocked. */
+  canStart(check: Check): boolean {
+    return !this.#parts.has(check) && !this.#blocked && !this.pending.settled
+  }
+
+  /** One check's decision; once every check has one, the decision follows them. */
+  add(check: Check, decision: GuardDecision | Promise<GuardDecision>): void {
+    const { checks, mode } = this.settings
+    const part = Promise.resolve(decision)
+    this.#parts.set(check, part)
+    if (mode === 'enforce' && checks.length > 1) {
+      void part.then((settled) => {
+        if (settled.verdict !== 'block' || this.#blocked) return
+        this.#blocked = true
+        this.pending.follow(this.#combined())
+      })
+    }
+    if (!checks.every((each) => this.#parts.has(each))) return
+    this.pending.follow(checks.length === 1 ? this.#parts.get(checks[0]!)! : this.#combined())
+  }
+
+  /** The checks started so far, combined once they have all answered. */
+  #combined(): Promise<GuardDecision> {
+    return Promise.all(
+      [...this.#parts].map(async ([check, part]) => [check, await part] as const),
+    ).then(combinedDecision)
+  }
 }

@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import type { ContextReading } from '../formats/context'
 import type { Check } from '../judge/prompt'
-import { boundContext, decideCheck, type BoundedContext } from './checks'
+import { boundContext, CheckParts, decideCheck, type BoundedContext } from './checks'
 import {
   combinedDecision,
   PendingDecision,
@@ -36,10 +36,8 @@ export class Exchange {
   readonly #judgeCall = new AbortController()
   /** The context the checks are judged against, once known; or the decision it made. */
   #context: BoundedContext | GuardDecision | undefined
-  /** Each check's decision, as it comes. */
-  readonly #parts = new Map<Check, Promise<GuardDecision>>()
-  /** A check blocked (in enforce mode): no other is started. */
-  #blocked = false
+  /** Each check's decision, as it comes, gathered into `pending`. */
+  readonly #parts: CheckParts
 
   constructor(
     readonly c: Context,
@@ -47,6 +45,7 @@ export class Exchange {
     readonly input: RequestInput,
     private readonly judging: Judging,
   ) {
+    this.#parts = new CheckParts(settings, this.pending)
     this.scope = settings.cacheScope === 'caller' ? (settings.callerId?.(c) ?? '') : ''
     // The client went away: stop judging (the proxy stops the upstream on the same signal).
     c.req.raw.signal?.addEventListener('abort', () => this.cancel(), { once: true })
@@ -84,9 +83,8 @@ export class Exchange {
     }
     this.documents = bounded.documents
     if (this.settings.checks.includes('sufficiency')) {
-      this.#add('sufficiency', this.#judged(question, 'sufficiency', bounded))
+      this.#parts.add('sufficiency', this.#judged(question, 'sufficiency', bounded))
     }
-    this.#finishIfComplete()
   }
 
   /** Judges the answer's groundedness, once the answer is complete (undefined: there is none). */
@@ -94,11 +92,9 @@ export class Exchange {
     if (answer !== undefined) this.answer = answer
     const question = this.input.question
     const context = this.#context
-    if (!this.needsAnswer || this.#parts.has('groundedness') || this.#blocked) return
-    if (this.pending.settled) return
+    if (!this.needsAnswer || !this.#parts.canStart('groundedness')) return
     if (!question || !context || 'verdict' in context) return
-    this.#add('groundedness', this.#judged(question, 'groundedness', context, answer))
-    this.#finishIfComplete()
+    this.#parts.add('groundedness', this.#judged(question, 'groundedness', context, answer))
   }
 
   /**
@@ -143,39 +139,6 @@ export class Exchange {
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),
     })
-  }
-
-  /**
-   * One check's decision. In enforce mode a block decides: no check is started after it, and
-   * the decision waits only for the checks already running (they are reported).
-   */
-  #add(check: Check, decision: GuardDecision | Promise<GuardDecision>): void {
-    const part = Promise.resolve(decision)
-    this.#parts.set(check, part)
-    if (this.settings.mode !== 'enforce' || this.settings.checks.length === 1) return
-    void part.then((settled) => {
-      if (settled.verdict !== 'block' || this.#blocked) return
-      this.#blocked = true
-      this.pending.follow(this.#combined())
-    })
-  }
-
-  /** The checks started so far, combined once they have all answered. */
-  #combined(): Promise<GuardDecision> {
-    return Promise.all(
-      [...this.#parts].map(async ([check, part]) => [check, await part] as const),
-    ).then(combinedDecision)
-  }
-
-  /** Once every check of the route has its decision: the route's decision. */
-  #finishIfComplete(): void {
-    const { checks } = this.settings
-    if (!checks.every((check) => this.#parts.has(check))) return
-    if (checks.length === 1) {
-      this.pending.follow(this.#parts.get(checks[0]!)!)
-      return
-    }
-    this.pending.follow(this.#combined())
   }
 
   /**
