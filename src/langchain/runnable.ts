@@ -9,6 +9,7 @@ import type { CallbackManagerForChainRun } from '@langchain/core/callbacks/manag
 import { patchConfig, Runnable, type RunnableConfig } from '@langchain/core/runnables'
 import { readLimits } from '../guard/extract'
 import {
+  answerText,
   blockedChunks,
   blockedOutput,
   chainContext,
@@ -18,7 +19,7 @@ import {
   withVerdictAt,
 } from './chain'
 import { ChainStream, type Judgement } from './chain-stream'
-import { cacheScope, decideTurn, type Decided } from './decide'
+import { cacheScope, promptVersionOf, TurnJudgement, type Decided } from './decide'
 import {
   resolveRunnableOptions,
   type RagGuardRunnableOptions,
@@ -83,31 +84,29 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     )
   }
 
-  /** Starts judging `input`'s question against `context`. */
+  /** Starts judging `input`'s question against `context` (groundedness waits for the answer). */
   #judge(
     input: Input,
     context: ReturnType<typeof chainContext>,
     config: RunnableConfig,
     runManager?: CallbackManagerForChainRun,
   ): Judgement {
-    const stop = new AbortController()
-    const signal = config.signal ? AbortSignal.any([config.signal, stop.signal]) : stop.signal
-    const decided = decideTurn(this.#settings, {
+    return new TurnJudgement(this.#settings, {
       question: chainQuestion(this.#settings, input),
       context,
       scope: cacheScope(this.#settings, { configurable: config.configurable }),
       callbacks: runManager?.getChild('rag-guard:judge'),
-      signal,
+      signal: config.signal,
     })
-    return { decided, cancel: () => stop.abort() }
   }
 
   /** The verdict of a decision, reported. */
   #verdict({ decision, documents }: Decided, applied: boolean): RagGuardVerdict {
+    const { judge } = this.#settings
     const verdict = verdictOf(decision, {
       applied,
       documents,
-      promptVersion: this.#settings.judge.promptVersion,
+      promptVersion: (check) => promptVersionOf(judge, check),
     })
     this.#settings.onVerdict?.(verdict)
     return verdict
@@ -136,6 +135,8 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     }
     const judgement =
       early ?? this.#judge(input, chainContext(settings, output, this.#limits), config, runManager)
+    // The answer is complete: groundedness, if it is a check, starts now.
+    judgement.answer(answerText(settings, output))
     const decided = await judgement.decided
     const applied = enforcesBlock(decided.decision)
     const verdict = this.#verdict(decided, applied)
@@ -170,6 +171,8 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
       (context) => this.#judge(input, context, config, runManager),
       (chunk) =>
         chunkHasContext(settings, chunk) ? chainContext(settings, chunk, this.#limits) : undefined,
+      settings.checks.includes('groundedness') ? (chunk) => answerText(settings, chunk) : undefined,
+      settings.maxInputChars,
       settings.context.in === 'input' ? chainContext(settings, input, this.#limits) : undefined,
     )
     const shadow = settings.mode === 'shadow'
