@@ -4,6 +4,8 @@
  * user's question against what was retrieved; a block ends the run there, before the model
  * writes an answer. After the model's final answer, it puts the verdict in the message's
  * metadata, and judges an answer given with nothing retrieved as the Worker does (no documents).
+ * With the groundedness check, the final answer itself is judged there too (a block replaces its
+ * text), and the verdict is the most severe of the two checks.
  */
 import { AIMessage, type BaseMessage } from '@langchain/core/messages'
 import { AsyncLocalStorageProviderSingleton } from '@langchain/core/singletons'

@@ -3,7 +3,9 @@
  * chain's output with the answer replaced on block and the verdict at `ragGuard`; `stream` holds
  * the chunks until the verdict, or annotates them, as the Worker does with a streamed answer.
  * When the documents are in the input, the judge runs while the chain generates; when they are
- * in the output, as soon as a streamed chunk carries them (with `invoke`, after the output).
+ * in the output, as soon as a streamed chunk carries them (with `invoke`, after the output). The
+ * groundedness check, when asked for, judges the answer once it is complete: the output, or the
+ * stream's answer pieces joined at its end (so hold mode holds the whole stream).
  */
 import type { CallbackManagerForChainRun } from '@langchain/core/callbacks/manager'
 import { patchConfig, Runnable, type RunnableConfig } from '@langchain/core/runnables'
