@@ -195,8 +195,17 @@ export function judgedDecision(policy: DecisionPolicy, outcome: JudgeOutcome): G
 
 const SEVERITY = { pass: 0, flag: 1, block: 2 } as const
 
-/** The most severe of several decisions (among equals, the lowest score). */
-export function mostSevere(decisions: readonly GuardDecision[]): GuardDecision {
+/** What severity is read from: a verdict, and the score it came from, if any. */
+export interface Graded {
+  verdict: Verdict
+  score?: number
+}
+
+/**
+ * The most severe of several decisions (among equals, the lowest score). Any graded value: a
+ * decision, or a verdict as the LangChain forms hand it out.
+ */
+export function mostSevere<D extends Graded>(decisions: readonly D[]): D {
   return decisions.reduce((worst, decision) =>
     SEVERITY[decision.verdict] > SEVERITY[worst.verdict] ||
     (decision.verdict === worst.verdict && (decision.score ?? 1) < (worst.score ?? 1))

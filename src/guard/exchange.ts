@@ -6,23 +6,17 @@
 import type { Context } from 'hono'
 import type { ContextReading } from '../formats/context'
 import type { Check } from '../judge/prompt'
+import { boundContext, CheckParts, decideCheck, type BoundedContext } from './checks'
 import {
   combinedDecision,
-  judgedDecision,
   PendingDecision,
   unjudgedDecision,
   type GuardDecision,
   type Unjudged,
 } from './decision'
-import { boundedDocuments, type Question, type RequestInput } from './extract'
+import type { Question, RequestInput } from './extract'
 import type { Judging } from './judging'
 import type { GuardSettings } from './options'
-
-/** The documents the judge is given, within its limits. */
-interface BoundedContext {
-  documents: string[]
-  truncated: boolean
-}
 
 export class Exchange {
   /** The decision: the first of the judge and whatever settles it otherwise. */
@@ -42,10 +36,8 @@ export class Exchange {
   readonly #judgeCall = new AbortController()
   /** The context the checks are judged against, once known; or the decision it made. */
   #context: BoundedContext | GuardDecision | undefined
-  /** Each check's decision, as it comes. */
-  readonly #parts = new Map<Check, Promise<GuardDecision>>()
-  /** A check blocked (in enforce mode): no other is started. */
-  #blocked = false
+  /** Each check's decision, as it comes, gathered into `pending`. */
+  readonly #parts: CheckParts
 
   constructor(
     readonly c: Context,
@@ -53,6 +45,7 @@ export class Exchange {
     readonly input: RequestInput,
     private readonly judging: Judging,
   ) {
+    this.#parts = new CheckParts(settings, this.pending)
     this.scope = settings.cacheScope === 'caller' ? (settings.callerId?.(c) ?? '') : ''
     // The client went away: stop judging (the proxy stops the upstream on the same signal).
     c.req.raw.signal?.addEventListener('abort', () => this.cancel(), { once: true })
@@ -90,9 +83,8 @@ export class Exchange {
     }
     this.documents = bounded.documents
     if (this.settings.checks.includes('sufficiency')) {
-      this.#add('sufficiency', this.#judged(question, 'sufficiency', bounded))
+      this.#parts.add('sufficiency', this.#judged(question, 'sufficiency', bounded))
     }
-    this.#finishIfComplete()
   }
 
   /** Judges the answer's groundedness, once the answer is complete (undefined: there is none). */
@@ -100,11 +92,9 @@ export class Exchange {
     if (answer !== undefined) this.answer = answer
     const question = this.input.question
     const context = this.#context
-    if (!this.needsAnswer || this.#parts.has('groundedness') || this.#blocked) return
-    if (this.pending.settled) return
+    if (!this.needsAnswer || !this.#parts.canStart('groundedness')) return
     if (!question || !context || 'verdict' in context) return
-    this.#add('groundedness', this.#judged(question, 'groundedness', context, answer))
-    this.#finishIfComplete()
+    this.#parts.add('groundedness', this.#judged(question, 'groundedness', context, answer))
   }
 
   /**
@@ -132,16 +122,7 @@ export class Exchange {
     question: Question,
     context: ContextReading | Unjudged,
   ): BoundedContext | GuardDecision {
-    if (!context.ok) return unjudgedDecision(this.settings, context)
-    const bounded = boundedDocuments(context, question, this.settings)
-    if ('ok' in bounded) return unjudgedDecision(this.settings, bounded)
-    if (bounded.documents.length === 0) {
-      return unjudgedDecision(this.settings, {
-        reason: 'no-documents',
-        message: 'no documents were retrieved',
-      })
-    }
-    return bounded
+    return boundContext(this.settings, question, context)
   }
 
   /** One check's decision: a judge call (through the cache), or why there is none. */
@@ -151,67 +132,13 @@ export class Exchange {
     context: BoundedContext,
     answer?: string,
   ): GuardDecision | Promise<GuardDecision> {
-    if (check === 'groundedness' && !answer?.trim()) {
-      return unjudgedDecision(
-        this.settings,
-        { reason: 'no-answer', message: 'the response has no answer to check' },
-        { check },
-      )
-    }
-    if (check === 'groundedness' && answer!.length > this.settings.maxInputChars) {
-      return unjudgedDecision(
-        this.settings,
-        {
-          reason: 'judge-input-too-large',
-          message: `the answer has more than ${this.settings.maxInputChars} characters`,
-        },
-        { check },
-      )
-    }
-    const truncated = context.truncated ? { truncated: true } : {}
-    return this.judging({
-      question: question.question,
-      history: question.history,
-      documents: context.documents,
+    return decideCheck(this.settings, this.judging, question, context, {
       check,
       answer,
       scope: this.scope,
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),
-    }).then((outcome) => ({ ...judgedDecision(this.settings, outcome), ...truncated }))
-  }
-
-  /**
-   * One check's decision. In enforce mode a block decides: no check is started after it, and
-   * the decision waits only for the checks already running (they are reported).
-   */
-  #add(check: Check, decision: GuardDecision | Promise<GuardDecision>): void {
-    const part = Promise.resolve(decision)
-    this.#parts.set(check, part)
-    if (this.settings.mode !== 'enforce' || this.settings.checks.length === 1) return
-    void part.then((settled) => {
-      if (settled.verdict !== 'block' || this.#blocked) return
-      this.#blocked = true
-      this.pending.follow(this.#combined())
     })
-  }
-
-  /** The checks started so far, combined once they have all answered. */
-  #combined(): Promise<GuardDecision> {
-    return Promise.all(
-      [...this.#parts].map(async ([check, part]) => [check, await part] as const),
-    ).then(combinedDecision)
-  }
-
-  /** Once every check of the route has its decision: the route's decision. */
-  #finishIfComplete(): void {
-    const { checks } = this.settings
-    if (!checks.every((check) => this.#parts.has(check))) return
-    if (checks.length === 1) {
-      this.pending.follow(this.#parts.get(checks[0]!)!)
-      return
-    }
-    this.pending.follow(this.#combined())
   }
 
   /**

@@ -304,6 +304,50 @@ function isJudge(value: Judge | JudgeOptions): value is Judge {
   return typeof (value as Judge).judge === 'function'
 }
 
+/** The checks a guard runs, and each one's thresholds. */
+export interface ResolvedChecks {
+  /** Each check once, in the order given. */
+  checks: Check[]
+  thresholds: Thresholds
+  groundednessThresholds: Thresholds
+}
+
+/**
+ * `checks` and the thresholds of each check, checked as every form of the guard checks them
+ * (the middleware, the LangChain forms): `owner` opens a message.
+ */
+export function resolveChecks(
+  owner: string,
+  options: Pick<
+    RagGuardOptions,
+    'checks' | 'blockBelow' | 'flagBelow' | 'groundednessBlockBelow' | 'groundednessFlagBelow'
+  >,
+): ResolvedChecks {
+  const option = <K extends keyof ResolvedChecksOptions>(name: K) =>
+    check<(typeof GUARD_SETTINGS)[K]>(owner, name, GUARD_SETTINGS[name], options[name])
+  return {
+    checks: [...new Set(option('checks'))] as Check[],
+    thresholds: validateThresholds(
+      { blockBelow: option('blockBelow'), flagBelow: option('flagBelow') },
+      { blockBelow: '"blockBelow"', flagBelow: '"flagBelow"' },
+      owner,
+    ),
+    groundednessThresholds: validateThresholds(
+      {
+        blockBelow: option('groundednessBlockBelow'),
+        flagBelow: option('groundednessFlagBelow'),
+      },
+      { blockBelow: '"groundednessBlockBelow"', flagBelow: '"groundednessFlagBelow"' },
+      owner,
+    ),
+  }
+}
+
+type ResolvedChecksOptions = Pick<
+  typeof GUARD_SETTINGS,
+  'checks' | 'blockBelow' | 'flagBelow' | 'groundednessBlockBelow' | 'groundednessFlagBelow'
+>
+
 /** Checks the options once, at construction. Throws a {@link ConfigurationError} naming the first wrong one. */
 export function resolveOptions(options: RagGuardOptions): GuardSettings {
   if (typeof options !== 'object' || options === null || !options.judge) {
@@ -316,7 +360,7 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
       throw new ConfigurationError(`${OWNER}: "${name}" was removed: ${instead}`, name)
     }
   }
-  const checks = [...new Set(option('checks'))] as Check[]
+  const { checks, thresholds, groundednessThresholds } = resolveChecks(OWNER, options)
   const format =
     typeof options.format === 'object'
       ? options.format
@@ -335,19 +379,8 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
     judge: isJudge(options.judge) ? options.judge : createJudge(options.judge),
     format,
     checks,
-    thresholds: validateThresholds(
-      { blockBelow: option('blockBelow'), flagBelow: option('flagBelow') },
-      { blockBelow: '"blockBelow"', flagBelow: '"flagBelow"' },
-      OWNER,
-    ),
-    groundednessThresholds: validateThresholds(
-      {
-        blockBelow: option('groundednessBlockBelow'),
-        flagBelow: option('groundednessFlagBelow'),
-      },
-      { blockBelow: '"groundednessBlockBelow"', flagBelow: '"groundednessFlagBelow"' },
-      OWNER,
-    ),
+    thresholds,
+    groundednessThresholds,
     mode: option('mode'),
     onError: option('onError'),
     onUnjudgeable: option('onUnjudgeable'),

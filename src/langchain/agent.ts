@@ -4,20 +4,27 @@
  * user's question against what was retrieved; a block ends the run there, before the model
  * writes an answer. After the model's final answer, it puts the verdict in the message's
  * metadata, and judges an answer given with nothing retrieved as the Worker does (no documents).
+ * With the groundedness check, the final answer itself is judged there too (a block replaces its
+ * text), and the verdict is the most severe of the two checks.
  */
 import { AIMessage, type BaseMessage } from '@langchain/core/messages'
 import { AsyncLocalStorageProviderSingleton } from '@langchain/core/singletons'
 import { createMiddleware } from 'langchain'
 import * as z from 'zod'
 import { readLimits } from '../guard/extract'
-import { cacheScope, decideTurn } from './decide'
+import { combinedDecision } from '../guard/decision'
+import type { Check } from '../judge/prompt'
+import { cacheScope, decideTurn, promptVersionOf } from './decide'
 import { retrievals, retrievedDocuments, turnId, turnQuestion, turnStart } from './messages'
 import { resolveMiddlewareOptions, type RagGuardMiddlewareOptions } from './options'
 import {
+  checkPart,
+  combinedVerdict,
   enforcesBlock,
   RAG_GUARD_KEY,
   RagGuardBlockedError,
   verdictOf,
+  type RagGuardCheckVerdict,
   type RagGuardVerdict,
 } from './verdict'
 
@@ -79,30 +86,50 @@ function withVerdict(answer: AIMessage, content: AIMessage['content'], verdict: 
 export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
   const settings = resolveMiddlewareOptions(options)
   const limits = readLimits(settings)
+  const several = settings.checks.length > 1
+  const grounded = settings.checks.includes('groundedness')
+  const promptVersion = (check: Check) => promptVersionOf(settings.judge, check)
 
-  /** The decision for the current turn, as the state keeps it. */
+  /**
+   * The decision of `checks` for the current turn, as the state keeps it (with several checks,
+   * each one's part). `answer`: the final answer's text, for groundedness.
+   */
   async function judgeTurn(
     messages: BaseMessage[],
     start: number,
     context: ReturnType<typeof retrievedDocuments>,
     runtime: HookRuntime,
+    checks: readonly Check[],
+    answer?: string,
   ) {
-    const { decision, documents } = await decideTurn(settings, {
-      question: turnQuestion(messages, start, limits),
-      context,
-      scope: cacheScope(settings, { configurable: runtime.configurable, context: runtime.context }),
-      // The node's run, where LangChain keeps it (AsyncLocalStorage): the judge call is its child.
-      callbacks: AsyncLocalStorageProviderSingleton.getRunnableConfig()?.callbacks,
-      signal: runtime.signal,
-    })
-    const applied = enforcesBlock(decision)
-    const verdict = verdictOf(decision, {
-      applied,
-      documents,
-      promptVersion: settings.judge.promptVersion,
-    })
+    const { decision, documents } = await decideTurn(
+      settings,
+      {
+        question: turnQuestion(messages, start, limits),
+        context,
+        scope: cacheScope(settings, {
+          configurable: runtime.configurable,
+          context: runtime.context,
+        }),
+        // The node's run, where LangChain keeps it (AsyncLocalStorage): the judge call is its child.
+        callbacks: AsyncLocalStorageProviderSingleton.getRunnableConfig()?.callbacks,
+        signal: runtime.signal,
+      },
+      answer,
+      checks,
+    )
+    // With several checks the verdict names its parts, even when only one was asked so far.
+    const whole =
+      several && !decision.checks ? combinedDecision([[checks[0]!, decision]]) : decision
+    const applied = enforcesBlock(whole)
+    return verdictOf(whole, { applied, documents, promptVersion })
+  }
+
+  /** Hands out the turn's verdict: to `onVerdict`, and, blocked with `exitBehavior: 'error'`, thrown. */
+  function report(verdict: RagGuardVerdict): RagGuardVerdict {
     settings.onVerdict?.(verdict)
-    if (applied && settings.exitBehavior === 'error') throw new RagGuardBlockedError(verdict)
+    if (verdict.applied && settings.exitBehavior === 'error')
+      throw new RagGuardBlockedError(verdict)
     return verdict
   }
 
@@ -112,6 +139,8 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
     beforeModel: {
       canJumpTo: ['end'],
       hook: async (state: GuardState, runtime: HookRuntime) => {
+        // Sufficiency is judged before the answer is written; groundedness only once it is.
+        if (!settings.checks.includes('sufficiency')) return undefined
         const { messages } = state
         const start = turnStart(messages)
         if (start < 0) return undefined
@@ -122,7 +151,16 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
         const through = found.at(-1)!.id ?? `tool-result-${found.length}`
         const judged = state.ragGuard
         if (judged?.turn === turn && judged.through === through) return undefined
-        const verdict = await judgeTurn(messages, start, retrievedDocuments(found, limits), runtime)
+        const verdict = await judgeTurn(
+          messages,
+          start,
+          retrievedDocuments(found, limits),
+          runtime,
+          ['sufficiency'],
+        )
+        // With groundedness, the turn's verdict is handed out once the answer is judged too,
+        // unless this one ends the run.
+        if (!grounded || verdict.applied) report(verdict)
         const ragGuard: RagGuardAgentState = { ...verdict, turn, through }
         if (!verdict.applied) return { ragGuard }
         const fallback = new AIMessage({
@@ -140,16 +178,39 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
       if (start < 0) return undefined
       const turn = turnId(messages, start)
       const judged = state.ragGuard?.turn === turn ? state.ragGuard : undefined
-      if (judged) {
+      if (judged && (!grounded || judged.checks?.groundedness)) {
         const { turn: _turn, through: _through, ...verdict } = judged
         return { messages: [withVerdict(answer, answer.content, verdict)] }
       }
-      // The model answered with nothing retrieved in this turn: no documents support it, as in
-      // the Worker (score `noDocumentsScore`), and a block replaces the answer it wrote.
-      const verdict = await judgeTurn(messages, start, { ok: true, documents: [] }, runtime)
+      // The answer is written: the checks not judged yet are judged with it — groundedness, and
+      // with nothing judged before (nothing retrieved in the turn), every check. With nothing
+      // retrieved, no documents support the answer, as in the Worker (score `noDocumentsScore`).
+      const found = retrievals(messages, start, settings.tools)
+      const context =
+        found.length > 0 ? retrievedDocuments(found, limits) : { ok: true as const, documents: [] }
+      const checks = judged ? (['groundedness'] as const) : settings.checks
+      let verdict = await judgeTurn(messages, start, context, runtime, checks, answer.text)
+      if (judged) {
+        // Sufficiency was judged before the answer: the turn's verdict is the most severe.
+        const { turn: _turn, through: _through, ...before } = judged
+        verdict = combinedVerdict(
+          [
+            ...(Object.entries(before.checks ?? { sufficiency: checkPart(before) }) as Array<
+              [Check, RagGuardCheckVerdict]
+            >),
+            ['groundedness', verdict.checks?.groundedness ?? checkPart(verdict)],
+          ],
+          { mode: settings.mode, applied: false, documents: verdict.documents },
+        )
+        verdict.applied = enforcesBlock(verdict)
+      }
+      report(verdict)
+      // A block replaces the answer the model wrote (the message keeps its id).
       const content = verdict.applied ? settings.fallbackMessage : answer.content
+      const through =
+        found.at(-1)?.id ?? (found.length > 0 ? `tool-result-${found.length}` : undefined)
       return {
-        ragGuard: { ...verdict, turn },
+        ragGuard: { ...verdict, turn, ...(through ? { through } : {}) },
         messages: [withVerdict(answer, content, verdict)],
       }
     },

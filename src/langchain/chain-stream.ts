@@ -7,9 +7,14 @@
 import type { ContextReading } from '../formats/context'
 import type { Decided } from './decide'
 
-/** A judge call started for one run, which the run can stop when it no longer needs it. */
+/** The judging of one run, which the run can stop when it no longer needs it. */
 export interface Judgement {
+  /** The decision: every check's, or an enforced block's. */
   decided: Promise<Decided>
+  /** Whether a check needs the whole answer (groundedness). */
+  readonly needsAnswer: boolean
+  /** The answer is complete: the checks that need it start. */
+  answer(text: string | undefined): void
   cancel(): void
 }
 
@@ -17,6 +22,8 @@ export class ChainStream<Output> {
   #judgement: Judgement | undefined
   readonly #stop = new AbortController()
   #chunks: AsyncIterator<Output> | undefined
+  /** The answer so far, when a check needs it. */
+  #answer = ''
   readonly #opened: Promise<AsyncIterator<Output>>
 
   constructor(
@@ -27,6 +34,10 @@ export class ChainStream<Output> {
     private readonly judge: (context: ContextReading) => Judgement,
     /** The documents a chunk carries, if it carries them. */
     private readonly contextOf: (chunk: unknown) => ContextReading | undefined,
+    /** The piece of the answer a chunk carries, if any; undefined when no check needs the answer. */
+    private readonly answerOf: ((chunk: unknown) => string | undefined) | undefined,
+    /** The most characters of the answer kept: the judge takes no more (`maxInputChars`). */
+    private readonly answerLimit: number,
     /** The documents of the input, when they are there: judged at once. */
     inputContext?: ContextReading,
   ) {
@@ -46,16 +57,27 @@ export class ChainStream<Output> {
     return this.#chunks ? this.#chunks.next() : this.#opened.then((chunks) => chunks.next())
   }
 
-  /** Starts the judge when `chunk` carries the documents and it has not started yet. */
+  /**
+   * Starts the judge when `chunk` carries the documents and it has not started yet; keeps the
+   * piece of the answer it carries, when a check needs the answer (bounded: past the judge's
+   * limit, the answer is unjudgeable anyway).
+   */
   watch(chunk: unknown): void {
+    if (this.answerOf && this.#answer.length <= this.answerLimit) {
+      this.#answer += this.answerOf(chunk) ?? ''
+    }
     if (this.#judgement) return
     const context = this.contextOf(chunk)
     if (context) this.#judgement = this.judge(context)
   }
 
-  /** The decision once the chain has ended: without documents seen, there were none. */
+  /**
+   * The decision once the chain has ended: without documents seen, there were none. The answer
+   * is complete: groundedness starts.
+   */
   atEnd(): Promise<Decided> {
     this.#judgement ??= this.judge({ ok: true, documents: [] })
+    this.#judgement.answer(this.#answer)
     return this.#judgement.decided
   }
 

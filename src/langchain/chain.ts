@@ -53,6 +53,17 @@ const pointerOf = (tokens: readonly string[]): JsonPointer => ({
   tokens,
 })
 
+/**
+ * The answer's text in an output (or the piece of it a streamed chunk carries): the text at the
+ * answer's place, or the text of a message there; undefined when there is none.
+ */
+export function answerText(settings: RunnableSettings, value: unknown): string | undefined {
+  const found = readJsonPointer(value, pointerOf(answerPath(settings, value)))
+  if (typeof found === 'string') return found
+  if (isRecord(found) && typeof found.content === 'string') return found.content
+  return undefined
+}
+
 /** The output with its answer replaced by `fallback`; undefined when it has no answer there. */
 export function blockedOutput(
   settings: RunnableSettings,

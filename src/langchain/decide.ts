@@ -1,19 +1,25 @@
 /**
- * One decision for a question and its documents, as the Worker makes it (`Exchange.decide`): the
- * question and the documents bounded by the judge's input limits, no documents scored without a
- * judge call, then the verdict cache and the judge. Every verdict is built by `guard/decision`.
+ * One turn's decision for a question and its documents, as the Worker makes it: the question and
+ * the documents bounded by the judge's input limits, no documents scored without a judge call,
+ * each check judged through the verdict cache (`guard/checks`), and the checks gathered into one
+ * decision (`CheckParts`: the most severe; in enforce mode a block decides). Sufficiency starts at
+ * once; groundedness when the answer is complete (`answer`). Every verdict is built by
+ * `guard/decision`.
  */
 import type { Callbacks } from '@langchain/core/callbacks/manager'
 import type { ContextReading, QuestionReading } from '../formats/context'
+import { boundContext, CheckParts, decideCheck, type BoundedContext } from '../guard/checks'
 import {
-  judgedDecision,
+  combinedDecision,
+  PendingDecision,
   unjudgedDecision,
   type GuardDecision,
   type Unjudged,
 } from '../guard/decision'
-import { boundedDocuments, boundedQuestion } from '../guard/extract'
-import { createJudging } from '../guard/judging'
+import { boundedQuestion, type Question } from '../guard/extract'
+import { createJudging, type Judging } from '../guard/judging'
 import type { Judge } from '../judge/judge'
+import type { Check } from '../judge/prompt'
 import type { LangChainSettings } from './options'
 
 export interface Turn {
@@ -40,38 +46,112 @@ function tracedJudge(judge: Judge, callbacks: Callbacks | undefined): Judge {
   return traced
 }
 
-/** The decision for one turn. Never rejects: the judge never does, and a failed cache is a miss. */
-export async function decideTurn(settings: LangChainSettings, turn: Turn): Promise<Decided> {
-  const unjudged = (reason: Omit<Unjudged, 'ok'>): Decided => ({
-    decision: unjudgedDecision(settings, reason),
-    documents: 0,
-  })
-  const question = boundedQuestion(turn.question, settings)
-  if ('ok' in question) return unjudged(question)
-  if (!turn.context.ok) return unjudged(turn.context)
-  const bounded = boundedDocuments(turn.context, question, settings)
-  if ('ok' in bounded) return unjudged(bounded)
-  if (bounded.documents.length === 0) {
-    return unjudged({ reason: 'no-documents', message: 'no documents were retrieved' })
+/** The prompt version of `check`'s verdicts when no judge call gave one. */
+export function promptVersionOf(judge: Judge, check: Check): string {
+  return judge.promptVersions?.[check] ?? judge.promptVersion
+}
+
+/**
+ * The checks of one turn (by default the settings' own), judged against one question and its
+ * documents. Never rejects: the judge never does, and a failed cache is a miss.
+ */
+export class TurnJudgement {
+  readonly #settings: LangChainSettings
+  readonly #checks: readonly Check[]
+  readonly #pending = new PendingDecision()
+  readonly #parts: CheckParts
+  readonly #stop = new AbortController()
+  readonly #judging: Judging
+  readonly #scope: string
+  readonly #signal: AbortSignal
+  /** The question and its documents, within the judge's limits; undefined when the decision was made without them. */
+  readonly #input: { question: Question; context: BoundedContext } | undefined
+  /** The decision, once every check (or an enforced block) has decided. */
+  readonly decided: Promise<Decided>
+
+  constructor(settings: LangChainSettings, turn: Turn, checks: readonly Check[] = settings.checks) {
+    this.#settings = settings
+    this.#checks = checks
+    this.#parts = new CheckParts({ mode: settings.mode, checks }, this.#pending)
+    this.#judging = createJudging(tracedJudge(settings.judge, turn.callbacks), settings.cache)
+    this.#scope = turn.scope
+    this.#signal = turn.signal
+      ? AbortSignal.any([turn.signal, this.#stop.signal])
+      : this.#stop.signal
+    const question = boundedQuestion(turn.question, settings)
+    const bounded =
+      'ok' in question
+        ? question
+        : checks.map((check) => boundContext(settings, question, turn.context, check))
+    if (!Array.isArray(bounded) || 'verdict' in bounded[0]!) {
+      // No question or no usable documents: each check's decision, without a judge call.
+      const parts = checks.map(
+        (check, index) =>
+          [
+            check,
+            Array.isArray(bounded)
+              ? (bounded[index] as GuardDecision)
+              : unjudgedDecision(settings, bounded, { check }),
+          ] as const,
+      )
+      this.#pending.settle(parts.length === 1 ? parts[0]![1] : combinedDecision(parts))
+      this.decided = this.#pending.promise.then((decision) => ({ decision, documents: 0 }))
+      return
+    }
+    const context = bounded[0] as BoundedContext
+    this.#input = { question: question as Question, context }
+    this.decided = this.#pending.promise.then((decision) => ({
+      decision,
+      documents: context.documents.length,
+    }))
+    if (checks.includes('sufficiency')) this.#start('sufficiency')
   }
-  const judging = createJudging(tracedJudge(settings.judge, turn.callbacks), settings.cache)
-  const outcome = await judging({
-    question: question.question,
-    history: question.history,
-    documents: bounded.documents,
-    check: 'sufficiency',
-    scope: turn.scope,
-    signal: turn.signal ?? new AbortController().signal,
-    // No runtime to keep alive here: the cache write runs on its own (it never rejects).
-    defer: (work) => void work.catch(() => {}),
-  })
-  return {
-    decision: {
-      ...judgedDecision(settings, outcome),
-      ...(bounded.truncated ? { truncated: true } : {}),
-    },
-    documents: bounded.documents.length,
+
+  /** Whether a check of this turn needs the answer (groundedness). */
+  get needsAnswer(): boolean {
+    return this.#checks.includes('groundedness')
   }
+
+  /**
+   * The answer is complete (undefined: there is none): groundedness starts, unless a check has
+   * already blocked in enforce mode (then it is never asked, as in the Worker).
+   */
+  answer(text: string | undefined): void {
+    if (!this.needsAnswer || !this.#input || !this.#parts.canStart('groundedness')) return
+    this.#start('groundedness', text)
+  }
+
+  /** Stops the judge calls still running: their verdict is no longer wanted. */
+  cancel(): void {
+    this.#stop.abort()
+  }
+
+  #start(check: Check, answer?: string): void {
+    const { question, context } = this.#input!
+    this.#parts.add(
+      check,
+      decideCheck(this.#settings, this.#judging, question, context, {
+        check,
+        answer,
+        scope: this.#scope,
+        signal: this.#signal,
+        // No runtime to keep alive here: the cache write runs on its own (it never rejects).
+        defer: (work) => void work.catch(() => {}),
+      }),
+    )
+  }
+}
+
+/** The decision for one turn whose answer, if a check needs it, is `answer`. */
+export function decideTurn(
+  settings: LangChainSettings,
+  turn: Turn,
+  answer?: string,
+  checks?: readonly Check[],
+): Promise<Decided> {
+  const judgement = new TurnJudgement(settings, turn, checks)
+  judgement.answer(answer)
+  return judgement.decided
 }
 
 /** Whose cached scores a caller may use: its id with `cacheScope: 'caller'`, else everyone's. */

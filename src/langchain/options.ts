@@ -10,12 +10,13 @@ import type { DecisionPolicy } from '../guard/decision'
 import type { InputLimits } from '../guard/extract'
 import {
   GUARD_SETTINGS,
+  resolveChecks,
   type CacheScope,
   type RagGuardOptions,
   type StreamMode,
 } from '../guard/options'
-import { DEFAULT_THRESHOLDS, validateThresholds } from '../guard/policy'
 import type { VerdictCache } from '../judge/cache'
+import type { Check } from '../judge/prompt'
 import { createJudge, type Judge, type JudgeOptions } from '../judge/judge'
 import { check, choice, custom, type Setting } from '../settings'
 import type { RagGuardVerdict } from './verdict'
@@ -56,8 +57,11 @@ const CONTEXT_SIDE = choice<'input' | 'output'>(['input', 'output'], { default: 
  * `GUARD_SETTINGS`, documented in the README's table with the others.
  */
 export const SHARED_SETTINGS = [
+  'checks',
   'blockBelow',
   'flagBelow',
+  'groundednessBlockBelow',
+  'groundednessFlagBelow',
   'mode',
   'onError',
   'onUnjudgeable',
@@ -77,8 +81,11 @@ export const SHARED_SETTINGS = [
 export interface RagGuardLangChainOptions extends Pick<
   RagGuardOptions,
   | 'judge'
+  | 'checks'
   | 'blockBelow'
   | 'flagBelow'
+  | 'groundednessBlockBelow'
+  | 'groundednessFlagBelow'
   | 'mode'
   | 'onError'
   | 'onUnjudgeable'
@@ -137,6 +144,8 @@ export interface RagGuardRunnableOptions
 /** The shared options, checked, with every default filled in. */
 export interface LangChainSettings extends DecisionPolicy, InputLimits {
   judge: Judge
+  /** The checks, each once: sufficiency before the answer, groundedness once it is complete. */
+  checks: readonly Check[]
   cache?: VerdictCache
   fallbackMessage: string
   cacheScope: CacheScope
@@ -175,13 +184,6 @@ const HTTP_ONLY: Record<string, string> = {
   streamBufferBytes: 'held chunks are the chain’s own output, already in memory',
 }
 
-/** Options of the groundedness check, which the LangChain forms do not run (yet). */
-const GROUNDEDNESS: Record<string, string> = {
-  checks: 'the LangChain forms judge sufficiency only',
-  groundednessBlockBelow: 'the LangChain forms judge sufficiency only',
-  groundednessFlagBelow: 'the LangChain forms judge sufficiency only',
-}
-
 const AGENT_ONLY: Record<string, string> = {
   question: 'the question is the last user message',
   context: 'the documents are tool results; see "tools"',
@@ -207,19 +209,12 @@ function resolveShared(owner: string, options: RagGuardLangChainOptions): LangCh
     throw new ConfigurationError(`${owner} requires the "judge" option`, 'judge')
   }
   refuseUnused(owner, options, HTTP_ONLY)
-  refuseUnused(owner, options, GROUNDEDNESS)
   const given = options as unknown as Record<string, unknown>
   const option = <K extends keyof typeof GUARD_SETTINGS>(name: K) =>
     check<(typeof GUARD_SETTINGS)[K]>(owner, name, GUARD_SETTINGS[name], given[name])
   return {
     judge: isJudge(options.judge) ? options.judge : createJudge(options.judge),
-    thresholds: validateThresholds(
-      { blockBelow: option('blockBelow'), flagBelow: option('flagBelow') },
-      { blockBelow: '"blockBelow"', flagBelow: '"flagBelow"' },
-      owner,
-    ),
-    // Not used: only sufficiency is judged here.
-    groundednessThresholds: DEFAULT_THRESHOLDS,
+    ...resolveChecks(owner, options),
     mode: option('mode'),
     onError: option('onError'),
     onUnjudgeable: option('onUnjudgeable'),

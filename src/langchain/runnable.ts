@@ -3,12 +3,15 @@
  * chain's output with the answer replaced on block and the verdict at `ragGuard`; `stream` holds
  * the chunks until the verdict, or annotates them, as the Worker does with a streamed answer.
  * When the documents are in the input, the judge runs while the chain generates; when they are
- * in the output, as soon as a streamed chunk carries them (with `invoke`, after the output).
+ * in the output, as soon as a streamed chunk carries them (with `invoke`, after the output). The
+ * groundedness check, when asked for, judges the answer once it is complete: the output, or the
+ * stream's answer pieces joined at its end (so hold mode holds the whole stream).
  */
 import type { CallbackManagerForChainRun } from '@langchain/core/callbacks/manager'
 import { patchConfig, Runnable, type RunnableConfig } from '@langchain/core/runnables'
 import { readLimits } from '../guard/extract'
 import {
+  answerText,
   blockedChunks,
   blockedOutput,
   chainContext,
@@ -18,7 +21,7 @@ import {
   withVerdictAt,
 } from './chain'
 import { ChainStream, type Judgement } from './chain-stream'
-import { cacheScope, decideTurn, type Decided } from './decide'
+import { cacheScope, promptVersionOf, TurnJudgement, type Decided } from './decide'
 import {
   resolveRunnableOptions,
   type RagGuardRunnableOptions,
@@ -83,31 +86,29 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     )
   }
 
-  /** Starts judging `input`'s question against `context`. */
+  /** Starts judging `input`'s question against `context` (groundedness waits for the answer). */
   #judge(
     input: Input,
     context: ReturnType<typeof chainContext>,
     config: RunnableConfig,
     runManager?: CallbackManagerForChainRun,
   ): Judgement {
-    const stop = new AbortController()
-    const signal = config.signal ? AbortSignal.any([config.signal, stop.signal]) : stop.signal
-    const decided = decideTurn(this.#settings, {
+    return new TurnJudgement(this.#settings, {
       question: chainQuestion(this.#settings, input),
       context,
       scope: cacheScope(this.#settings, { configurable: config.configurable }),
       callbacks: runManager?.getChild('rag-guard:judge'),
-      signal,
+      signal: config.signal,
     })
-    return { decided, cancel: () => stop.abort() }
   }
 
   /** The verdict of a decision, reported. */
   #verdict({ decision, documents }: Decided, applied: boolean): RagGuardVerdict {
+    const { judge } = this.#settings
     const verdict = verdictOf(decision, {
       applied,
       documents,
-      promptVersion: this.#settings.judge.promptVersion,
+      promptVersion: (check) => promptVersionOf(judge, check),
     })
     this.#settings.onVerdict?.(verdict)
     return verdict
@@ -136,6 +137,8 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     }
     const judgement =
       early ?? this.#judge(input, chainContext(settings, output, this.#limits), config, runManager)
+    // The answer is complete: groundedness, if it is a check, starts now.
+    judgement.answer(answerText(settings, output))
     const decided = await judgement.decided
     const applied = enforcesBlock(decided.decision)
     const verdict = this.#verdict(decided, applied)
@@ -170,6 +173,8 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
       (context) => this.#judge(input, context, config, runManager),
       (chunk) =>
         chunkHasContext(settings, chunk) ? chainContext(settings, chunk, this.#limits) : undefined,
+      settings.checks.includes('groundedness') ? (chunk) => answerText(settings, chunk) : undefined,
+      settings.maxInputChars,
       settings.context.in === 'input' ? chainContext(settings, input, this.#limits) : undefined,
     )
     const shadow = settings.mode === 'shadow'

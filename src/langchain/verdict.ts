@@ -2,14 +2,14 @@
  * The verdict as the LangChain forms hand it out: in the agent's state, in the final message's
  * metadata, in a chain's output. A plain JSON object, so checkpointers and tracing keep it whole.
  */
-import type { GuardDecision, GuardMode, GuardReason } from '../guard/decision'
+import { mostSevere, type GuardDecision, type GuardMode, type GuardReason } from '../guard/decision'
 import type { Verdict } from '../guard/policy'
 import type { Check } from '../judge/prompt'
 
 /** Where the verdict is: the agent state's key, the message metadata's key, the output's key. */
 export const RAG_GUARD_KEY = 'ragGuard'
 
-/** The question the judge was asked; the LangChain forms ask `sufficiency`. */
+/** The question the judge was asked: `sufficiency` (the default) or `groundedness`. */
 export type GuardCheck = Check
 
 export interface RagGuardVerdict {
@@ -18,6 +18,7 @@ export interface RagGuardVerdict {
   mode: GuardMode
   /** Whether the verdict changed the run: a block in enforce mode. */
   applied: boolean
+  /** The check the verdict is of; with several checks, the one that decided. */
   check: GuardCheck
   /** P(True), when there is a score (a judge's, or `noDocumentsScore`). */
   score?: number
@@ -36,32 +37,101 @@ export interface RagGuardVerdict {
   promptVersion: string
   /** How many documents the judge was given. */
   documents: number
+  /**
+   * With several checks: each check's own verdict, score and reason, for the checks that were
+   * asked (in enforce mode, a block decides before a later check is asked). The verdict above is
+   * the most severe of them.
+   */
+  checks?: Partial<Record<GuardCheck, RagGuardCheckVerdict>>
 }
 
-/** The verdict of a decision, as a plain object. */
-export function verdictOf(
+/** One check's own part of a verdict with several checks. */
+export type RagGuardCheckVerdict = Omit<
+  RagGuardVerdict,
+  'mode' | 'applied' | 'check' | 'documents' | 'checks'
+>
+
+/** What a verdict says besides the decision itself. */
+export interface VerdictDetails {
+  applied: boolean
+  documents: number
+  /** The prompt version of a check whose decision came without a judge call. */
+  promptVersion: (check: Check) => string
+}
+
+/** One check's decision as a plain object. */
+function checkVerdictOf(
   decision: GuardDecision,
-  details: { applied: boolean; documents: number; promptVersion: string },
-): RagGuardVerdict {
+  promptVersion: VerdictDetails['promptVersion'],
+  check: Check,
+): RagGuardCheckVerdict {
   const judge = decision.judge
   return {
     verdict: decision.verdict,
-    mode: decision.mode,
-    applied: details.applied,
-    check: decision.check ?? 'sufficiency',
     ...(decision.score !== undefined ? { score: decision.score } : {}),
     ...(decision.reason ? { reason: decision.reason } : {}),
     ...(decision.message ? { message: decision.message } : {}),
     ...(judge ? { latencyMs: judge.latencyMs, model: judge.model } : {}),
     ...(decision.cache ? { cache: decision.cache } : {}),
     ...(decision.truncated ? { truncated: true } : {}),
-    promptVersion: judge?.promptVersion ?? details.promptVersion,
+    promptVersion: judge?.promptVersion ?? promptVersion(check),
+  }
+}
+
+/**
+ * The verdict of several checks, each given as its own part: the most severe (among equals, the
+ * lowest score: `mostSevere`, as the Worker decides), carrying every part.
+ */
+export function combinedVerdict(
+  parts: ReadonlyArray<readonly [Check, RagGuardCheckVerdict]>,
+  details: Pick<RagGuardVerdict, 'mode' | 'applied' | 'documents'>,
+): RagGuardVerdict {
+  const { check, verdict, ...worst } = mostSevere(
+    parts.map(([check, part]) => ({ ...part, check })),
+  )
+  return {
+    verdict,
+    mode: details.mode,
+    applied: details.applied,
+    check,
+    ...worst,
+    documents: details.documents,
+    checks: Object.fromEntries(parts),
+  }
+}
+
+/** The verdict of a decision, as a plain object; with several checks, each one's part. */
+export function verdictOf(decision: GuardDecision, details: VerdictDetails): RagGuardVerdict {
+  if (decision.checks) {
+    return combinedVerdict(
+      Object.entries(decision.checks).map(([name, part]) => {
+        const check = name as Check
+        return [check, checkVerdictOf(part, details.promptVersion, check)] as const
+      }),
+      { mode: decision.mode, applied: details.applied, documents: details.documents },
+    )
+  }
+  const check = decision.check ?? 'sufficiency'
+  const { verdict, ...rest } = checkVerdictOf(decision, details.promptVersion, check)
+  return {
+    verdict,
+    mode: decision.mode,
+    applied: details.applied,
+    check,
+    ...rest,
     documents: details.documents,
   }
 }
 
-/** Whether a decision changes what goes out: a block, enforced. */
-export const enforcesBlock = (decision: GuardDecision): boolean =>
+/** A verdict's own part, as a verdict with several checks carries it. */
+export function checkPart(verdict: RagGuardVerdict): RagGuardCheckVerdict {
+  const { mode: _mode, applied: _applied, check: _check, documents: _documents, ...part } = verdict
+  delete part.checks
+  return part
+}
+
+/** Whether a decision (or a verdict) changes what goes out: a block, enforced. */
+export const enforcesBlock = (decision: Pick<GuardDecision, 'verdict' | 'mode'>): boolean =>
   decision.verdict === 'block' && decision.mode === 'enforce'
 
 /**
@@ -72,7 +142,7 @@ export class RagGuardBlockedError extends Error {
   override readonly name = 'RagGuardBlockedError'
   constructor(
     readonly verdict: RagGuardVerdict,
-    message = `RAG Guard blocked the answer (${verdict.reason ?? `score ${verdict.score}`})`,
+    message = `RAG Guard blocked the answer (${verdict.checks ? `${verdict.check} ` : ''}${verdict.reason ?? `score ${verdict.score}`})`,
   ) {
     super(message)
   }

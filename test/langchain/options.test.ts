@@ -23,6 +23,15 @@ function thrown(build: () => unknown): ConfigurationError {
 
 /** Options that ragGuard() refuses, each for one reason. */
 const BAD: Array<[string, Partial<RagGuardOptions>]> = [
+  ['an unknown check', { checks: ['faithfulness'] as never }],
+  ['an empty list of checks', { checks: [] }],
+  ['checks that are not words', { checks: 42 as never }],
+  ['a groundedness threshold out of range', { groundednessBlockBelow: 2 }],
+  ['a groundedness threshold that is not a number', { groundednessFlagBelow: 'high' as never }],
+  [
+    'groundedness thresholds in the wrong order',
+    { groundednessBlockBelow: 0.6, groundednessFlagBelow: 0.5 },
+  ],
   ['a threshold out of range', { blockBelow: 2 }],
   ['a threshold that is not a number', { flagBelow: 'high' as never }],
   ['thresholds in the wrong order', { blockBelow: 0.6, flagBelow: 0.5 }],
@@ -127,18 +136,26 @@ describe('LangChain options: the same checks and messages as ragGuard()', () => 
     )
   })
 
-  it('the groundedness check’s options are refused: the LangChain forms judge sufficiency', () => {
-    for (const bad of [
-      { checks: ['groundedness'] },
-      { groundednessBlockBelow: 0.2 },
-      { groundednessFlagBelow: 0.6 },
-    ]) {
-      const name = Object.keys(bad)[0]!
-      expect(thrown(() => ragGuardMiddleware({ judge, ...bad } as never)).message).toBe(
-        `RAG Guard LangChain middleware: "${name}" does not apply here: the LangChain forms judge sufficiency only`,
-      )
-      expect(thrown(() => ragGuardRunnable(chain, { judge, ...bad } as never)).setting).toBe(name)
+  it('checks and the groundedness thresholds are taken as ragGuard() takes them', () => {
+    const good = {
+      judge,
+      checks: ['sufficiency', 'groundedness'] as Array<'sufficiency' | 'groundedness'>,
+      groundednessBlockBelow: 0.2,
+      groundednessFlagBelow: 0.6,
     }
+    expect(() => ragGuard({ ...good, answer: '/answer' })).not.toThrow()
+    expect(ragGuardMiddleware(good).name).toBe('RagGuardMiddleware')
+    expect(ragGuardRunnable(chain, good).chain).toBe(chain)
+    // Each check's thresholds are ordered on their own: groundedness may be lower than sufficiency.
+    expect(() =>
+      ragGuardRunnable(chain, {
+        judge,
+        blockBelow: 0.4,
+        flagBelow: 0.5,
+        groundednessBlockBelow: 0.1,
+        groundednessFlagBelow: 0.3,
+      }),
+    ).not.toThrow()
   })
 
   it('good options build both, and neither calls the judge at construction', () => {
