@@ -112,6 +112,37 @@ describe('the groundedness check', () => {
   })
 })
 
+describe('no documents', () => {
+  // NO_DOCUMENTS_SCORE 0.4: a block under sufficiency's thresholds here (block 0.5), a flag under
+  // groundedness' (block 0.3, flag 0.7).
+  const noDocuments = (checks: RagGuardOptions['checks']) =>
+    guarded(judgeSays(0.9), { checks, noDocumentsScore: 0.4, blockBelow: 0.5 })
+  const askWithout = (app: Hono) =>
+    app.request('/ask', postJson({ question: QUESTION, context: [] }))
+
+  it('a groundedness-only route puts the no-documents score through its own thresholds', async () => {
+    const { app, model } = await noDocuments(['groundedness'])
+    const response = await askWithout(app)
+    expect(response.headers.get('x-rag-guard-reason')).toBe('no-documents')
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+    expect(await model.requests()).toHaveLength(0)
+  })
+
+  it('with both checks, each check’s own thresholds, and the most severe decides', async () => {
+    const { app, records } = await noDocuments(['sufficiency', 'groundedness'])
+    const response = await askWithout(app)
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(response.headers.get('x-rag-guard-check')).toBe('sufficiency')
+    expect(response.headers.get('x-rag-guard-scores')).toBe(
+      'sufficiency=0.4000, groundedness=0.4000',
+    )
+    expect(records[0]?.checks).toMatchObject({
+      sufficiency: { verdict: 'block', reason: 'no-documents' },
+      groundedness: { verdict: 'flag', reason: 'no-documents' },
+    })
+  })
+})
+
 describe('both checks', () => {
   it('pass when both pass; every check’s score in the headers, the record and c.var', async () => {
     const { ask, records, seen } = await guarded(judgeFor(judgeSays(0.95), judgeSays(0.9)))

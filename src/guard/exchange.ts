@@ -122,7 +122,16 @@ export class Exchange {
     question: Question,
     context: ContextReading | Unjudged,
   ): BoundedContext | GuardDecision {
-    return boundContext(this.settings, question, context)
+    const { checks } = this.settings
+    if (checks.length === 1) return boundContext(this.settings, question, context, checks[0])
+    const bounded = boundContext(this.settings, question, context)
+    if (!('verdict' in bounded)) return bounded
+    // Nothing to judge: each check decides it through its own thresholds, the most severe wins.
+    return combinedDecision(
+      checks.map(
+        (check) => [check, boundContext(this.settings, question, context, check)] as const,
+      ) as Array<readonly [Check, GuardDecision]>,
+    )
   }
 
   /** One check's decision: a judge call (through the cache), or why there is none. */
