@@ -288,9 +288,14 @@ describe('ragGuardRunnable: stream', () => {
     const { guarded, model } = await guardedChain(judgeSays(0.02), {}, { hang: true })
     const chunks = await collect(await guarded.stream({ input: QUESTION }))
     expect(answerText(chunks)).toBe(FALLBACK)
-    expect(await model.requests()).toHaveLength(1)
-    // The generation request was given up, not left running.
-    await expect.poll(async () => (await model.requests())[0]?.abandoned).toBe(true)
+    // The generation was given up, not left running: its request abandoned, or (the block came
+    // first, on a busy machine) never sent.
+    await expect
+      .poll(async () => {
+        const requests = await model.requests()
+        return requests.length <= 1 && requests.every((request) => request.abandoned)
+      })
+      .toBe(true)
   })
 
   it('hold, documents in the input: a block ends the stream before the generation answers', async () => {
