@@ -1,4 +1,4 @@
-import { Hono } from 'hono/tiny'
+import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { parseConfig, type GuardConfig, type GuardEnv } from './config'
 import { callerCheck, rateLimit } from './guard/auth'

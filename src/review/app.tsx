@@ -12,8 +12,7 @@
  *   GET  /labels.jsonl        the labels export (?check=sufficiency|groundedness)
  *   GET, POST /login          sign in with an operator token; POST /logout
  */
-import type { Context, MiddlewareHandler } from 'hono'
-import { Hono } from 'hono/tiny'
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
