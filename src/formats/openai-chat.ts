@@ -175,6 +175,9 @@ export function openAIChatFormat(
     isStreaming: (body) => streamFlag(isRecord(body) ? body.stream : undefined),
     readAnswer: (body) => messageText(firstChoice(body, 'message')?.content),
     blockBody: fallbackCompletion,
+    // A block names the model asked for, and streams the usage chunk when it was asked for.
+    requestForBlock: (body) =>
+      isRecord(body) ? { model: body.model, stream_options: body.stream_options } : undefined,
     stream: {
       answerPiece(event) {
         const content = firstChoice(eventJson(event), 'delta')?.content

@@ -44,6 +44,11 @@ export interface RouteFormat {
    * `undefined` when no such body can be made (the guard then answers 422).
    */
   blockBody(response: unknown, request: unknown, fallback: string): unknown
+  /**
+   * What a block needs of the request (`request` above), kept once the request is read; the rest
+   * of it, the documents with it, is let go. Without it, nothing is kept.
+   */
+  requestForBlock?(body: unknown): unknown
   /** How the format streams (server-sent events); without it, streamed answers are unjudgeable. */
   readonly stream?: StreamFormat
   /** How the format batches (one request, many inputs); needed for `endpoint` to say `'batch'`. */

@@ -58,7 +58,11 @@ export class Exchange {
   begin(): void {
     const { input } = this
     if (input.problem) this.settleUnjudged(input.problem)
-    else if (input.context) this.judgeContext(input.context)
+    else if (input.context) {
+      this.judgeContext(input.context)
+      // The judge keeps the documents it was given (bounded); the request's own are let go.
+      input.context = undefined
+    }
   }
 
   /** Whether the route asks about the answer (groundedness): the whole answer is then needed. */

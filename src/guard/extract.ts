@@ -31,7 +31,7 @@ export interface Question {
 }
 
 export interface RequestInput {
-  /** The request body, parsed, when it is JSON. */
+  /** What a block needs of the request body (the format's `requestForBlock`). */
   body: unknown
   endpoint: Endpoint
   /** Whether the request asks for a streamed answer. */
@@ -104,7 +104,11 @@ export function readRequestInput(
     const what = body.kind === 'read' ? 'is not JSON' : 'could not be read'
     return refuse(unjudged('invalid-request-body', `the request body ${what}`))
   }
-  const input: RequestInput = { body: parsed.value, endpoint, streaming: false }
+  const input: RequestInput = {
+    body: format.requestForBlock?.(parsed.value),
+    endpoint,
+    streaming: false,
+  }
   const problem = (found: Unjudged): RequestInput => ({ ...input, problem: found })
   if (endpoint === 'unsupported') {
     return problem(

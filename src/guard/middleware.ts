@@ -58,8 +58,13 @@ export function ragGuard(
   const judging = createJudging(settings.judge, settings.cache)
 
   return async function ragGuard(c, next) {
-    const body = await readRequestBody(c, settings.maxBodyBytes)
-    const input = readRequestInput(settings.format, body, c.req.path, settings)
+    // The body's text is not kept past this line: only what the format reads from it.
+    const input = readRequestInput(
+      settings.format,
+      await readRequestBody(c, settings.maxBodyBytes),
+      c.req.path,
+      settings,
+    )
     const exchange = new Exchange(c, settings, input, judging)
     exchange.details = await seesDetails(c, settings)
     exchange.begin()
