@@ -14,7 +14,7 @@ export default defineConfig({
               bindings: {
                 STUB_ORIGIN: inject('stubOrigin'),
                 // The decision store's schema, applied by the review tests (test/review/).
-                REVIEW_MIGRATIONS: await readD1Migrations('migrations'),
+                REVIEW_MIGRATIONS: await readD1Migrations('src/review/migrations'),
               },
               kvNamespaces: ['TEST_CACHE'],
               // TEST_DB gets the schema; EMPTY_DB never does (a store whose writes fail).

@@ -11,7 +11,7 @@
  *   npm run demo -- --once                 run, print the examples, stop
  *   npm run demo -- --stream-mode annotate streamed answers annotated instead of held
  *
- * The guard keeps its decisions in a local D1 database (the schema of migrations/ applied with
+ * The guard keeps its decisions in a local D1 database (the schema of src/review/migrations/ applied with
  * `wrangler d1 migrations apply --local`), and the demo prints the review page's address.
  */
 import { spawn, type ChildProcess } from 'node:child_process'

@@ -1,7 +1,7 @@
 /**
  * A decision store for the guard under `wrangler dev`: the repository's wrangler.toml with a
  * local D1 database bound as GUARD_DB (wrangler.toml ships the binding commented out), written to
- * a working directory, and the schema of migrations/ applied to it with
+ * a working directory, and the schema of src/review/migrations/ applied to it with
  * `wrangler d1 migrations apply --local`. Used by `npm run demo` and the review page's browser
  * test; nothing of it leaves the machine.
  */
@@ -35,7 +35,7 @@ export function writeStoreConfig(root: string, directory: string): string {
       database_name: 'rag-guard-local',
       // Any id will do for a database that only exists locally.
       database_id: '00000000-0000-4000-8000-000000000018',
-      migrations_dir: join(root, 'migrations'),
+      migrations_dir: join(root, 'src/review/migrations'),
     },
   ]
   const path = join(directory, 'wrangler.toml')
@@ -43,7 +43,7 @@ export function writeStoreConfig(root: string, directory: string): string {
   return path
 }
 
-/** Applies migrations/ to the local database kept in `persistTo`. Rejects with wrangler's output. */
+/** Applies src/review/migrations/ to the local database kept in `persistTo`. Rejects with wrangler's output. */
 export function applyMigrations(
   root: string,
   configPath: string,

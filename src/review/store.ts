@@ -40,7 +40,7 @@ export interface StoreCounts {
   dropped: number
 }
 
-/** One row of the `decisions` table (migrations/0001_decisions.sql). */
+/** One row of the `decisions` table (migrations/0001_decisions.sql, beside this file). */
 export interface DecisionRow {
   id: string
   time: number
@@ -161,7 +161,7 @@ export interface DecisionStore {
 }
 
 /**
- * A decision store on a D1 database with the schema of `migrations/`.
+ * A decision store on a D1 database with the schema of `migrations/` (beside this file).
  *
  * @example
  * ```ts

@@ -6,7 +6,7 @@
  * which `rag-guard calibrate` fetches with the token.
  *
  * Chromium is Debian's (CHROMIUM_PATH, or `chromium` on the PATH), as in the report test.
- * `REVIEW_SCREENSHOTS=docs` also saves the screenshots the README shows (review-page.png, the
+ * `REVIEW_SCREENSHOTS=test/review/screenshots` also saves the screenshots the README shows (review-page.png, the
  * list; review-decision.png, a decision).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'

@@ -4,7 +4,7 @@ declare namespace Cloudflare {
     TEST_DB: D1Database
     /** A D1 database that never gets the schema: every write to it fails. */
     EMPTY_DB: D1Database
-    /** migrations/ as `readD1Migrations` read it (vitest.config.ts). */
+    /** src/review/migrations/ as `readD1Migrations` read it (vitest.config.ts). */
     REVIEW_MIGRATIONS: import('cloudflare:test').D1Migration[]
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Helpers of the review suite (issue 18): the guard Worker with a decision store on Miniflare's
- * local D1 (TEST_DB, the schema of migrations/ applied), rows read back, the review page's forms.
+ * local D1 (TEST_DB, the schema of src/review/migrations/ applied), rows read back, the review page's forms.
  */
 import { env } from 'cloudflare:workers'
 import { applyD1Migrations } from 'cloudflare:test'

@@ -1,6 +1,6 @@
 /**
  * Issue 18, the decision store: every decision written to D1 (Miniflare's local D1, the schema of
- * migrations/) after the response, with the decision log's fields; content only when the operator
+ * src/review/migrations/) after the response, with the decision log's fields; content only when the operator
  * allows it; passes sampled; a store that fails never seen by the client.
  */
 import { env } from 'cloudflare:workers'
