@@ -12,7 +12,8 @@
  *   GET  /labels.jsonl        the labels export (?check=sufficiency|groundedness)
  *   GET, POST /login          sign in with an operator token; POST /logout
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
+import { Hono } from 'hono/tiny'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
