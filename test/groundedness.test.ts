@@ -15,21 +15,14 @@ import {
 import { kvStore } from '../src/judge/cache'
 import { env } from 'cloudflare:workers'
 import { judgeSays, postJson, setupGuard, sse, chunk } from './guard-helpers'
-import { scriptModel, type ScriptedModel } from './helpers'
+import {
+  GROUNDEDNESS_PROMPT,
+  judgeFor,
+  scriptModel,
+  SUFFICIENCY_PROMPT,
+  type ScriptedModel,
+} from './helpers'
 import type { StubStep } from './stub/openai-stub'
-
-/** How the judge prompt of each check can be told apart. */
-const SUFFICIENCY = 'contain enough information to answer the question'
-const GROUNDEDNESS = 'Is every statement of the answer supported'
-
-/** A judge that answers each check with its own P(True). */
-const judgeFor = (sufficiency: StubStep, groundedness: StubStep) => ({
-  rules: [
-    { contains: SUFFICIENCY, step: sufficiency },
-    { contains: GROUNDEDNESS, step: groundedness },
-  ],
-  otherwise: { status: 500 },
-})
 
 const QUESTION = 'What does a day pass cost?'
 const DOCUMENTS = ['A day pass costs $12 and includes unlimited rides of up to 45 minutes.']
@@ -82,7 +75,7 @@ describe('the groundedness check', () => {
     const response = await ask()
     expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
     const [prompt] = await promptsOf(model)
-    expect(prompt).toContain(GROUNDEDNESS)
+    expect(prompt).toContain(GROUNDEDNESS_PROMPT)
     expect(prompt).toMatch(
       /<<<ANSWER ([0-9a-f]{32})>>>\nA day pass costs \$12, and children ride free\.\n<<<END ANSWER \1>>>/,
     )
@@ -197,8 +190,8 @@ describe('both checks', () => {
     await app.request('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
     expect(judgedBeforeAnswer).toBe(1)
     const prompts = await promptsOf(model)
-    expect(prompts[0]).toContain(SUFFICIENCY)
-    expect(prompts[1]).toContain(GROUNDEDNESS)
+    expect(prompts[0]).toContain(SUFFICIENCY_PROMPT)
+    expect(prompts[1]).toContain(GROUNDEDNESS_PROMPT)
   })
 
   it('in enforce mode a sufficiency block known before the answer decides at once: groundedness is not asked', async () => {
@@ -348,7 +341,7 @@ describe('groundedness through the Worker, on streams', () => {
     expect(text).not.toContain('children ride free')
     // The groundedness judge saw the whole streamed answer.
     const prompts = await promptsOf(judge)
-    expect(prompts.find((prompt) => prompt.includes(GROUNDEDNESS))).toContain(
+    expect(prompts.find((prompt) => prompt.includes(GROUNDEDNESS_PROMPT))).toContain(
       '\nA day pass costs $12, and children ride free.\n',
     )
   })

@@ -1,5 +1,11 @@
 import { env } from 'cloudflare:workers'
-import type { RecordedRequest, StubScript, StubTopLogprob, UpstreamReply } from './stub/openai-stub'
+import type {
+  RecordedRequest,
+  StubScript,
+  StubStep,
+  StubTopLogprob,
+  UpstreamReply,
+} from './stub/openai-stub'
 
 let counter = 0
 
@@ -48,3 +54,16 @@ export function binaryTopLogprobs(token: 'True' | 'False', logprob: number): Stu
 /** Scripts the stub as an upstream RAG endpoint: one reply per call, the last one repeating. */
 export const scriptUpstream = (...replies: UpstreamReply[]) =>
   scriptModel({ steps: replies.map((upstream) => ({ upstream })) })
+
+/** How the judge prompt of each check can be told apart. */
+export const SUFFICIENCY_PROMPT = 'contain enough information to answer the question'
+export const GROUNDEDNESS_PROMPT = 'Is every statement of the answer supported'
+
+/** A judge that answers each check with its own step (anything else: 500). */
+export const judgeFor = (sufficiency: StubStep, groundedness: StubStep) => ({
+  rules: [
+    { contains: SUFFICIENCY_PROMPT, step: sufficiency },
+    { contains: GROUNDEDNESS_PROMPT, step: groundedness },
+  ],
+  otherwise: { status: 500 },
+})

@@ -6,9 +6,7 @@
  */
 import '@langchain/core/context'
 import type { AIMessage } from '@langchain/core/messages'
-import { StringOutputParser } from '@langchain/core/output_parsers'
-import { ChatPromptTemplate } from '@langchain/core/prompts'
-import { RunnableLambda, type Runnable } from '@langchain/core/runnables'
+import { RunnableLambda } from '@langchain/core/runnables'
 import { RunCollectorCallbackHandler } from '@langchain/core/tracers/run_collector'
 import { createAgent } from 'langchain'
 import { describe, expect, it } from 'vitest'
@@ -23,7 +21,13 @@ import {
   type RagGuardRunnableOptions,
   type RagGuardVerdict,
 } from '../../src/langchain'
-import { scriptModel, type ScriptedModel } from '../helpers'
+import {
+  GROUNDEDNESS_PROMPT,
+  judgeFor,
+  scriptModel,
+  SUFFICIENCY_PROMPT,
+  type ScriptedModel,
+} from '../helpers'
 import type { StubStep } from '../stub/openai-stub'
 import {
   ANSWER,
@@ -37,20 +41,8 @@ import {
   QUESTION,
   retrievalChain,
   searchDocs,
+  stuffChain,
 } from './helpers'
-
-/** How the judge prompt of each check can be told apart. */
-const SUFFICIENCY = 'contain enough information to answer the question'
-const GROUNDEDNESS = 'Is every statement of the answer supported'
-
-/** A judge that answers each check with its own step. */
-const judgeFor = (sufficiency: StubStep, groundedness: StubStep) => ({
-  rules: [
-    { contains: SUFFICIENCY, step: sufficiency },
-    { contains: GROUNDEDNESS, step: groundedness },
-  ],
-  otherwise: { status: 500 },
-})
 
 const BOTH = ['sufficiency', 'groundedness'] as Array<'sufficiency' | 'groundedness'>
 
@@ -58,7 +50,7 @@ const BOTH = ['sufficiency', 'groundedness'] as Array<'sufficiency' | 'groundedn
 async function judgeCalls(judge: ScriptedModel) {
   return (await judge.requests()).map((request) => {
     const prompt = (request.body as { messages: Array<{ content: string }> }).messages[1]!.content
-    return { check: prompt.includes(GROUNDEDNESS) ? 'groundedness' : 'sufficiency', prompt }
+    return { check: prompt.includes(GROUNDEDNESS_PROMPT) ? 'groundedness' : 'sufficiency', prompt }
   })
 }
 
@@ -94,21 +86,6 @@ async function guardedChain(
     ...options,
   })
   return { chain, guarded, model, judge }
-}
-
-/** A chain given its documents: `{ input, context }` → the answer's text. */
-function stuffChain(model: ScriptedModel): Runnable<{ input: string; context: string[] }, string> {
-  const prompt = ChatPromptTemplate.fromMessages([
-    ['system', 'Answer from these documents only:\n\n{documents}'],
-    ['human', '{input}'],
-  ])
-  return RunnableLambda.from((input: { input: string; context: string[] }) => ({
-    input: input.input,
-    documents: input.context.join('\n\n'),
-  }))
-    .pipe(prompt)
-    .pipe(answerModel(model))
-    .pipe(new StringOutputParser())
 }
 
 describe('ragGuardRunnable: the groundedness check', () => {

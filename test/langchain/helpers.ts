@@ -132,3 +132,20 @@ export function memoryCache(): VerdictCache & { entries: Map<string, JudgeScore>
     put: async (key, score) => void entries.set(key, score),
   }
 }
+
+/** A chain given its documents: `{ input, context }` → the answer's text. */
+export function stuffChain(
+  model: ScriptedModel,
+): Runnable<{ input: string; context: string[] }, string> {
+  const prompt = ChatPromptTemplate.fromMessages([
+    ['system', 'Answer from these documents only:\n\n{documents}'],
+    ['human', '{input}'],
+  ])
+  return RunnableLambda.from((input: { input: string; context: string[] }) => ({
+    input: input.input,
+    documents: input.context.join('\n\n'),
+  }))
+    .pipe(prompt)
+    .pipe(answerModel(model))
+    .pipe(new StringOutputParser())
+}

@@ -4,9 +4,7 @@
  * (`{ input, context }` → the answer's text). In workerd, where a Worker would run it.
  */
 import { Document } from '@langchain/core/documents'
-import { StringOutputParser } from '@langchain/core/output_parsers'
-import { ChatPromptTemplate } from '@langchain/core/prompts'
-import { RunnableLambda, type Runnable } from '@langchain/core/runnables'
+import { RunnableLambda } from '@langchain/core/runnables'
 import { RunCollectorCallbackHandler } from '@langchain/core/tracers/run_collector'
 import { describe, expect, it } from 'vitest'
 import {
@@ -28,6 +26,7 @@ import {
   promptOf,
   QUESTION,
   retrievalChain,
+  stuffChain,
 } from './helpers'
 
 interface ChainOutput {
@@ -52,21 +51,6 @@ async function guardedChain(
     ...options,
   })
   return { chain, guarded, model, judge }
-}
-
-/** A chain given its documents: `{ input, context }` → the answer's text. */
-function stuffChain(model: ScriptedModel): Runnable<{ input: string; context: string[] }, string> {
-  const prompt = ChatPromptTemplate.fromMessages([
-    ['system', 'Answer from these documents only:\n\n{documents}'],
-    ['human', '{input}'],
-  ])
-  return RunnableLambda.from((input: { input: string; context: string[] }) => ({
-    input: input.input,
-    documents: input.context.join('\n\n'),
-  }))
-    .pipe(prompt)
-    .pipe(answerModel(model))
-    .pipe(new StringOutputParser())
 }
 
 async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
