@@ -169,6 +169,16 @@ function Option(props: { value: string; selected: string | undefined; children: 
   )
 }
 
+/** A score bound of the list's filters: a number from 0 to 1, or empty. */
+function ScoreInput(props: { label: string; name: string; value: number | undefined }) {
+  return (
+    <label>
+      {props.label}
+      <input type="number" name={props.name} min="0" max="1" step="any" value={props.value ?? ''} />
+    </label>
+  )
+}
+
 export const ListPage: FC<{
   session: Session
   store: StoreInfo
@@ -249,28 +259,8 @@ export const ListPage: FC<{
           To (UTC)
           <input type="date" name="to" value={date(filters.to, 86_400_000)} />
         </label>
-        <label>
-          Score ≥
-          <input
-            type="number"
-            name="min"
-            min="0"
-            max="1"
-            step="any"
-            value={filters.minScore ?? ''}
-          />
-        </label>
-        <label>
-          Score ≤
-          <input
-            type="number"
-            name="max"
-            min="0"
-            max="1"
-            step="any"
-            value={filters.maxScore ?? ''}
-          />
-        </label>
+        <ScoreInput label="Score ≥" name="min" value={filters.minScore} />
+        <ScoreInput label="Score ≤" name="max" value={filters.maxScore} />
         <label>
           Labeled
           <select name="labeled">
