@@ -127,14 +127,13 @@ export class Exchange {
     context: ContextReading | Unjudged,
   ): BoundedContext | GuardDecision {
     const { checks } = this.settings
-    if (checks.length === 1) return boundContext(this.settings, question, context, checks[0])
-    const bounded = boundContext(this.settings, question, context)
-    if (!('verdict' in bounded)) return bounded
-    // Nothing to judge: each check decides it through its own thresholds, the most severe wins.
+    const bounded = boundContext(this.settings, question, context, checks[0])
+    if (checks.length === 1 || !('verdict' in bounded)) return bounded
+    // Nothing to judge: each check decides the same reason through its own thresholds (the
+    // no-documents score), the most severe wins.
+    const reason = { reason: bounded.reason!, message: bounded.message ?? '' }
     return combinedDecision(
-      checks.map(
-        (check) => [check, boundContext(this.settings, question, context, check)] as const,
-      ) as Array<readonly [Check, GuardDecision]>,
+      checks.map((check) => [check, unjudgedDecision(this.settings, reason, { check })] as const),
     )
   }
 
