@@ -1,5 +1,6 @@
-import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers'
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
+import { compatibilityDate, compatibilityFlags } from './test/support/compatibility.ts'
 
 export default defineConfig({
   test: {
@@ -9,8 +10,13 @@ export default defineConfig({
         plugins: [
           cloudflareTest(async ({ inject }) => ({
             miniflare: {
-              compatibilityDate: '2026-04-01',
-              compatibilityFlags: ['enable_request_signal'],
+              // What deploys: wrangler.toml's date and flags, but for the opt-out of Node.js
+              // compatibility: Vitest's runner inside workerd needs node:* modules (the plugin
+              // turned them on before 2026-08-04 too); the guard's own code uses none.
+              compatibilityDate,
+              compatibilityFlags: compatibilityFlags.filter(
+                (flag) => !flag.startsWith('no_nodejs_compat'),
+              ),
               bindings: {
                 STUB_ORIGIN: inject('stubOrigin'),
                 // The decision store's schema, applied by the review tests (test/review/).

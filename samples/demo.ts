@@ -20,7 +20,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { applyMigrations, writeStoreConfig } from './local-store'
 import {
   STAND_IN_MODEL,
@@ -29,7 +28,7 @@ import {
   type StandInServer,
 } from './stand-in-model'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = join(import.meta.dirname, '..')
 const once = process.argv.includes('--once')
 const streamModeAt = process.argv.indexOf('--stream-mode')
 const streamMode = streamModeAt === -1 ? 'hold' : process.argv[streamModeAt + 1]

@@ -8,9 +8,25 @@ const samples = import.meta.glob<string>('../samples/configs/*.toml', {
   import: 'default',
   eager: true,
 })
+const benchWorkers = import.meta.glob<string>('./bench/workers/*.toml', {
+  query: '?raw',
+  import: 'default',
+  eager: true,
+})
 
 describe('the shipped Worker configurations', () => {
   const files = { 'wrangler.toml': rootConfig, ...samples }
+
+  it('run on the runtime the guard deploys on: the same compatibility date and flags', () => {
+    const runtime = (toml: string) => {
+      const { compatibility_date, compatibility_flags } = parse(toml)
+      return { compatibility_date, compatibility_flags }
+    }
+    const expected = runtime(rootConfig)
+    // The benchmark's floor Workers too: they are compared with the guard.
+    for (const [path, toml] of Object.entries({ ...samples, ...benchWorkers }))
+      expect({ path, ...runtime(toml) }).toEqual({ path, ...expected })
+  })
 
   it('include the provider examples', () => {
     expect(

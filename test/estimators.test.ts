@@ -752,7 +752,8 @@ describe('the Worker, configured as the shipped samples', () => {
     const guard = await setupGuard(
       { json: { answer: 'Acme makes them.' } },
       { rejectLogprobs: true, samples: ['False'] },
-      { JUDGE_ESTIMATOR: 'auto' },
+      // No verdict cache: the second request must reach the judge to show what the isolate asks.
+      { JUDGE_ESTIMATOR: 'auto', CACHE_TTL_SECONDS: '0' },
     )
     for (let request = 0; request < 2; request++) {
       const response = await guard.send('/ask', ask)

@@ -142,7 +142,8 @@ export class RagGuardBlockedError extends Error {
   override readonly name = 'RagGuardBlockedError'
   constructor(
     readonly verdict: RagGuardVerdict,
-    message = `RAG Guard blocked the answer (${verdict.checks ? `${verdict.check} ` : ''}${verdict.reason ?? `score ${verdict.score}`})`,
+    // The score to 4 decimals, as in the x-rag-guard-score header.
+    message = `RAG Guard blocked the answer (${verdict.checks ? `${verdict.check} ` : ''}${verdict.reason ?? `score ${verdict.score === undefined ? 'none' : Number(verdict.score.toFixed(4))}`})`,
   ) {
     super(message)
   }

@@ -29,43 +29,10 @@ export function verdictFromSSE(text: string): StreamVerdict | undefined {
 }
 
 /**
- * Passes an SSE body through unchanged and reports the verdict comment as its line goes by
- * (`undefined` when the body ends without one).
- */
-export function watchVerdict(
-  report: (verdict: StreamVerdict | undefined) => void,
-): TransformStream<Uint8Array, Uint8Array> {
-  const decoder = new TextDecoder()
-  let pending = ''
-  let found: StreamVerdict | undefined
-  const scan = (text: string, last: boolean) => {
-    pending += text
-    const lines = pending.split(/\r\n|\r|\n/)
-    // The last piece may be a line still coming (or the first half of a CRLF).
-    pending = last ? '' : (lines.pop() ?? '')
-    for (const line of lines) {
-      if (!found && line.startsWith(VERDICT_PREFIX)) {
-        found = JSON.parse(line.slice(VERDICT_PREFIX.length)) as StreamVerdict
-        report(found)
-      }
-    }
-  }
-  return new TransformStream({
-    transform(chunk, controller) {
-      scan(decoder.decode(chunk, { stream: true }), false)
-      controller.enqueue(chunk)
-    },
-    flush() {
-      scan(decoder.decode(), true)
-      if (!found) report(undefined)
-    },
-  })
-}
-
-/**
  * A `fetch` for the `openai` client (or any client that takes a fetch) that watches streamed
  * answers for the verdict. `verdictOf(response)` gives the verdict of a response this fetch
- * returned (with the openai client: `.withResponse()`), once its stream has been read to the end.
+ * returned (with the openai client: `.withResponse()`), once the stream has ended, however far
+ * the client itself read it.
  */
 export function verdictFetch(inner: typeof fetch = fetch) {
   const verdicts = new WeakMap<Response, Promise<StreamVerdict | undefined>>()
@@ -73,9 +40,12 @@ export function verdictFetch(inner: typeof fetch = fetch) {
     const response = await inner(input, init)
     const type = response.headers.get('content-type') ?? ''
     if (!response.body || !type.startsWith('text/event-stream')) return response
-    let settle: (verdict: StreamVerdict | undefined) => void = () => {}
-    const verdict = new Promise<StreamVerdict | undefined>((resolve) => (settle = resolve))
-    const watched = new Response(response.body.pipeThrough(watchVerdict(settle)), {
+    // The client may stop reading at its own end marker: openai 7 cancels the body once it has
+    // read `data: [DONE]`, and the verdict comes after it. So the body is split in two; the
+    // client reads one branch as far as it likes, this one is read to the end.
+    const [forClient, forVerdict] = response.body.tee()
+    const verdict = new Response(forVerdict).text().then(verdictFromSSE)
+    const watched = new Response(forClient, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,

@@ -4,7 +4,7 @@
  * question never reaches the agent's model for an answer.
  */
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RunCollectorCallbackHandler } from '@langchain/core/tracers/run_collector'
@@ -13,7 +13,7 @@ import { sampleAgent } from '../../samples/langchain-agent/agent'
 import { runDemo } from '../../samples/langchain-agent/main'
 import { STAND_IN_MODEL, startStandInModel, type StandInServer } from '../../samples/stand-in-model'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
+const root = join(import.meta.dirname, '../..')
 let standIn: StandInServer
 
 beforeAll(async () => {

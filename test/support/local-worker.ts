@@ -6,13 +6,12 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
-import type { Readable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import { Miniflare } from 'miniflare'
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
+import { compatibilityDate, compatibilityFlags } from './compatibility'
 import { newWorkerd, workerdChildren } from './workerd-process'
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const ROOT = join(import.meta.dirname, '../..')
 export const QUIET_ENV = {
   ...process.env,
   WRANGLER_SEND_METRICS: 'false',
@@ -109,8 +108,8 @@ export interface LocalWorkerOptions {
   /** Miniflare's Cache API simulator; `false` makes the Cache API a no-op. @default true */
   cache?: boolean
   /**
-   * Receives every line workerd writes to stdout and stderr (console.log of the Worker). When
-   * set, the output is drained here and not printed; by default Miniflare prints it.
+   * Receives every line the Worker logs (console.log and friends), with warnings and errors as
+   * 'stderr'. When set, the output comes here and is not printed; by default Miniflare prints it.
    */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void
 }
@@ -123,20 +122,6 @@ export interface LocalWorker {
   dispose(): Promise<void>
 }
 
-/** Reads a stream to its end, line by line, as fast as it is written. */
-function drainLines(stream: Readable, onLine: (line: string) => void): void {
-  let rest = ''
-  stream.setEncoding('utf8')
-  stream.on('data', (text: string) => {
-    const lines = (rest + text).split('\n')
-    rest = lines.pop() ?? ''
-    for (const line of lines) onLine(line)
-  })
-  stream.on('end', () => {
-    if (rest) onLine(rest)
-  })
-}
-
 /** Serves the built bundle on a free loopback port with these bindings. */
 export async function startLocalWorker(
   bundlePath: string,
@@ -145,27 +130,30 @@ export async function startLocalWorker(
 ): Promise<LocalWorker> {
   const before = workerdChildren()
   const { onLine } = options
-  const worker = new Miniflare({
-    ...(options.name !== undefined ? { name: options.name } : {}),
-    modules: true,
-    scriptPath: bundlePath,
-    modulesRoot: join(bundlePath, '..'),
-    compatibilityDate: '2026-04-01',
-    compatibilityFlags: ['enable_request_signal'],
-    host: '127.0.0.1',
-    port: await freePort(),
-    bindings: bindings as Record<string, string>,
-    ...(options.cache !== undefined ? { cache: options.cache } : {}),
-    ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
-    ...(onLine
-      ? {
-          handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
-            drainLines(stdout, (line) => onLine(line, 'stdout'))
-            drainLines(stderr, (line) => onLine(line, 'stderr'))
-          },
-        }
-      : {}),
-  })
+  // Miniflare 5 takes its options in a new shape; convertV4MiniflareOptions is its own mapping
+  // from the single-Worker shape these scripts describe.
+  const worker = new Miniflare(
+    convertV4MiniflareOptions({
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      modules: true,
+      scriptPath: bundlePath,
+      modulesRoot: join(bundlePath, '..'),
+      compatibilityDate,
+      compatibilityFlags,
+      host: '127.0.0.1',
+      port: await freePort(),
+      bindings: bindings as Record<string, string>,
+      ...(options.cache !== undefined ? { cache: options.cache } : {}),
+      ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
+      // workerd writes every console line as a structured log (level + message).
+      ...(onLine
+        ? {
+            handleStructuredLogs: ({ level, message }: { level: string; message: string }) =>
+              onLine(message, level === 'error' || level === 'warn' ? 'stderr' : 'stdout'),
+          }
+        : {}),
+    }),
+  )
   const url = (await worker.ready).origin
   return { url, pid: newWorkerd(before), miniflare: worker, dispose: () => worker.dispose() }
 }

@@ -14,8 +14,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import type { Readable } from 'node:stream'
-import { Miniflare } from 'miniflare'
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare'
+import { compatibilityDate, compatibilityFlags } from '../../support/compatibility'
 import {
   cpuSince,
   newWorkerd,
@@ -31,26 +31,25 @@ const KiB = 1024
 export async function startupOnce(bundle: Bundle, profiled: boolean): Promise<number> {
   const before = workerdChildren()
   const name = 'startup'
-  const mf = new Miniflare({
-    name,
-    compatibilityDate: '2026-04-01',
-    compatibilityFlags: ['enable_request_signal'],
-    modulesRoot: dirname(bundle.path),
-    modules: [
-      {
-        type: 'ESModule',
-        path: join(dirname(bundle.path), '__startup-wrapper.mjs'),
-        contents: `export default { async fetch() { await import('./${basename(bundle.path)}'); return new Response('ok') } }`,
-      },
-      { type: 'ESModule', path: bundle.path, contents: readFileSync(bundle.path, 'utf8') },
-    ],
-    ...(profiled ? { inspectorPort: 0 } : {}),
-    // Drop workerd's output.
-    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
-      stdout.resume()
-      stderr.resume()
-    },
-  })
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      name,
+      compatibilityDate,
+      compatibilityFlags,
+      modulesRoot: dirname(bundle.path),
+      modules: [
+        {
+          type: 'ESModule',
+          path: join(dirname(bundle.path), '__startup-wrapper.mjs'),
+          contents: `export default { async fetch() { await import('./${basename(bundle.path)}'); return new Response('ok') } }`,
+        },
+        { type: 'ESModule', path: bundle.path, contents: readFileSync(bundle.path, 'utf8') },
+      ],
+      ...(profiled ? { inspectorPort: 0 } : {}),
+      // Drop workerd's output.
+      handleStructuredLogs: () => {},
+    }),
+  )
   try {
     await mf.ready
     const pid = newWorkerd(before)
