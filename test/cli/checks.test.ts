@@ -601,7 +601,8 @@ function ragGuard(args: string[], cwd: string, baseURL: string) {
   })
 }
 
-describe('end to end: the HaluEval sample with the stand-in model', () => {
+// 400 judge calls and three command processes: the timeout only catches a hang, on a busy machine too.
+describe('end to end: the HaluEval sample with the stand-in model', { timeout: 120_000 }, () => {
   let standIn: StandInServer
   beforeAll(async () => {
     standIn = await startStandInModel()
