@@ -1,10 +1,24 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers'
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
+
+// The package's own names (samples import `rag-guard/langchain` as a user does) resolve to the
+// sources, as in tsconfig.json's `paths`: the tests never need a build (dist/).
+const resolve = {
+  alias: [
+    { find: /^rag-guard$/, replacement: fileURLToPath(new URL('src/index.ts', import.meta.url)) },
+    {
+      find: /^rag-guard\/(langchain|worker)$/,
+      replacement: fileURLToPath(new URL('src/$1', import.meta.url)),
+    },
+  ],
+}
 
 export default defineConfig({
   test: {
     projects: [
       {
+        resolve,
         // The guard: inside workerd, the Workers runtime it ships to.
         plugins: [
           cloudflareTest(async ({ inject }) => ({
@@ -36,6 +50,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         // The rag-guard command line, and the middleware under Node: in Node, where they run.
         test: {
           name: 'node',
@@ -45,6 +60,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         // Real client libraries (openai, ChatOpenAI, the AI SDK, LangServe's RemoteRunnable, curl)
         // in Node, where they run, against the deploy bundle in workerd and real upstreams.
         test: {
