@@ -39,7 +39,13 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cli/**', 'test/node/**', 'test/clients/**', 'test/**/*.node.test.ts'],
+          exclude: [
+            'test/cli/**',
+            'test/node/**',
+            'test/clients/**',
+            'test/package/**',
+            'test/**/*.node.test.ts',
+          ],
           globalSetup: ['test/global-setup.ts'],
           // LangChain is large: pre-bundling it once saves most of a cold run.
           deps: {
