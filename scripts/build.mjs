@@ -2,7 +2,15 @@
 // and Vitest already use; tsdown and tsup 9 need Node >= 22.18), `.d.ts` files by tsc (esbuild
 // writes no types). dist/ is never committed; `npm pack` builds it (prepack).
 import { execFileSync } from 'node:child_process'
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'

@@ -217,7 +217,7 @@ declare const question: string
 declare const input: string
 declare const app: import('hono').Hono
 declare const options: import('rag-guard').RagGuardOptions
-declare const judge: import('@langchain/openai').ChatOpenAI
+declare const judge: import('rag-guard').JudgeChatModel
 declare const searchDocuments: import('@langchain/core/tools').StructuredToolInterface
 declare const ragChain: import('@langchain/core/runnables').Runnable<
   { input: string },
