@@ -11,5 +11,8 @@ export default defineConfig({
     globalSetup: ['test/package/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 900_000,
+    // The two projects' installs and wrangler builds wait mostly on I/O: side by side, even on
+    // two cores.
+    maxWorkers: 2,
   },
 })
