@@ -1,11 +1,25 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin'
+import { join } from 'node:path'
 import { defineConfig } from 'vitest/config'
 import { compatibilityDate, compatibilityFlags } from './test/support/compatibility.ts'
+
+// The package's own names (samples import `rag-guard/langchain` as a user does) resolve to the
+// sources, as in tsconfig.json's `paths`: the tests never need a build (dist/).
+const resolve = {
+  alias: [
+    { find: /^rag-guard$/, replacement: join(import.meta.dirname, 'src/index.ts') },
+    {
+      find: /^rag-guard\/(langchain|worker)$/,
+      replacement: join(import.meta.dirname, 'src/$1'),
+    },
+  ],
+}
 
 export default defineConfig({
   test: {
     projects: [
       {
+        resolve,
         // The guard: inside workerd, the Workers runtime it ships to.
         plugins: [
           cloudflareTest(async ({ inject }) => ({
@@ -31,7 +45,13 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cli/**', 'test/node/**', 'test/clients/**', 'test/**/*.node.test.ts'],
+          exclude: [
+            'test/cli/**',
+            'test/node/**',
+            'test/clients/**',
+            'test/package/**',
+            'test/**/*.node.test.ts',
+          ],
           globalSetup: ['test/global-setup.ts'],
           // LangChain is large: pre-bundling it once saves most of a cold run.
           deps: {
@@ -42,6 +62,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         // The rag-guard command line, and the middleware under Node: in Node, where they run.
         test: {
           name: 'node',
@@ -51,6 +72,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         // Real client libraries (openai, ChatOpenAI, the AI SDK, LangServe's RemoteRunnable, curl)
         // in Node, where they run, against the deploy bundle in workerd and real upstreams.
         test: {

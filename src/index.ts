@@ -35,8 +35,22 @@ export {
   type DecisionContent,
   type DecisionRecord,
 } from './guard/decision-log'
-export { cacheApiStore, cacheKey, kvStore, type VerdictCache } from './judge/cache'
-export { createDecisionStore, type DecisionStore, type DecisionStoreOptions } from './review/store'
+export {
+  cacheApiStore,
+  cacheKey,
+  kvStore,
+  type CacheApiStoreOptions,
+  type CacheLike,
+  type KVNamespaceLike,
+  type KvStoreOptions,
+  type VerdictCache,
+} from './judge/cache'
+export {
+  createDecisionStore,
+  type D1DatabaseLike,
+  type DecisionStore,
+  type DecisionStoreOptions,
+} from './review/store'
 export {
   createFormat,
   type ContextLocation,

@@ -4,6 +4,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+// Read at build time: the built command carries its version, wherever it is installed.
+import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigurationError } from '../errors'
 import { decide, validateThresholds } from '../guard/policy'
 import { createJudge, type JudgeOptions } from '../judge/judge'
@@ -78,6 +80,8 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --reasoning-effort <e>  JUDGE_REASONING_EFFORT (the model's default): none … xhigh
       --max-output-tokens <n> JUDGE_MAX_OUTPUT_TOKENS (1 logprobs, 5 sampling, 4096 reasoning models)
       The API key is read from OPENAI_API_KEY only (never from the command line).
+
+  rag-guard --version     the version of RAG Guard
 `
 
 /** `"sufficient" | "insufficient" | …`: a check's own words, and there are more. */
@@ -413,6 +417,10 @@ export async function main(args: string[]): Promise<number> {
       case 'help':
         process.stdout.write(USAGE)
         return command === undefined ? 2 : 0
+      case '-v':
+      case '--version':
+        process.stdout.write(`${packageJson.version}\n`)
+        return 0
       default:
         throw new UsageError(
           `unknown command ${JSON.stringify(command)}: use eval, calibrate or score`,

@@ -40,7 +40,8 @@ async function lookup(cache: VerdictCache, key: string) {
   } catch {
     return undefined
   } finally {
-    clearTimeout(timer)
+    // Workers' clearTimeout takes a number only (Node's also undefined)
+    if (timer !== undefined) clearTimeout(timer)
   }
 }
 

@@ -40,7 +40,7 @@ export function errorResponse(
   type: string,
   message: string,
   extra: Record<string, unknown> = {},
-  headers?: HeadersInit,
+  headers?: ResponseInit['headers'],
 ): Response {
   return Response.json({ error: { type, message, ...extra } }, { status, headers })
 }

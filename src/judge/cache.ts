@@ -95,6 +95,21 @@ function logged(operation: string, error: unknown): undefined {
   return undefined
 }
 
+// The Workers bindings below are typed by what the caches use of them, so that the package's
+// types need no Workers globals in a Node project; a Workers `Cache` or `KVNamespace` fits.
+
+/** What the Cache API store uses of a Workers `Cache`. */
+export interface CacheLike {
+  match(request: string): Promise<Response | undefined>
+  put(request: string, response: Response): Promise<void>
+}
+
+/** What the KV store uses of a Workers `KVNamespace`. */
+export interface KVNamespaceLike {
+  get(key: string, type: 'json'): Promise<unknown>
+  put(key: string, value: string, options?: { expirationTtl?: number }): Promise<void>
+}
+
 export interface CacheApiStoreOptions {
   /**
    * A secret the entries' URLs are derived from (HMAC-SHA256): the Cache API of a zone is shared
@@ -102,7 +117,7 @@ export interface CacheApiStoreOptions {
    */
   secret: string
   /** The cache to use. @default caches.open('rag-guard') (a named cache of its own, not caches.default) */
-  cache?: Cache | Promise<Cache>
+  cache?: CacheLike | Promise<CacheLike>
 }
 
 /**
@@ -117,7 +132,7 @@ export function cacheApiStore(ttlSeconds: number, options: CacheApiStoreOptions)
       'secret',
     )
   }
-  let cache: Promise<Cache> | undefined
+  let cache: Promise<CacheLike> | undefined
   const opened = () => (cache ??= Promise.resolve(options.cache ?? caches.open('rag-guard')))
   const signing = hmacKey(options.secret)
   // The cache is keyed by URL; this host is never fetched.
@@ -162,7 +177,7 @@ export interface KvStoreOptions {
  * @see https://developers.cloudflare.com/kv/api/write-key-value-pairs/
  */
 export function kvStore(
-  namespace: KVNamespace,
+  namespace: KVNamespaceLike,
   ttlSeconds: number,
   options: KvStoreOptions = {},
 ): VerdictCache {

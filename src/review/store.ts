@@ -20,8 +20,16 @@ export const MAX_PENDING_WRITES = 64
 /** The most characters stored of the question, of the answer, and of the documents (as JSON). */
 export const MAX_STORED_CHARS = 262_144
 
+/**
+ * What the store uses of a Workers `D1Database` (typed by that, so that the package's types need
+ * no Workers globals in a Node project; a D1 binding fits).
+ */
+export interface D1DatabaseLike {
+  prepare(query: string): { bind(...values: unknown[]): { run(): Promise<unknown> } }
+}
+
 export interface DecisionStoreOptions {
-  db: D1Database
+  db: D1DatabaseLike
   /** The share of passes stored, 0 to 1. Flags and blocks are always stored. */
   passRate: number
   /** Store the question, the documents and the answer (else hashes and sizes only). */
