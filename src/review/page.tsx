@@ -87,6 +87,8 @@ export interface Session {
   formToken: string
   /** Whether the operator signed in with a session (and so can sign out). */
   session: boolean
+  /** Whether sessions are kept in the store (and so can be ended everywhere). */
+  revocable: boolean
 }
 
 const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
@@ -119,6 +121,30 @@ const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
           <form method="post" action={`${session.base}/logout`}>
             <input type="hidden" name="csrf" value={session.formToken} />
             <button type="submit">Sign out</button>
+          </form>
+        )}
+        {session?.revocable && (
+          <form method="post" action={`${session.base}/logout`}>
+            <input type="hidden" name="csrf" value={session.formToken} />
+            {/* Sessions are signed in with tokens; an Access identity has none of its own. */}
+            {session.caller.startsWith('token:') && (
+              <button
+                type="submit"
+                name="everywhere"
+                value="mine"
+                title="Ends every session signed in with your token, a copied one included"
+              >
+                Sign out everywhere
+              </button>
+            )}
+            <button
+              type="submit"
+              name="everywhere"
+              value="all"
+              title="Ends the sessions of every operator (for a token that leaked)"
+            >
+              End every session
+            </button>
           </form>
         )}
       </header>
