@@ -466,6 +466,13 @@ function notStored(content: string, what: string): string {
     : `No ${what} in this decision.`
 }
 
+/** "item 2 of 3" for a batch's item (its record says which); undefined otherwise. */
+function batchItem(value: unknown): string | undefined {
+  const item = value as { index?: unknown; size?: unknown } | undefined
+  if (typeof item?.index !== 'number' || typeof item.size !== 'number') return undefined
+  return `item ${item.index + 1} of ${item.size}`
+}
+
 export const DetailPage: FC<{
   session: Session
   decision: DecisionDetail
@@ -481,6 +488,7 @@ export const DetailPage: FC<{
     ['request id', decision.request_id],
     ['route', record.route],
     ['path', `${String(record.method ?? '')} ${String(record.path ?? '')}`],
+    ['batch', batchItem(record.batchItem)],
     ['format', record.format],
     ['mode', decision.mode],
     ['applied', record.applied === true ? 'yes' : 'no'],

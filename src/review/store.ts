@@ -153,7 +153,8 @@ export function decisionRow(
 export interface DecisionStore {
   /**
    * The `onDecision` sink: stores the decision when it is kept (every flag and block, passes at
-   * the pass rate). Resolves when the write is done; never rejects.
+   * the pass rate); a batch's items each as a decision. Resolves when the writes are done;
+   * never rejects.
    */
   record(record: DecisionRecord, content: DecisionContent): Promise<void>
   /** What this isolate's store did so far. */
@@ -188,7 +189,13 @@ export function createDecisionStore(options: DecisionStoreOptions): DecisionStor
       }),
     )
 
+  /** A batch is kept item by item, each like a single request; anything else as it is. */
   async function record(decision: DecisionRecord, about: DecisionContent): Promise<void> {
+    if (!about.items?.length) return keep(decision, about)
+    for (const item of about.items) await keep(item.record, item.content)
+  }
+
+  async function keep(decision: DecisionRecord, about: DecisionContent): Promise<void> {
     const sampleRate = decision.verdict === 'pass' ? passRate : 1
     if (sampleRate < 1 && !(random() < sampleRate)) {
       counts.sampledOut++
