@@ -338,7 +338,13 @@ export const ListPage: FC<{
                   {row.question !== null ? (
                     `${row.question}${row.question.length === 100 ? '…' : ''}`
                   ) : (
-                    <span class="muted">{row.content === 'purged' ? 'purged' : 'not stored'}</span>
+                    <span class="muted">
+                      {row.content === 'purged'
+                        ? 'purged'
+                        : row.content === 'capped'
+                          ? 'not stored (caller over its hourly cap)'
+                          : 'not stored'}
+                    </span>
                   )}
                 </td>
                 <td class="verdict">
@@ -461,6 +467,9 @@ const Content: FC<{ decision: DecisionDetail; what: 'question' | 'answer' }> = (
 function notStored(content: string, what: string): string {
   if (content === 'purged') return `The ${what} was purged (past the retention period).`
   if (content === 'not-stored') return `Content not stored (STORE_CONTENT is off).`
+  if (content === 'capped') {
+    return `Content not stored: this caller had stored more than STORE_CONTENT_HOURLY_BYTES of text in that hour.`
+  }
   return what === 'answer'
     ? 'No answer was read: the guard reads the answer for the groundedness check, or when the context came with it.'
     : `No ${what} in this decision.`

@@ -11,9 +11,15 @@
  * The content policy is explicit: the question, the documents and the answer are stored only
  * with `content` on (`STORE_CONTENT`); otherwise a row holds what the decision log holds without
  * content — scores, verdicts, sizes and SHA-256 hashes.
+ *
+ * No caller can fill the store with text: each caller's stored text is counted per hour in D1
+ * (`content_usage`), and past `contentHourlyBytes` (`STORE_CONTENT_HOURLY_BYTES`) its decisions
+ * are stored without their text (`content = 'capped'`), counted and logged. The rows themselves
+ * stay bounded by the caller's rate (GUARD_RATE_LIMIT) and the pass rate.
  */
 import type { DecisionContent, DecisionRecord } from '../guard/decision-log'
 import { checkScore } from './checks'
+import { REVIEW_SETTINGS } from './settings'
 
 /** The most writes one isolate keeps waiting for D1; past it, decisions are dropped (counted). */
 export const MAX_PENDING_WRITES = 64
@@ -26,18 +32,27 @@ export interface DecisionStoreOptions {
   passRate: number
   /** Store the question, the documents and the answer (else hashes and sizes only). */
   content: boolean
+  /**
+   * The most bytes of text (question, documents and answer, UTF-8) stored per caller per hour;
+   * past it, the caller's decisions are stored without their text. @default 4194304
+   */
+  contentHourlyBytes?: number
   /** Draws the sample of passes. @default Math.random */
   random?: () => number
   /** Where failures are reported. @default console.error */
   log?: (line: string) => void
 }
 
-/** What one isolate's store did: rows written, passes left out, writes failed or dropped. */
+/**
+ * What one isolate's store did: rows written, passes left out, writes failed or dropped, and
+ * rows stored without their text because their caller had passed its hourly cap.
+ */
 export interface StoreCounts {
   stored: number
   sampledOut: number
   failed: number
   dropped: number
+  capped: number
 }
 
 /** One row of the `decisions` table (migrations/0001_decisions.sql, beside this file). */
@@ -56,7 +71,8 @@ export interface DecisionRow {
   sample_rate: number
   question_hash: string | null
   context_hash: string | null
-  content: 'stored' | 'not-stored' | 'purged'
+  /** `capped`: the caller had passed its hourly cap of stored text (STORE_CONTENT_HOURLY_BYTES). */
+  content: 'stored' | 'not-stored' | 'purged' | 'capped'
   question: string | null
   documents: string | null
   answer: string | null
@@ -84,6 +100,25 @@ const COLUMNS = [
   'answer',
   'record',
 ] as const satisfies ReadonlyArray<keyof DecisionRow>
+
+/**
+ * Adds a row's bytes to its caller's count for the hour, unless that would pass the cap: a row is
+ * returned when the bytes fit (and were counted), none when they do not. One statement, so two
+ * isolates writing for the same caller cannot both take the last room.
+ */
+const RESERVE = `INSERT INTO content_usage (caller, hour, bytes) VALUES (?1, ?2, ?3)
+  ON CONFLICT (caller, hour) DO UPDATE SET bytes = bytes + excluded.bytes
+  WHERE bytes + excluded.bytes <= ?4
+  RETURNING bytes`
+
+const HOUR_MS = 3_600_000
+const encoder = new TextEncoder()
+/** The bytes of a row's text, as D1 stores it (UTF-8). */
+const textBytes = (row: DecisionRow) =>
+  [row.question, row.documents, row.answer].reduce(
+    (total, text) => total + (text === null ? 0 : encoder.encode(text).byteLength),
+    0,
+  )
 
 const INSERT = `INSERT INTO decisions (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
 
@@ -172,16 +207,22 @@ export interface DecisionStore {
  */
 export function createDecisionStore(options: DecisionStoreOptions): DecisionStore {
   const { db, passRate, content } = options
+  const cap = options.contentHourlyBytes ?? REVIEW_SETTINGS.contentHourlyBytes.default!
   const random = options.random ?? Math.random
   const log = options.log ?? ((line: string) => console.error(line))
-  const counts: StoreCounts = { stored: 0, sampledOut: 0, failed: 0, dropped: 0 }
+  const counts: StoreCounts = { stored: 0, sampledOut: 0, failed: 0, dropped: 0, capped: 0 }
   let pending = 0
 
-  const report = (event: 'write-failed' | 'write-dropped', error?: unknown) =>
+  const report = (
+    event: 'write-failed' | 'write-dropped' | 'content-capped',
+    error?: unknown,
+    caller?: string,
+  ) =>
     log(
       JSON.stringify({
         message: 'rag-guard store',
         event,
+        ...(caller === undefined ? {} : { caller }),
         ...counts,
         // The error names what failed (a missing table, a full database); it never holds the
         // row's values, which are bound parameters.
@@ -210,6 +251,13 @@ export function createDecisionStore(options: DecisionStoreOptions): DecisionStor
     pending++
     try {
       const row = decisionRow(decision, about, { content, sampleRate, id: decisionId() })
+      if (row.content === 'stored' && !(await withinCap(row, decision.caller ?? 'anonymous'))) {
+        row.question = row.documents = row.answer = null
+        row.content = 'capped'
+        counts.capped++
+        // Once for the first, then every hundredth: a caller over its cap is not a flood of logs.
+        if (counts.capped % 100 === 1) report('content-capped', undefined, decision.caller)
+      }
       await db
         .prepare(INSERT)
         .bind(...COLUMNS.map((column) => row[column]))
@@ -221,6 +269,15 @@ export function createDecisionStore(options: DecisionStoreOptions): DecisionStor
     } finally {
       pending--
     }
+  }
+
+  /** Whether the row's text fits in its caller's room for the hour (then it is counted there). */
+  async function withinCap(row: DecisionRow, caller: string): Promise<boolean> {
+    const bytes = textBytes(row)
+    if (bytes === 0) return true
+    if (bytes > cap) return false
+    const hour = Math.floor(row.time / HOUR_MS)
+    return (await db.prepare(RESERVE).bind(caller, hour, bytes, cap).first()) !== null
   }
 
   return { record, counts }
