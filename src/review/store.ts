@@ -120,6 +120,13 @@ const textBytes = (row: DecisionRow) =>
     0,
   )
 
+/**
+ * Whether a count that went from `before` to `after` passed its first, or another hundred: what
+ * is logged once for the first and then every hundredth, so that a flood is not a flood of logs.
+ */
+const passedHundred = (before: number, after: number) =>
+  Math.floor((before + 99) / 100) < Math.floor((after + 99) / 100)
+
 const INSERT = `INSERT INTO decisions (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
 
 const clip = (text: string) =>
@@ -230,53 +237,68 @@ export function createDecisionStore(options: DecisionStoreOptions): DecisionStor
       }),
     )
 
-  /** A batch is kept item by item, each like a single request; anything else as it is. */
+  /**
+   * Keeps the decision, or a batch's items each like a single request. One write whatever the
+   * batch's size (a D1 batch), and one count of its text against the caller's cap: a batch's
+   * items come from one request, and its text is stored whole or not at all.
+   */
   async function record(decision: DecisionRecord, about: DecisionContent): Promise<void> {
-    if (!about.items?.length) return keep(decision, about)
-    for (const item of about.items) await keep(item.record, item.content)
-  }
-
-  async function keep(decision: DecisionRecord, about: DecisionContent): Promise<void> {
-    const sampleRate = decision.verdict === 'pass' ? passRate : 1
-    if (sampleRate < 1 && !(random() < sampleRate)) {
-      counts.sampledOut++
-      return
-    }
+    const decisions = about.items?.length ? about.items : [{ record: decision, content: about }]
+    const kept = decisions.flatMap((item) => {
+      const sampleRate = item.record.verdict === 'pass' ? passRate : 1
+      if (sampleRate < 1 && !(random() < sampleRate)) {
+        counts.sampledOut++
+        return []
+      }
+      return [{ ...item, sampleRate }]
+    })
+    if (kept.length === 0) return
     if (pending >= MAX_PENDING_WRITES) {
-      counts.dropped++
-      // Once for the first, then every hundredth: a flood of drops is not a flood of logs.
-      if (counts.dropped % 100 === 1) report('write-dropped')
+      counts.dropped += kept.length
+      if (passedHundred(counts.dropped - kept.length, counts.dropped)) report('write-dropped')
       return
     }
     pending++
     try {
-      const row = decisionRow(decision, about, { content, sampleRate, id: decisionId() })
-      if (row.content === 'stored' && !(await withinCap(row, decision.caller ?? 'anonymous'))) {
-        row.question = row.documents = row.answer = null
-        row.content = 'capped'
-        counts.capped++
-        // Once for the first, then every hundredth: a caller over its cap is not a flood of logs.
-        if (counts.capped % 100 === 1) report('content-capped', undefined, decision.caller)
+      const rows = kept.map((item) =>
+        decisionRow(item.record, item.content, {
+          content,
+          sampleRate: item.sampleRate,
+          id: decisionId(),
+        }),
+      )
+      const withText = rows.filter(
+        (row) => row.question !== null || row.documents !== null || row.answer !== null,
+      )
+      if (!(await withinCap(withText, decision.caller ?? 'anonymous'))) {
+        for (const row of withText) {
+          row.question = row.documents = row.answer = null
+          row.content = 'capped'
+        }
+        counts.capped += withText.length
+        if (passedHundred(counts.capped - withText.length, counts.capped)) {
+          report('content-capped', undefined, decision.caller)
+        }
       }
-      await db
-        .prepare(INSERT)
-        .bind(...COLUMNS.map((column) => row[column]))
-        .run()
-      counts.stored++
+      const inserts = rows.map((row) =>
+        db.prepare(INSERT).bind(...COLUMNS.map((column) => row[column])),
+      )
+      await (inserts.length === 1 ? inserts[0]!.run() : db.batch(inserts))
+      counts.stored += rows.length
     } catch (error) {
-      counts.failed++
+      counts.failed += kept.length
       report('write-failed', error)
     } finally {
       pending--
     }
   }
 
-  /** Whether the row's text fits in its caller's room for the hour (then it is counted there). */
-  async function withinCap(row: DecisionRow, caller: string): Promise<boolean> {
-    const bytes = textBytes(row)
-    if (bytes === 0) return true
+  /** Whether the rows' text fits in its caller's room for the hour (then it is counted there). */
+  async function withinCap(rows: DecisionRow[], caller: string): Promise<boolean> {
+    if (rows.length === 0) return true
+    const bytes = rows.reduce((total, row) => total + textBytes(row), 0)
     if (bytes > cap) return false
-    const hour = Math.floor(row.time / HOUR_MS)
+    const hour = Math.floor(rows[0]!.time / HOUR_MS)
     return (await db.prepare(RESERVE).bind(caller, hour, bytes, cap).first()) !== null
   }
 

@@ -121,6 +121,31 @@ describe('finding 9: the content one caller can store is capped per hour', () =>
     expect(capped.join('\n')).not.toContain('DDDD')
   })
 
+  it('counts a batch’s text together: stored whole while it fits, else every item without text', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    const inputs = ['first item?', 'second item?']
+    const output = inputs.map((input) => ({
+      input,
+      context: [{ page_content: 'D'.repeat(300), metadata: {}, type: 'Document' }],
+      answer: 'An answer.',
+    }))
+    const setup = await storeGuard({ json: { output, metadata: {} } }, judge, {
+      STORE_CONTENT: true,
+      STORE_CONTENT_HOURLY_BYTES: 1000,
+      GUARD_ROUTES: [{ path: '/rag', format: 'langserve' }],
+    })
+    // About 330 bytes an item, 660 a batch: the first batch fits under 1,000, the second does not.
+    for (let batch = 0; batch < 2; batch++) {
+      const response = await setup.send('/rag/batch', post({ inputs, config: {}, kwargs: {} }))
+      expect(response.status).toBe(200)
+      await response.body?.cancel()
+      await setup.settle()
+    }
+    const rows = await storedRows(setup.db)
+    expect(rows.map((row) => row.content).sort()).toEqual(['capped', 'capped', 'stored', 'stored'])
+    for (const row of rows) expect(row.verdict).toBe('block')
+  })
+
   it('counts the capped decisions, per isolate', async () => {
     const db = await emptyStore()
     vi.spyOn(console, 'error').mockImplementation(() => {})
