@@ -5,10 +5,18 @@
  * token; "end every session" ends all of them. Without a store, sign-out can only clear the
  * browser's cookie, and the page says so rather than pretend.
  */
+import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { purgeBookkeeping } from '../../src/review/purge'
 import { judgeSays } from '../guard-helpers'
-import { OPERATOR_TOKEN_2, secureGuard, type SecureSetup } from '../security/helpers'
+import {
+  OPERATOR_TOKEN_2,
+  publishKey,
+  rsaKey,
+  secureGuard,
+  signJwt,
+  type SecureSetup,
+} from '../security/helpers'
 import {
   asHtml,
   emptyStore,
@@ -108,6 +116,46 @@ describe('sessions with a store: sign-out ends them', () => {
     expect(await statusWith(setup, second)).toBe(401)
     // Signing in again works: the end is of sessions, not of operators.
     expect(await statusWith(setup, await signIn(setup))).toBe(200)
+  })
+
+  it('an Access operator, who has no session of their own, can end every session', async () => {
+    const AUD = 'sessions-audience'
+    const key = await rsaKey(`sessions-key-${crypto.randomUUID()}`)
+    await publishKey(key)
+    const jwt = await signJwt(
+      { alg: 'RS256', kid: key.kid, typ: 'JWT' },
+      {
+        aud: [AUD],
+        iss: env.STUB_ORIGIN,
+        sub: 'user-ops',
+        email: 'ops@example.com',
+        iat: Math.floor(Date.now() / 1000) - 10,
+        exp: Math.floor(Date.now() / 1000) + 600,
+      },
+      key.privateKey,
+    )
+    const setup = await storeGuard(upstream, judgeSays(0.9), {
+      GUARD_AUTH: 'token,access',
+      ACCESS_TEAM_DOMAIN: env.STUB_ORIGIN,
+      ACCESS_AUD: AUD,
+      ACCESS_OPERATORS: 'ops@example.com',
+    })
+    const thief = await signIn(setup)
+    const access = { 'cf-access-jwt-assertion': jwt }
+    const page = await setup.send(
+      '/_guard/review',
+      { headers: { ...access, ...asHtml.headers } },
+      'nobody',
+    )
+    const text = await page.text()
+    expect(text).not.toContain('name="everywhere" value="mine"')
+    const out = await setup.send(
+      '/_guard/logout',
+      formPost({ csrf: formTokenOf(text), everywhere: 'all' }, access),
+      'nobody',
+    )
+    expect(out.status).toBe(303)
+    expect(await statusWith(setup, thief)).toBe(401)
   })
 
   it('a session the store does not know (its row gone) does not open the page', async () => {
