@@ -4,7 +4,7 @@
 import { Hono } from 'hono/tiny'
 import { HTTPException } from 'hono/http-exception'
 import { parseConfig, type GuardConfig, type GuardEnv } from './config'
-import { callerCheck, rateLimit } from './guard/auth'
+import { callerCheck, failureBrake, rateLimit } from './guard/auth'
 import { logDecision } from './guard/decision-log'
 import { ragGuard } from './guard/middleware'
 import { errorResponse } from './guard/respond'
@@ -40,11 +40,14 @@ export function buildGuardApp(config: GuardConfig): Hono {
   // Routes match every spelling of their path (case, slashes, dot segments, escapes).
   const app = new Hono({ getPath: (request) => normalizedPath(request.url) })
   const check = callerCheck(config.auth)
+  // With a rate limit, refused credentials count against the client's address, here and on the
+  // review page's sign-in form.
+  const brake = config.rateLimit && failureBrake(config.rateLimit, config.auth.tokenHeader)
   // The review page and labels export (REVIEW_PATH): the guard's own, never forwarded, for
   // operators only. It runs the caller check itself (a signed-in browser has a session instead).
-  app.all(`${config.review.path}/*`, reviewPages(config, check))
+  app.all(`${config.review.path}/*`, reviewPages(config, check, brake))
   // Who may call, before anything is read, judged or forwarded.
-  app.use('*', check)
+  app.use('*', brake ? brake.wrap(check) : check)
   if (config.rateLimit) app.use('*', rateLimit(config.rateLimit))
   for (const route of config.routes) {
     const guard = ragGuard({

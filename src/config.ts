@@ -497,6 +497,7 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     path: value(REVIEW_SETTINGS.path),
     passRate: value(REVIEW_SETTINGS.passRate),
     content: value(REVIEW_SETTINGS.content),
+    contentHourlyBytes: value(REVIEW_SETTINGS.contentHourlyBytes),
     retentionDays: value(REVIEW_SETTINGS.retentionDays),
     secret: optional(REVIEW_SETTINGS.secret),
     db: env.GUARD_DB,

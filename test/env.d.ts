@@ -4,5 +4,7 @@ declare namespace Cloudflare {
     STUB_ORIGIN: string
     /** A KV namespace for verdict-cache tests. */
     TEST_CACHE: KVNamespace
+    /** A rate-limiting binding as Miniflare simulates it: 3 calls a minute per key. */
+    TEST_RATE_LIMIT: RateLimit
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
+import { HTTPException } from 'hono/http-exception'
 import { verifyWithJwks } from 'hono/jwt'
 import type { HonoJsonWebKey } from 'hono/utils/jwt/jws'
 import { constantTimeEqual, sha256Hex } from '../hash'
@@ -185,6 +186,87 @@ export function callerCheck(options: CallerCheckOptions): MiddlewareHandler {
   }
 }
 
+const tooMany = () =>
+  errorResponse(
+    429,
+    'rate_limited',
+    'Too many requests from this caller; try again later.',
+    {},
+    { 'retry-after': '60' },
+  )
+
+/** The client's address, as Cloudflare gives it. */
+const clientIp = (c: Context) => c.req.header('cf-connecting-ip') ?? 'unknown'
+
+/** How long an address over the limit of refused credentials is held, in this isolate. */
+const HOLD_MS = 60_000
+/** The most addresses one isolate holds at once; past it, the oldest hold goes first. */
+const MAX_HELD = 1024
+
+/** The brake on guessing credentials: refused ones count against the client's address. */
+export interface FailureBrake {
+  /** 429 while this request's address is held (it passed the limit in this isolate). */
+  held(c: Context): Response | undefined
+  /** Counts a refused credential against the address; 429 (and a hold) past the limit. */
+  refused(c: Context): Promise<Response | undefined>
+  /** The caller check with the brake around it: held addresses are refused before it runs. */
+  wrap(check: MiddlewareHandler): MiddlewareHandler
+}
+
+/**
+ * Refused credentials — a wrong bearer token, an Access JWT that does not verify, a wrong token
+ * in the review page's sign-in form — count against the client's address (CF-Connecting-IP) in
+ * the rate-limiting binding, under keys of their own (`auth-failed:ip:<address>`): accepted
+ * credentials and requests without one never count. Past the limit the client gets 429, and for
+ * a minute this isolate checks nothing from that address, a right token included: the binding
+ * cannot be asked without counting, and a brake that still let the right guess through would
+ * not slow guessing at all. Other isolates keep checking, and count, until they see the limit.
+ */
+export function failureBrake(binding: RateLimit, tokenHeader: string): FailureBrake {
+  const holds = new Map<string, number>()
+  const held = (c: Context) => {
+    const until = holds.get(clientIp(c))
+    if (until === undefined) return undefined
+    if (until > Date.now()) return tooMany()
+    holds.delete(clientIp(c))
+    return undefined
+  }
+  async function refused(c: Context) {
+    const ip = clientIp(c)
+    const { success } = await binding.limit({ key: `auth-failed:ip:${ip}` })
+    if (success) return undefined
+    if (holds.size >= MAX_HELD) holds.delete(holds.keys().next().value!)
+    holds.set(ip, Date.now() + HOLD_MS)
+    return tooMany()
+  }
+  /** Whether the request offered a credential (a request without one guesses nothing). */
+  const offered = (c: Context) =>
+    c.req.header(tokenHeader) !== undefined || c.req.header(ACCESS_HEADER) !== undefined
+  const wrap = (check: MiddlewareHandler): MiddlewareHandler =>
+    async function brakedCallerCheck(c, next) {
+      const hold = held(c)
+      if (hold) return hold
+      let passed = false
+      try {
+        const refusal = await check(c, async () => {
+          passed = true
+          await next()
+        })
+        if (!passed && refusal instanceof Response && refusal.status === 401 && offered(c)) {
+          return (await refused(c)) ?? refusal
+        }
+        return refusal
+      } catch (error) {
+        if (!passed && error instanceof HTTPException && error.status === 401 && offered(c)) {
+          const limited = await refused(c)
+          if (limited) return limited
+        }
+        throw error
+      }
+    }
+  return { held, refused, wrap }
+}
+
 /**
  * A per-caller rate limit with the Workers rate-limiting binding: the caller's id is the key
  * (for anonymous callers, their IP address). Past the limit, 429 with `Retry-After`.
@@ -193,22 +275,9 @@ export function callerCheck(options: CallerCheckOptions): MiddlewareHandler {
 export function rateLimit(binding: RateLimit): MiddlewareHandler {
   return async function rateLimit(c, next) {
     const caller = c.var.caller
-    const key =
-      !caller || caller.id === 'anonymous'
-        ? `ip:${c.req.header('cf-connecting-ip') ?? 'unknown'}`
-        : caller.id
+    const key = !caller || caller.id === 'anonymous' ? `ip:${clientIp(c)}` : caller.id
     const { success } = await binding.limit({ key })
-    if (!success) {
-      return errorResponse(
-        429,
-        'rate_limited',
-        'Too many requests from this caller; try again later.',
-        {},
-        {
-          'retry-after': '60',
-        },
-      )
-    }
+    if (!success) return tooMany()
     await next()
   }
 }

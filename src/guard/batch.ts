@@ -6,6 +6,7 @@
 import type { BatchFormat } from '../formats'
 import { brokenAnswer, NOT_JSON, readAnswer, unreadAnswer } from './answer'
 import { mostSevere, type GuardDecision } from './decision'
+import type { DecisionContent } from './decision-log'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { replacedBodyHeaders, type Outcome } from './respond'
@@ -38,11 +39,25 @@ export async function guardBatch(
       )
     } else {
       exchange.started = true
+      // The answers are read for the groundedness check, and for the decision's sinks (the
+      // store keeps each item's text, as for a single request).
       const answers =
-        exchange.needsAnswer && read.upstream.ok ? format.answers?.(read.upstream.value) : undefined
+        (exchange.needsAnswer || settings.onDecision) && read.upstream.ok
+          ? format.answers?.(read.upstream.value)
+          : undefined
+      const about: DecisionContent[] = questions.map((question, index) => ({
+        question: question.question,
+        ...(answers?.[index] !== undefined ? { answer: answers[index] } : {}),
+      }))
+      if (settings.onDecision) exchange.items = about
       const items = await Promise.all(
         questions.map((question, index) =>
-          exchange.decideAll(question, contexts[index]!, answers?.[index]),
+          exchange.decideAll(
+            question,
+            contexts[index]!,
+            exchange.needsAnswer ? answers?.[index] : undefined,
+            about[index],
+          ),
         ),
       )
       exchange.pending.settle(batchDecision(items))

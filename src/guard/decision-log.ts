@@ -40,6 +40,8 @@ export interface DecisionRecord {
   truncated?: boolean
   /** A batch: each input's verdict, score and reason, in order. */
   items?: Array<{ verdict: Verdict; score?: number; reason?: string }>
+  /** The record of one item of a batch (handed to the sinks beside the batch's): which one. */
+  batchItem?: { index: number; size: number }
   /** Who called: the caller's id (never a secret), when the host knows it. */
   caller?: string
   /** The check the decision is of; with several checks, the one that decided. */
@@ -76,6 +78,11 @@ export interface DecisionContent {
   question?: string
   documents?: readonly string[]
   answer?: string
+  /**
+   * A batch: each judged item's own record and text, so that a sink can keep each item like a
+   * single request (the batch's record holds only the items' verdicts and scores).
+   */
+  items?: ReadonlyArray<{ record: DecisionRecord; content: DecisionContent }>
 }
 
 /** One check's outcome in a record. */

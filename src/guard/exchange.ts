@@ -4,6 +4,7 @@
  * middleware creates it.
  */
 import type { Context } from 'hono'
+import type { DecisionContent } from './decision-log'
 import type { ContextReading } from '../formats/context'
 import type { Check } from '../judge/prompt'
 import { boundContext, CheckParts, decideCheck, type BoundedContext } from './checks'
@@ -27,6 +28,8 @@ export class Exchange {
   documents: readonly string[] | undefined
   /** The answer, when the guard read it (for the decision's sinks). */
   answer: string | undefined
+  /** A batch: each item's question, documents judged and answer (for the decision's sinks). */
+  items: DecisionContent[] | undefined
   /** When the handler's (upstream's) response arrived. */
   answeredAt: number | undefined
   /** Whose cached scores this request may use ('' when the cache is shared). */
@@ -104,15 +107,17 @@ export class Exchange {
   /**
    * Every check of the route for one question, context and answer at once (a batch's item): the
    * most severe, with each check's own. Within the judge's input limits; with no documents, the
-   * no-documents score without a judge call.
+   * no-documents score without a judge call. The documents judged go in `about`, for the sinks.
    */
   async decideAll(
     question: Question,
     context: ContextReading | Unjudged,
     answer: string | undefined,
+    about?: DecisionContent,
   ): Promise<GuardDecision> {
     const bounded = this.bound(question, context)
     if ('verdict' in bounded) return bounded
+    if (about) about.documents = bounded.documents
     const parts = await Promise.all(
       this.settings.checks.map(
         async (check) => [check, await this.#judged(question, check, bounded, answer)] as const,

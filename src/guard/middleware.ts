@@ -10,7 +10,12 @@ import { guardAnswer } from './answer'
 import { readRequestBody } from './body'
 import { guardBatch } from './batch'
 import { REASON_POLICY, refusalStatus, unjudgedDecision, type GuardDecision } from './decision'
-import { decisionRecord } from './decision-log'
+import {
+  decisionRecord,
+  type DecisionContent,
+  type DecisionContext,
+  type DecisionRecord,
+} from './decision-log'
 import { Exchange } from './exchange'
 import { readRequestInput } from './extract'
 import { createJudging } from './judging'
@@ -158,30 +163,51 @@ async function record(
   const { c } = exchange
   const status = outcome.response.status
   const decision = await outcome.decision
-  await settings.onDecision!(
-    await decisionRecord(decision, {
-      requestId: requestId(c),
-      route: routePath(c),
-      path: c.req.path,
-      method: c.req.method,
-      format: settings.format.name,
-      promptVersion:
-        settings.judge.promptVersions?.[settings.checks[0]!] ?? settings.judge.promptVersion,
-      stream: outcome.stream,
-      applied: outcome.applied,
-      status,
-      sentAt,
-      answeredAt: exchange.answeredAt,
-      question: exchange.input.question?.question,
-      documents: exchange.documents,
-      logContent: settings.logContent,
-      caller: settings.callerId?.(c),
+  const where: DecisionContext = {
+    requestId: requestId(c),
+    route: routePath(c),
+    path: c.req.path,
+    method: c.req.method,
+    format: settings.format.name,
+    promptVersion:
+      settings.judge.promptVersions?.[settings.checks[0]!] ?? settings.judge.promptVersion,
+    stream: outcome.stream,
+    applied: outcome.applied,
+    status,
+    sentAt,
+    answeredAt: exchange.answeredAt,
+    question: exchange.input.question?.question,
+    documents: exchange.documents,
+    logContent: settings.logContent,
+    caller: settings.callerId?.(c),
+  }
+  await settings.onDecision!(await decisionRecord(decision, where), {
+    question: exchange.input.question?.question,
+    documents: exchange.documents,
+    answer: exchange.answer,
+    ...(decision.items && exchange.items
+      ? { items: await itemRecords(decision.items, exchange.items, where) }
+      : {}),
+  })
+}
+
+/** Each item of a batch as a decision of its own: its record and its text. */
+function itemRecords(
+  items: readonly GuardDecision[],
+  content: readonly DecisionContent[],
+  where: DecisionContext,
+): Promise<Array<{ record: DecisionRecord; content: DecisionContent }>> {
+  return Promise.all(
+    items.map(async (item, index) => {
+      const about = content[index] ?? {}
+      const record = await decisionRecord(item, {
+        ...where,
+        applied: where.applied && item.verdict === 'block',
+        question: about.question,
+        documents: about.documents,
+      })
+      return { record: { ...record, batchItem: { index, size: items.length } }, content: about }
     }),
-    {
-      question: exchange.input.question?.question,
-      documents: exchange.documents,
-      answer: exchange.answer,
-    },
   )
 }
 

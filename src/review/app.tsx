@@ -10,14 +10,16 @@
  *   GET  /review/:id          one decision: question, documents, answer, each check; label form
  *   POST /review/:id          save labels and a note (form token; same origin)
  *   GET  /labels.jsonl        the labels export (?check=sufficiency|groundedness)
- *   GET, POST /login          sign in with an operator token; POST /logout
+ *   GET, POST /login          sign in with an operator token
+ *   POST /logout              sign out; with `everywhere=mine`, end every session of this
+ *                             operator; with `everywhere=all`, every session (a store is needed)
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { Hono } from 'hono/tiny'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
-import type { CallerCheckOptions } from '../guard/auth'
+import type { CallerCheckOptions, FailureBrake } from '../guard/auth'
 import type { ReviewConfig } from './settings'
 import type { Caller } from '../guard/auth'
 import { readLimited } from '../guard/body'
@@ -43,9 +45,11 @@ import {
   saveLabels,
   type LabelChange,
 } from './queries'
+import { endSessions, openSession, sessionIsOpen } from './session-store'
 import {
   checkFormToken,
   formToken,
+  newSessionId,
   operatorTokenIds,
   readSession,
   reviewKey,
@@ -54,12 +58,14 @@ import {
   sessionValue,
 } from './session'
 
-type ReviewEnv = { Variables: { caller: Caller; session: Session } }
+type ReviewEnv = { Variables: { caller: Caller; session: Session; sessionId?: string } }
 
 export interface ReviewAppOptions {
   config: { auth: CallerCheckOptions; review: ReviewConfig }
   /** The guard's caller check: the same one every other request passes. */
   callerCheck: MiddlewareHandler
+  /** With GUARD_RATE_LIMIT: what counts refused credentials (tokens, sign-ins) by address. */
+  brake?: FailureBrake
   /** The clock. @default Date.now */
   now?: () => number
 }
@@ -91,7 +97,10 @@ function page(c: Context, node: Child, status = 200): Response {
 }
 
 export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
-  const { config, callerCheck } = options
+  const { config, brake } = options
+  // Requests pass the caller check with the brake around it; the sign-in form's probe (below)
+  // passes it without, and the form counts its own refusals by the client's address.
+  const callerCheck = brake ? brake.wrap(options.callerCheck) : options.callerCheck
   const now = options.now ?? Date.now
   const base = config.review.path
   const store = config.review.store
@@ -102,7 +111,7 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
   const tokenHeader = config.auth.tokenHeader
 
   // The caller check, asked about a token from the sign-in form, exactly as for a request.
-  const probe = new Hono().use(callerCheck).all('*', (c) => c.json(c.var.caller))
+  const probe = new Hono().use(options.callerCheck).all('*', (c) => c.json(c.var.caller))
   async function operatorByToken(token: string): Promise<Caller | undefined> {
     try {
       const headers = new Headers()
@@ -120,13 +129,19 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
   const cookieName = (c: Context) =>
     new URL(c.req.url).protocol === 'https:' ? '__Secure-rag-guard-review' : 'rag-guard-review'
 
-  async function sessionCaller(c: Context): Promise<Caller | undefined> {
+  /** The session's operator and id; with a store, only while D1 says the session is open. */
+  async function sessionCaller(c: Context): Promise<(Caller & { session: string }) | undefined> {
     if (!key) return undefined
     const value = getCookie(c, cookieName(c))
     if (!value) return undefined
-    const id = await readSession(await key, value, now())
+    const claim = await readSession(await key, value, now())
     // A token removed from GUARD_OPERATOR_TOKENS ends its sessions at once.
-    return id && (await operatorIds).has(id) ? { id, operator: true } : undefined
+    if (!claim || !(await operatorIds).has(claim.callerId)) return undefined
+    // One read by primary key, only for a cookie whose signature holds.
+    if (store && !(await sessionIsOpen(store.db, claim.sessionId, claim.callerId, now()))) {
+      return undefined
+    }
+    return { id: claim.callerId, operator: true, session: claim.sessionId }
   }
 
   const app = new Hono<ReviewEnv>({ getPath: (request) => normalizedPath(request.url) }).basePath(
@@ -137,11 +152,28 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     app.get('/login', (c) => page(c, <SignInPage base={base} />))
     app.post('/login', async (c) => {
       if (!sameOrigin(c.req.raw)) return forbidden()
+      const held = brake?.held(c)
+      if (held) return held
       const form = await readForm(c)
       const token = typeof form.token === 'string' ? form.token.trim() : ''
       const caller = token ? await operatorByToken(token) : undefined
-      if (!caller) return page(c, <SignInPage base={base} failed />, 401)
-      setCookie(c, cookieName(c), await sessionValue(await key!, caller.id, now()), {
+      if (!caller) {
+        // A refused token counts against the address (an empty form is no guess).
+        const limited = token ? await brake?.refused(c) : undefined
+        return limited ?? page(c, <SignInPage base={base} failed />, 401)
+      }
+      const sessionId = newSessionId()
+      const at = now()
+      // With a store, the session exists only once D1 has it: an end can then reach every copy.
+      if (store) {
+        await openSession(store.db, {
+          id: sessionId,
+          operator: caller.id,
+          now: at,
+          expires: at + SESSION_HOURS * 3_600_000,
+        })
+      }
+      setCookie(c, cookieName(c), await sessionValue(await key!, caller.id, sessionId, at), {
         path: base,
         httpOnly: true,
         secure: cookieName(c).startsWith('__Secure-'),
@@ -156,7 +188,8 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
   app.use('*', async (c, next) => {
     const session = await sessionCaller(c)
     if (session) {
-      c.set('caller', session)
+      c.set('caller', { id: session.id, operator: true })
+      c.set('sessionId', session.session)
     } else {
       let passed = false
       let refusal: Response | void
@@ -182,6 +215,7 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
       caller: caller.id,
       formToken: key ? await formToken(await key, caller.id, now()) : '',
       session: session !== undefined,
+      revocable: store !== undefined,
     })
     await next()
   })
@@ -216,6 +250,18 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
       </MessagePage>,
       404,
     )
+  const noSessionStore = (c: Context<ReviewEnv>) =>
+    page(
+      c,
+      <MessagePage title="Sessions are not stored" session={c.var.session}>
+        <p data-field="no-session-store">
+          Without a decision store (GUARD_DB), sessions are kept nowhere but in their cookies: no
+          session can be ended but by its browser. Nothing was ended. To end every session, change
+          REVIEW_SECRET; to end those of one token, remove it from GUARD_OPERATOR_TOKENS.
+        </p>
+      </MessagePage>,
+      409,
+    )
   const notFound = (c: Context<ReviewEnv>) =>
     page(
       c,
@@ -228,11 +274,28 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
   app.post('/logout', async (c) => {
     const form = await readForm(c)
     if (!(await trustedForm(c, form))) return refused(c)
+    const everywhere = form.everywhere
+    if (everywhere !== undefined && everywhere !== 'mine' && everywhere !== 'all') {
+      return errorResponse(400, 'invalid_scope', 'everywhere is "mine" or "all".')
+    }
+    if (everywhere && !store) return noSessionStore(c)
+    const sessionId = c.var.sessionId
+    if (store) {
+      // "mine": every session of this operator's token, a copied or stolen one included.
+      const scope =
+        everywhere === 'all'
+          ? 'all'
+          : everywhere === 'mine'
+            ? { operator: c.var.caller.id }
+            : sessionId && { session: sessionId }
+      if (scope) await endSessions(store.db, scope, now())
+    }
+    if (!sessionId) return c.redirect(`${base}/review`, 303)
     deleteCookie(c, cookieName(c), {
       path: base,
       secure: cookieName(c).startsWith('__Secure-'),
     })
-    return c.redirect(signIn ? `${base}/login` : `${base}/review`, 303)
+    return c.redirect(`${base}/login`, 303)
   })
 
   app.get('/', (c) => c.redirect(`${base}/review`, 303))

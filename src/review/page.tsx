@@ -87,6 +87,8 @@ export interface Session {
   formToken: string
   /** Whether the operator signed in with a session (and so can sign out). */
   session: boolean
+  /** Whether sessions are kept in the store (and so can be ended everywhere). */
+  revocable: boolean
 }
 
 const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
@@ -119,6 +121,30 @@ const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
           <form method="post" action={`${session.base}/logout`}>
             <input type="hidden" name="csrf" value={session.formToken} />
             <button type="submit">Sign out</button>
+          </form>
+        )}
+        {session?.revocable && (
+          <form method="post" action={`${session.base}/logout`}>
+            <input type="hidden" name="csrf" value={session.formToken} />
+            {/* Sessions are signed in with tokens; an Access identity has none of its own. */}
+            {session.caller.startsWith('token:') && (
+              <button
+                type="submit"
+                name="everywhere"
+                value="mine"
+                title="Ends every session signed in with your token, a copied one included"
+              >
+                Sign out everywhere
+              </button>
+            )}
+            <button
+              type="submit"
+              name="everywhere"
+              value="all"
+              title="Ends the sessions of every operator (for a token that leaked)"
+            >
+              End every session
+            </button>
           </form>
         )}
       </header>
@@ -312,7 +338,13 @@ export const ListPage: FC<{
                   {row.question !== null ? (
                     `${row.question}${row.question.length === 100 ? '…' : ''}`
                   ) : (
-                    <span class="muted">{row.content === 'purged' ? 'purged' : 'not stored'}</span>
+                    <span class="muted">
+                      {row.content === 'purged'
+                        ? 'purged'
+                        : row.content === 'capped'
+                          ? 'not stored (caller over its hourly cap)'
+                          : 'not stored'}
+                    </span>
                   )}
                 </td>
                 <td class="verdict">
@@ -435,9 +467,19 @@ const Content: FC<{ decision: DecisionDetail; what: 'question' | 'answer' }> = (
 function notStored(content: string, what: string): string {
   if (content === 'purged') return `The ${what} was purged (past the retention period).`
   if (content === 'not-stored') return `Content not stored (STORE_CONTENT is off).`
+  if (content === 'capped') {
+    return `Content not stored: this caller had stored more than STORE_CONTENT_HOURLY_BYTES of text in that hour.`
+  }
   return what === 'answer'
     ? 'No answer was read: the guard reads the answer for the groundedness check, or when the context came with it.'
     : `No ${what} in this decision.`
+}
+
+/** "item 2 of 3" for a batch's item (its record says which); undefined otherwise. */
+function batchItem(value: unknown): string | undefined {
+  const item = value as { index?: unknown; size?: unknown } | undefined
+  if (typeof item?.index !== 'number' || typeof item.size !== 'number') return undefined
+  return `item ${item.index + 1} of ${item.size}`
 }
 
 export const DetailPage: FC<{
@@ -455,6 +497,7 @@ export const DetailPage: FC<{
     ['request id', decision.request_id],
     ['route', record.route],
     ['path', `${String(record.method ?? '')} ${String(record.path ?? '')}`],
+    ['batch', batchItem(record.batchItem)],
     ['format', record.format],
     ['mode', decision.mode],
     ['applied', record.applied === true ? 'yes' : 'no'],

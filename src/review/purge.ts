@@ -59,6 +59,17 @@ export async function purgeDecisions(
   }
 }
 
+/**
+ * Deletes what only bounds need while it is current: sessions past their end, and the counts of
+ * content per caller and hour older than a day (the cap reads only the current hour's).
+ */
+export async function purgeBookkeeping(db: D1Database, now: number): Promise<void> {
+  await db.batch([
+    db.prepare('DELETE FROM sessions WHERE expires_at < ?').bind(now),
+    db.prepare('DELETE FROM content_usage WHERE hour < ?').bind(Math.floor(now / 3_600_000) - 24),
+  ])
+}
+
 /** The scheduled purge of the Worker's store; does nothing without one. Never throws. */
 export async function purgeStore(
   store: StoreConfig | undefined,
@@ -67,6 +78,7 @@ export async function purgeStore(
   if (!store) return undefined
   try {
     const result = await purgeDecisions(store.db, store.retentionDays, now)
+    await purgeBookkeeping(store.db, now)
     console.log(JSON.stringify({ message: 'rag-guard purge', ...result }))
     return result
   } catch (error) {

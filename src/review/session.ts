@@ -2,7 +2,9 @@
  * What keeps the review page to its operators once they are in: a signed session cookie (a
  * browser cannot send a bearer token, so an operator signs in once with the token), per-form
  * tokens against cross-site request forgery, and a same-origin check. Everything is an HMAC under
- * one key derived from the review secret; nothing is kept server-side.
+ * one key derived from the review secret. A session also carries a random id: with a decision
+ * store, that id and the session's end are kept in D1 (session-store.ts), so that signing out
+ * ends the session for every copy of the cookie; without one, nothing is kept server-side.
  *
  * Form tokens are HMAC(caller id, hour) — they need no JavaScript (a hidden field), no state,
  * and work with curl (GET the page, POST the field back). A token made for one operator is
@@ -61,24 +63,46 @@ function fromBase64Url(text: string): string | undefined {
   }
 }
 
-/** A session for `callerId`: `<id, base64url>.<expiry ms>.<hmac>`. */
-export async function sessionValue(key: CryptoKey, callerId: string, now: number): Promise<string> {
-  const payload = `${toBase64Url(callerId)}.${now + SESSION_HOURS * HOUR_MS}`
+/** A new session id: 128 random bits as hex. */
+export function newSessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16))
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
+/** A session of `callerId` with the id `sessionId`: `<caller id, base64url>.<expiry ms>.<id>.<hmac>`. */
+export async function sessionValue(
+  key: CryptoKey,
+  callerId: string,
+  sessionId: string,
+  now: number,
+): Promise<string> {
+  const payload = `${toBase64Url(callerId)}.${now + SESSION_HOURS * HOUR_MS}.${sessionId}`
   return `${payload}.${await hmacHex(key, `session|${payload}`)}`
 }
 
-/** The caller id of a valid, unexpired session; undefined for anything else. */
+/** What a valid session cookie says. */
+export interface SessionClaim {
+  callerId: string
+  sessionId: string
+  /** When the session ends by itself, in milliseconds since the epoch. */
+  expires: number
+}
+
+/** The claim of a valid, unexpired session; undefined for anything else. */
 export async function readSession(
   key: CryptoKey,
   value: string | undefined,
   now: number,
-): Promise<string | undefined> {
-  const match = value && /^([A-Za-z0-9_-]{1,400})\.(\d{1,16})\.([0-9a-f]{64})$/.exec(value)
+): Promise<SessionClaim | undefined> {
+  const match =
+    value && /^([A-Za-z0-9_-]{1,400})\.(\d{1,16})\.([0-9a-f]{32})\.([0-9a-f]{64})$/.exec(value)
   if (!match) return undefined
-  const payload = `${match[1]}.${match[2]}`
-  if (!constantTimeEqual(match[3]!, await hmacHex(key, `session|${payload}`))) return undefined
-  if (Number(match[2]) <= now) return undefined
-  return fromBase64Url(match[1]!)
+  const payload = `${match[1]}.${match[2]}.${match[3]}`
+  if (!constantTimeEqual(match[4]!, await hmacHex(key, `session|${payload}`))) return undefined
+  const expires = Number(match[2])
+  if (expires <= now) return undefined
+  const callerId = fromBase64Url(match[1]!)
+  return callerId === undefined ? undefined : { callerId, sessionId: match[3]!, expires }
 }
 
 /** The caller ids the caller check gives operators' tokens (`token:<hash prefix>`). */

@@ -12,6 +12,11 @@ const REVIEW_PATH = /^(\/[A-Za-z0-9._~-]+)+$/
 export const REVIEW_SETTINGS = {
   passRate: fraction({ env: 'STORE_PASS_RATE', default: 0.05 }),
   content: boolean({ env: 'STORE_CONTENT', default: false }),
+  contentHourlyBytes: integer(0, 2 ** 40, {
+    unit: 'bytes',
+    env: 'STORE_CONTENT_HOURLY_BYTES',
+    default: 4_194_304,
+  }),
   retentionDays: integer(1, 3650, { unit: 'days', env: 'STORE_RETENTION_DAYS', default: 30 }),
   path: custom<string>(
     (value) => typeof value === 'string' && REVIEW_PATH.test(value),
@@ -28,6 +33,8 @@ export interface StoreConfig {
   passRate: number
   /** Whether the question, the documents and the answer are stored (else hashes and sizes only). */
   content: boolean
+  /** The most bytes of text (UTF-8) stored per caller per hour; past it, decisions go without. */
+  contentHourlyBytes: number
   /** Decisions older than this are purged by the scheduled handler. */
   retentionDays: number
 }
@@ -45,6 +52,7 @@ interface ReviewInput {
   path: string
   passRate: number
   content: boolean
+  contentHourlyBytes: number
   retentionDays: number
   secret: string | undefined
   db: D1Database | undefined
@@ -87,6 +95,7 @@ export function reviewConfig(input: ReviewInput): ReviewConfig {
             db: input.db,
             passRate: input.passRate,
             content: input.content,
+            contentHourlyBytes: input.contentHourlyBytes,
             retentionDays: input.retentionDays,
           },
         }

@@ -11,9 +11,15 @@
  * The content policy is explicit: the question, the documents and the answer are stored only
  * with `content` on (`STORE_CONTENT`); otherwise a row holds what the decision log holds without
  * content — scores, verdicts, sizes and SHA-256 hashes.
+ *
+ * No caller can fill the store with text: each caller's stored text is counted per hour in D1
+ * (`content_usage`), and past `contentHourlyBytes` (`STORE_CONTENT_HOURLY_BYTES`) its decisions
+ * are stored without their text (`content = 'capped'`), counted and logged. The rows themselves
+ * stay bounded by the caller's rate (GUARD_RATE_LIMIT) and the pass rate.
  */
 import type { DecisionContent, DecisionRecord } from '../guard/decision-log'
 import { checkScore } from './checks'
+import { REVIEW_SETTINGS } from './settings'
 
 /** The most writes one isolate keeps waiting for D1; past it, decisions are dropped (counted). */
 export const MAX_PENDING_WRITES = 64
@@ -34,18 +40,27 @@ export interface DecisionStoreOptions {
   passRate: number
   /** Store the question, the documents and the answer (else hashes and sizes only). */
   content: boolean
+  /**
+   * The most bytes of text (question, documents and answer, UTF-8) stored per caller per hour;
+   * past it, the caller's decisions are stored without their text. @default 4194304
+   */
+  contentHourlyBytes?: number
   /** Draws the sample of passes. @default Math.random */
   random?: () => number
   /** Where failures are reported. @default console.error */
   log?: (line: string) => void
 }
 
-/** What one isolate's store did: rows written, passes left out, writes failed or dropped. */
+/**
+ * What one isolate's store did: rows written, passes left out, writes failed or dropped, and
+ * rows stored without their text because their caller had passed its hourly cap.
+ */
 export interface StoreCounts {
   stored: number
   sampledOut: number
   failed: number
   dropped: number
+  capped: number
 }
 
 /** One row of the `decisions` table (migrations/0001_decisions.sql, beside this file). */
@@ -64,7 +79,8 @@ export interface DecisionRow {
   sample_rate: number
   question_hash: string | null
   context_hash: string | null
-  content: 'stored' | 'not-stored' | 'purged'
+  /** `capped`: the caller had passed its hourly cap of stored text (STORE_CONTENT_HOURLY_BYTES). */
+  content: 'stored' | 'not-stored' | 'purged' | 'capped'
   question: string | null
   documents: string | null
   answer: string | null
@@ -92,6 +108,32 @@ const COLUMNS = [
   'answer',
   'record',
 ] as const satisfies ReadonlyArray<keyof DecisionRow>
+
+/**
+ * Adds a row's bytes to its caller's count for the hour, unless that would pass the cap: a row is
+ * returned when the bytes fit (and were counted), none when they do not. One statement, so two
+ * isolates writing for the same caller cannot both take the last room.
+ */
+const RESERVE = `INSERT INTO content_usage (caller, hour, bytes) VALUES (?1, ?2, ?3)
+  ON CONFLICT (caller, hour) DO UPDATE SET bytes = bytes + excluded.bytes
+  WHERE bytes + excluded.bytes <= ?4
+  RETURNING bytes`
+
+const HOUR_MS = 3_600_000
+const encoder = new TextEncoder()
+/** The bytes of a row's text, as D1 stores it (UTF-8). */
+const textBytes = (row: DecisionRow) =>
+  [row.question, row.documents, row.answer].reduce(
+    (total, text) => total + (text === null ? 0 : encoder.encode(text).byteLength),
+    0,
+  )
+
+/**
+ * Whether a count that went from `before` to `after` passed its first, or another hundred: what
+ * is logged once for the first and then every hundredth, so that a flood is not a flood of logs.
+ */
+const passedHundred = (before: number, after: number) =>
+  Math.floor((before + 99) / 100) < Math.floor((after + 99) / 100)
 
 const INSERT = `INSERT INTO decisions (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`
 
@@ -161,7 +203,8 @@ export function decisionRow(
 export interface DecisionStore {
   /**
    * The `onDecision` sink: stores the decision when it is kept (every flag and block, passes at
-   * the pass rate). Resolves when the write is done; never rejects.
+   * the pass rate); a batch's items each as a decision. Resolves when the writes are done;
+   * never rejects.
    */
   record(record: DecisionRecord, content: DecisionContent): Promise<void>
   /** What this isolate's store did so far. */
@@ -179,16 +222,22 @@ export interface DecisionStore {
  */
 export function createDecisionStore(options: DecisionStoreOptions): DecisionStore {
   const { db, passRate, content } = options
+  const cap = options.contentHourlyBytes ?? REVIEW_SETTINGS.contentHourlyBytes.default!
   const random = options.random ?? Math.random
   const log = options.log ?? ((line: string) => console.error(line))
-  const counts: StoreCounts = { stored: 0, sampledOut: 0, failed: 0, dropped: 0 }
+  const counts: StoreCounts = { stored: 0, sampledOut: 0, failed: 0, dropped: 0, capped: 0 }
   let pending = 0
 
-  const report = (event: 'write-failed' | 'write-dropped', error?: unknown) =>
+  const report = (
+    event: 'write-failed' | 'write-dropped' | 'content-capped',
+    error?: unknown,
+    caller?: string,
+  ) =>
     log(
       JSON.stringify({
         message: 'rag-guard store',
         event,
+        ...(caller === undefined ? {} : { caller }),
         ...counts,
         // The error names what failed (a missing table, a full database); it never holds the
         // row's values, which are bound parameters.
@@ -196,32 +245,69 @@ export function createDecisionStore(options: DecisionStoreOptions): DecisionStor
       }),
     )
 
+  /**
+   * Keeps the decision, or a batch's items each like a single request. One write whatever the
+   * batch's size (a D1 batch), and one count of its text against the caller's cap: a batch's
+   * items come from one request, and its text is stored whole or not at all.
+   */
   async function record(decision: DecisionRecord, about: DecisionContent): Promise<void> {
-    const sampleRate = decision.verdict === 'pass' ? passRate : 1
-    if (sampleRate < 1 && !(random() < sampleRate)) {
-      counts.sampledOut++
-      return
-    }
+    const decisions = about.items?.length ? about.items : [{ record: decision, content: about }]
+    const kept = decisions.flatMap((item) => {
+      const sampleRate = item.record.verdict === 'pass' ? passRate : 1
+      if (sampleRate < 1 && !(random() < sampleRate)) {
+        counts.sampledOut++
+        return []
+      }
+      return [{ ...item, sampleRate }]
+    })
+    if (kept.length === 0) return
     if (pending >= MAX_PENDING_WRITES) {
-      counts.dropped++
-      // Once for the first, then every hundredth: a flood of drops is not a flood of logs.
-      if (counts.dropped % 100 === 1) report('write-dropped')
+      counts.dropped += kept.length
+      if (passedHundred(counts.dropped - kept.length, counts.dropped)) report('write-dropped')
       return
     }
     pending++
     try {
-      const row = decisionRow(decision, about, { content, sampleRate, id: decisionId() })
-      await db
-        .prepare(INSERT)
-        .bind(...COLUMNS.map((column) => row[column]))
-        .run()
-      counts.stored++
+      const rows = kept.map((item) =>
+        decisionRow(item.record, item.content, {
+          content,
+          sampleRate: item.sampleRate,
+          id: decisionId(),
+        }),
+      )
+      const withText = rows.filter(
+        (row) => row.question !== null || row.documents !== null || row.answer !== null,
+      )
+      if (!(await withinCap(withText, decision.caller ?? 'anonymous'))) {
+        for (const row of withText) {
+          row.question = row.documents = row.answer = null
+          row.content = 'capped'
+        }
+        counts.capped += withText.length
+        if (passedHundred(counts.capped - withText.length, counts.capped)) {
+          report('content-capped', undefined, decision.caller)
+        }
+      }
+      const inserts = rows.map((row) =>
+        db.prepare(INSERT).bind(...COLUMNS.map((column) => row[column])),
+      )
+      await (inserts.length === 1 ? inserts[0]!.run() : db.batch(inserts))
+      counts.stored += rows.length
     } catch (error) {
-      counts.failed++
+      counts.failed += kept.length
       report('write-failed', error)
     } finally {
       pending--
     }
+  }
+
+  /** Whether the rows' text fits in its caller's room for the hour (then it is counted there). */
+  async function withinCap(rows: DecisionRow[], caller: string): Promise<boolean> {
+    if (rows.length === 0) return true
+    const bytes = rows.reduce((total, row) => total + textBytes(row), 0)
+    if (bytes > cap) return false
+    const hour = Math.floor(rows[0]!.time / HOUR_MS)
+    return (await db.prepare(RESERVE).bind(caller, hour, bytes, cap).first()) !== null
   }
 
   return { record, counts }

@@ -299,11 +299,12 @@ describe('signing in with an operator token (for a browser)', () => {
     const setup = await storeGuard(upstream, judgeSays(0.9))
     const cookie = await signIn(setup)
     const [name, value] = cookie.split('=') as [string, string]
-    const [id, expiry, signature] = value.split('.') as [string, string, string]
+    const [id, expiry, session, signature] = value.split('.') as [string, string, string, string]
     const forged = [
-      `${name}=${id}.${Number(expiry) + 1}.${signature}`,
-      `${name}=${btoa('token:000000000000').replace(/=+$/, '')}.${expiry}.${signature}`,
-      `${name}=${id}.${expiry}.${'0'.repeat(64)}`,
+      `${name}=${id}.${Number(expiry) + 1}.${session}.${signature}`,
+      `${name}=${btoa('token:000000000000').replace(/=+$/, '')}.${expiry}.${session}.${signature}`,
+      `${name}=${id}.${expiry}.${'0'.repeat(32)}.${signature}`,
+      `${name}=${id}.${expiry}.${session}.${'0'.repeat(64)}`,
       `rag-guard-review=${value}`,
     ]
     for (const forgery of forged) {

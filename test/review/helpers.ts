@@ -18,6 +18,8 @@ export async function emptyStore(): Promise<D1Database> {
   await env.TEST_DB.batch([
     env.TEST_DB.prepare('DELETE FROM reviews'),
     env.TEST_DB.prepare('DELETE FROM decisions'),
+    env.TEST_DB.prepare('DELETE FROM sessions'),
+    env.TEST_DB.prepare('DELETE FROM content_usage'),
   ])
   return env.TEST_DB
 }

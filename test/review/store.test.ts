@@ -210,7 +210,7 @@ describe('pass sampling', () => {
     await store.record(record('block'), {})
 
     expect(draws).toEqual([])
-    expect(store.counts).toEqual({ stored: 5, sampledOut: 3, failed: 0, dropped: 0 })
+    expect(store.counts).toEqual({ stored: 5, sampledOut: 3, failed: 0, dropped: 0, capped: 0 })
     const rows = await storedRows(db)
     expect(rows.filter((row) => row.verdict === 'pass').map((row) => row.sample_rate)).toEqual([
       0.25, 0.25, 0.25,
@@ -308,6 +308,7 @@ describe('a store that fails', () => {
       sampledOut: 0,
       failed: 0,
       dropped: 5,
+      capped: 0,
     })
     // One line for the first drop, not one per drop.
     expect(lines.map((line) => JSON.parse(line).event)).toEqual(['write-dropped'])
