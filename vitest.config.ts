@@ -40,7 +40,12 @@ export default defineConfig({
               // TEST_DB gets the schema; EMPTY_DB never does (a store whose writes fail).
               d1Databases: ['TEST_DB', 'EMPTY_DB'],
               // Miniflare's own rate limiter: three a minute per key (the sign-in brake's tests).
-              ratelimits: { TEST_RATE_LIMIT: { simple: { limit: 3, period: 60 } } },
+              ratelimits: {
+                TEST_RATE_LIMIT: {
+                  namespace_id: '1001',
+                  simple: { limit: 3, period: 60 as const },
+                },
+              },
             },
           })),
         ],

@@ -47,6 +47,7 @@ export {
 } from './judge/cache'
 export {
   createDecisionStore,
+  type D1BoundStatementLike,
   type D1DatabaseLike,
   type DecisionStore,
   type DecisionStoreOptions,

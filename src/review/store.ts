@@ -31,7 +31,14 @@ export const MAX_STORED_CHARS = 262_144
  * no Workers globals in a Node project; a D1 binding fits).
  */
 export interface D1DatabaseLike {
-  prepare(query: string): { bind(...values: unknown[]): { run(): Promise<unknown> } }
+  prepare(query: string): { bind(...values: unknown[]): D1BoundStatementLike }
+  batch(statements: D1BoundStatementLike[]): Promise<unknown>
+}
+
+/** What the store uses of a bound D1 statement. */
+export interface D1BoundStatementLike {
+  run(): Promise<unknown>
+  first(): Promise<unknown>
 }
 
 export interface DecisionStoreOptions {
