@@ -38,7 +38,7 @@ const EVAL_USAGE = `  rag-guard eval <data.jsonl> [options]
                               groundedness judges the "answer"     (the checks the lines have
                                                                     labels for, else sufficiency)
       --out <file>            output file                                  (scores.jsonl)
-      --concurrency <n>       judge calls at once, at most ${MAX_CONCURRENCY}                (4)
+      --concurrency <n>       judge calls at once, 1 to ${MAX_CONCURRENCY}                (4)
       --retries <n>           retries of a failed call                     (3)
       --timeout-ms <ms>       budget of one judge call, retries included   (30000)
       --limit <n>             judge only the first n examples
