@@ -12,7 +12,8 @@
  *   npm run demo -- --stream-mode annotate streamed answers annotated instead of held
  *
  * The guard keeps its decisions in a local D1 database (the schema of src/review/migrations/ applied with
- * `wrangler d1 migrations apply --local`), and the demo prints the review page's address.
+ * `wrangler d1 migrations apply --local`), and the demo prints the review page's address (not
+ * with --once, which stops the Workers and removes their database).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -20,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { applyMigrations, writeStoreConfig } from './local-store'
+import { applyMigrations, reviewPageNote, writeStoreConfig } from './local-store'
 import {
   STAND_IN_MODEL,
   STAND_IN_NOTICE,
@@ -309,9 +310,7 @@ async function main(): Promise<void> {
     console.log(
       `\nScores above come from the stand-in, not a model: they show the flow, not detection quality.`,
     )
-  console.log(
-    `\nReview page (these decisions, stored in a local D1): ${guardUrl}/_guard/review — sign in with the operator token ${operatorToken}${once ? '\n(--once stops the Workers now: run without it to open the page)' : ''}`,
-  )
+  console.log(`\n${reviewPageNote(guardUrl, operatorToken, once)}`)
   if (once) return
   console.log(`
 The table was fetched with the operator token, which also sees scores and reasons. Try it

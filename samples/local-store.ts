@@ -81,3 +81,15 @@ export function applyMigrations(
     )
   })
 }
+
+/**
+ * What the demo says of the review page once its table is printed. Kept running, the address and
+ * the operator token to sign in with; with `--once` the Workers (and their local D1, removed with
+ * the working directory) are already gone, so an address would lead nowhere: it says how to keep
+ * them running instead.
+ */
+export function reviewPageNote(guardUrl: string, operatorToken: string, once: boolean): string {
+  return once
+    ? 'Review page: the decisions above were stored in a local D1, which --once has stopped with the Workers; run `npm run demo` without --once to open the page and label them.'
+    : `Review page (these decisions, stored in a local D1): ${guardUrl}/_guard/review — sign in with the operator token ${operatorToken}`
+}

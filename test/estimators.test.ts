@@ -277,7 +277,7 @@ describe('reasoning models get the output budget they need', () => {
     expect(sent.reasoning_effort).toBe('none')
   })
 
-  it('a model LangChain does not know as a reasoning model gets reasoning_effort all the same, and its budget', async () => {
+  it('a model LangChain does not know as a reasoning model gets reasoning_effort all the same, and its budget as max_completion_tokens', async () => {
     const { model, judge } = await sampler(
       { samples: ['True'] },
       { model: '@cf/openai/gpt-oss-120b', reasoningEffort: 'low' },
@@ -285,7 +285,48 @@ describe('reasoning models get the output budget they need', () => {
     expect(await judge.judge(input)).toMatchObject({ ok: true })
     const sent = body((await model.requests())[0]!)
     expect(sent.reasoning_effort).toBe('low')
-    expect(sent.max_tokens).toBe(4096)
+    expect(sent.max_completion_tokens).toBe(4096)
+    expect(sent).not.toHaveProperty('max_tokens')
+  })
+
+  it.each([
+    ['sampling', { estimator: 'sampling' as const }, 4096],
+    ['logprobs', { estimator: 'logprobs' as const }, 4096],
+    [
+      'sampling, with its own budget',
+      { estimator: 'sampling' as const, maxOutputTokens: 900 },
+      900,
+    ],
+  ])(
+    'an Azure deployment of a reasoning model (any name) given an effort is sent max_completion_tokens, never max_tokens (%s)',
+    async (_, options, tokens) => {
+      const model = await scriptModel({ token: 'True', logprob: Math.log(0.8) })
+      await createJudge({
+        apiKey: 'k',
+        baseURL: model.baseURL,
+        model: 'judge-o3-deployment',
+        reasoningEffort: 'medium',
+        ...options,
+      }).judge(input)
+      const sent = body((await model.requests())[0]!)
+      expect(sent).toMatchObject({ reasoning_effort: 'medium', max_completion_tokens: tokens })
+      expect(sent).not.toHaveProperty('max_tokens')
+    },
+  )
+
+  it('a model not known to reason and given no effort (or effort none) keeps max_tokens', async () => {
+    for (const reasoningEffort of [undefined, 'none' as const]) {
+      const model = await scriptModel({ token: 'True', logprob: Math.log(0.8) })
+      await createJudge({
+        apiKey: 'k',
+        baseURL: model.baseURL,
+        model: 'judge-deployment',
+        ...(reasoningEffort ? { reasoningEffort } : {}),
+      }).judge(input)
+      const sent = body((await model.requests())[0]!)
+      expect(sent.max_tokens).toBe(1)
+      expect(sent).not.toHaveProperty('max_completion_tokens')
+    }
   })
 })
 

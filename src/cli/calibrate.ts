@@ -110,20 +110,42 @@ export interface ScoreLines {
   source: string
   /** Eval output: one line per example and check. Decision log: one record per request. */
   isLog: boolean
-  /** The last line for each example (eval: for each example and check), in order. */
-  latest: Map<string, Line>
+  /** Every line read, in order, under its key: eval, its id and check; a decision log, its id. */
+  entries: Array<[string, Line]>
   /** A line's label of a check: its own, else (a decision log) the labels file's. */
   labelFor: (line: Line, check: Check) => boolean | undefined
+}
+
+/**
+ * Refuses a score that is not one: a number outside [0, 1] or anything but a number (or null,
+ * "no score"), by line number and field. Clamping a 7 to 1 would calibrate on a typo.
+ */
+function scoreProblems(line: Line, where: string): string[] {
+  const fields: Array<[string, unknown]> = [['score', line.score]]
+  if (typeof line.checks === 'object' && line.checks !== null && !Array.isArray(line.checks))
+    for (const [check, own] of Object.entries(line.checks as Record<string, unknown>))
+      if (typeof own === 'object' && own !== null)
+        fields.push([`checks.${check}.score`, (own as { score?: unknown }).score])
+  return fields.flatMap(([field, value]) => {
+    if (value === undefined || value === null) return []
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      return [
+        `${where}: "${field}" is ${JSON.stringify(value)}; a score is a number in [0, 1], or null`,
+      ]
+    return value < 0 || value > 1 ? [`${where}: "${field}" is ${value}; scores lie in [0, 1]`] : []
+  })
 }
 
 /**
  * Reads `rag-guard eval` output, or the Worker's decision log joined with a labels file (by
  * `requestId`, else by `questionHash` and `contextHash`), or a decision log that carries its own
  * labels (the review page's export). For an id seen twice (eval: an id and check), the last line
- * wins (a resumed eval appends the new try).
+ * wins (a resumed eval appends the new try). A score that is no score in [0, 1] is refused.
  */
 export function readScoreLines(text: string, source: string, labelsText?: string): ScoreLines {
   const lines: Line[] = []
+  /** The line number of each record read (records inside a `wrangler tail` line share it). */
+  const lineNumbers = new Map<Line, number>()
   text.split(/\r?\n/).forEach((raw, index) => {
     if (!raw.trim()) return
     let line: Line
@@ -133,11 +155,23 @@ export function readScoreLines(text: string, source: string, labelsText?: string
       throw new DataError(`${source}:${index + 1}: not JSON`)
     }
     const nested = nestedDecisions(line)
-    lines.push(...(nested.length ? nested : [line]))
+    for (const record of nested.length ? nested : [line]) {
+      lines.push(record)
+      lineNumbers.set(record, index + 1)
+    }
   })
   const decisions = lines.filter((line) => line.message === 'rag-guard decision')
   const isLog = decisions.length > 0
-
+  const records = isLog ? decisions : lines
+  const problems = records.flatMap((line) =>
+    typeof line === 'object' && line !== null
+      ? scoreProblems(line, `${source}:${lineNumbers.get(line)}`)
+      : [],
+  )
+  if (problems.length)
+    throw new DataError(
+      `${problems.length} bad score${problems.length === 1 ? '' : 's'} in ${source}:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`,
+    )
   let labelFor = (line: Line, wanted: Check) => lineLabel(line, wanted)
   if (isLog && labelsText === undefined && !decisions.some(hasLabel)) {
     throw new DataError(
@@ -174,21 +208,18 @@ export function readScoreLines(text: string, source: string, labelsText?: string
   }
 
   // Eval output has a line per example and check; a decision record holds every check.
-  const latest = new Map<string, Line>()
-  ;(isLog ? decisions : lines).forEach((line, index) => {
+  const entries = records.map((line, index): [string, Line] => {
     const id = idOf(line, index)
-    const key = isLog ? id : `${id}\u0000${recordCheck(line)}`
-    latest.delete(key) // re-insert, so the order follows the last occurrence
-    latest.set(key, line)
+    return [isLog ? id : `${id}\u0000${recordCheck(line)}`, line]
   })
-  return { source, isLog, latest, labelFor }
+  return { source, isLog, entries, labelFor }
 }
 
 const idOf = (line: Line, index: number) => String(line.id ?? line.requestId ?? `line-${index + 1}`)
 
-/** The lines that hold `check`'s outcome: eval lines of that check, every decision record. */
-function linesOf(read: ScoreLines, check: Check): Array<[string, Line]> {
-  return [...read.latest].flatMap(([key, line]) =>
+/** The lines of `check`'s outcome, every one read: eval lines of that check, every decision record. */
+function entriesOf(read: ScoreLines, check: Check): Array<[string, Line]> {
+  return read.entries.flatMap(([key, line]) =>
     read.isLog
       ? [[key, line]]
       : recordCheck(line) === check
@@ -198,21 +229,39 @@ function linesOf(read: ScoreLines, check: Check): Array<[string, Line]> {
 }
 
 /**
+ * The last line of each example for `check` (in the order of the last occurrences), among the
+ * lines of `estimator` and those that belong to none: a file that holds two estimators' scores
+ * for one id keeps each one's own.
+ */
+function linesOf(read: ScoreLines, check: Check, estimator?: Estimator): Array<[string, Line]> {
+  const latest = new Map<string, Line>()
+  for (const [id, line] of entriesOf(read, check)) {
+    const name = estimatorOf(line)
+    if (estimator && name !== undefined && name !== estimator) continue
+    latest.delete(id) // re-insert, so the order follows the last occurrence
+    latest.set(id, line)
+  }
+  return [...latest]
+}
+
+/**
  * The estimator to calibrate among the scored lines: the one asked for, else the only one there.
- * Refuses lines of two estimators without `--estimator`.
+ * Refuses lines of two estimators without `--estimator` — counted over every line, not only the
+ * last of each id: two files of the same ids put end to end are mixed, not a resumed run.
  */
 function chooseEstimator(
   read: ScoreLines,
-  lines: Array<[string, Line]>,
+  check: Check,
   estimator?: Estimator,
 ): { chosen: Estimator; scored: Map<string, number>; counted: () => string } {
   // One estimator at a time: a logprobs score of 0.6 and a sampling score of 0.58 (3 of 5) are
   // not on one scale, and thresholds fitted to both fit neither.
-  const scored = new Map<string, number>()
-  for (const [, line] of lines) {
+  const ids = new Map<string, Set<string>>()
+  for (const [id, line] of entriesOf(read, check)) {
     const name = estimatorOf(line)
-    if (typeof line.score === 'number' && name) scored.set(name, (scored.get(name) ?? 0) + 1)
+    if (typeof line.score === 'number' && name) ids.set(name, (ids.get(name) ?? new Set()).add(id))
   }
+  const scored = new Map([...ids].map(([name, scoredIds]) => [name, scoredIds.size]))
   const counted = () => [...scored].map(([name, count]) => `${name} ${count}`).join(', ')
   if (!estimator && scored.size > 1) {
     throw new DataError(
@@ -225,22 +274,20 @@ function chooseEstimator(
 
 /** One check's labeled scores out of the lines read; `examples` is empty when there are none. */
 export function loadCheck(read: ScoreLines, check: Check, estimator?: Estimator): LoadedScores {
-  const lines = linesOf(read, check)
-  const { chosen } = chooseEstimator(read, lines, estimator)
+  const { chosen, scored } = chooseEstimator(read, check, estimator)
+  const lines = linesOf(read, check, chosen)
   const examples: ScoredExample[] = []
   const withoutScore: Record<string, number> = {}
-  const otherEstimators: Record<string, number> = {}
+  // The examples with scores of another estimator only, or as well: left out, and said so.
+  const otherEstimators: Record<string, number> = Object.fromEntries(
+    [...scored].filter(([name]) => name !== chosen),
+  )
   const sampleCounts = new Set<number>()
   let unlabeled = 0
   const models = new Set<string>()
   const promptVersions = new Set<string>()
   const production = read.isLog ? noLabels() : undefined
   for (const [id, line] of lines) {
-    const name = estimatorOf(line)
-    if (name !== undefined && name !== chosen) {
-      if (typeof line.score === 'number') otherEstimators[name] = (otherEstimators[name] ?? 0) + 1
-      continue
-    }
     if (typeof line.model === 'string') models.add(line.model)
     if (typeof line.promptVersion === 'string') promptVersions.add(line.promptVersion)
     if (production) {
@@ -282,7 +329,7 @@ export function loadCheck(read: ScoreLines, check: Check, estimator?: Estimator)
 }
 
 function noneLabeled(read: ScoreLines, check: Check, estimator?: Estimator): DataError {
-  const { scored, counted } = chooseEstimator(read, linesOf(read, check), estimator)
+  const { scored, counted } = chooseEstimator(read, check, estimator)
   return new DataError(
     `${read.source}: no labeled example with a ${check} score${estimator ? ` from the ${estimator} estimator${scored.size ? ` (it holds ${counted()})` : ''}` : ''}`,
   )
@@ -351,9 +398,7 @@ export function loadChecks(
 export function loadCombined(read: ScoreLines, estimator: Estimator): LoadedCombined {
   const byId = new Map<string, Partial<Record<Check, Line>>>()
   for (const check of CHECKS) {
-    for (const [id, line] of linesOf(read, check)) {
-      const name = estimatorOf(line)
-      if (name !== undefined && name !== estimator) continue
+    for (const [id, line] of linesOf(read, check, estimator)) {
       byId.set(id, { ...byId.get(id), [check]: line })
     }
   }
@@ -452,6 +497,20 @@ export function calibrate(
     tooFew: loaded.production
       ? tooFewLabels(loaded.production[loaded.check], loaded.check, targets)
       : [],
+  }
+}
+
+/**
+ * A report as `calibrate --json` prints it: the examples left out (they are the input), and the
+ * counts in the check's own words — `grounded` / `hallucinated` for groundedness.
+ */
+export function calibrationJson(report: CalibrationReport) {
+  const { yes, no } = LABEL_WORDS[report.loaded.check]
+  const { total, sufficient, insufficient } = report.counts
+  return {
+    ...report,
+    counts: { total, [yes]: sufficient, [no]: insufficient },
+    loaded: { ...report.loaded, examples: undefined },
   }
 }
 

@@ -15,6 +15,9 @@ const FINAL_REASONS = new Set([
   'no-context',
 ])
 
+/** Whether a line without a score stays as it is when the same command runs again. */
+export const isFinalReason = (reason: string): boolean => FINAL_REASONS.has(reason)
+
 /**
  * One output line: one check's score for one example, and what it was read from — for logprobs
  * the first token and the masses, for sampling the counts of True and False among the samples —
@@ -126,6 +129,12 @@ export function refuseOtherEstimators(output: string, estimator: string | undefi
   }
 }
 
+/**
+ * The most judge calls `eval` keeps in flight: past this a judge API only answers 429s faster,
+ * and each call holds a worker and a connection.
+ */
+export const MAX_CONCURRENCY = 256
+
 export interface EvalOptions {
   examples: Example[]
   judge: Judge
@@ -136,7 +145,7 @@ export interface EvalOptions {
   checks?: readonly Check[]
   /** The JSONL file results are appended to, one line per example as it is judged. */
   output: string
-  /** Judge calls in flight at once. @default 4 */
+  /** Judge calls in flight at once (never more than the calls to make, nor {@link MAX_CONCURRENCY}). @default 4 */
   concurrency?: number
   /** Stops taking new examples (those in flight finish and are written). */
   signal?: AbortSignal
@@ -150,6 +159,8 @@ export interface EvalSummary {
   skipped: number
   judged: number
   withoutScore: number
+  /** The calls of this run without a score, by reason (`judge-timeout`, `unexpected-token`, …). */
+  failures: Record<string, number>
   interrupted: boolean
   /** The same, per check. */
   byCheck: Partial<
@@ -189,6 +200,7 @@ export async function runEval(options: EvalOptions): Promise<EvalSummary> {
   let next = 0
   let judged = 0
   let withoutScore = 0
+  const failures: Record<string, number> = {}
   // A line written whole: appendFileSync either writes it or throws.
   const write = (record: ScoreRecord) =>
     appendFileSync(options.output, `${JSON.stringify(record)}\n`)
@@ -209,18 +221,26 @@ export async function runEval(options: EvalOptions): Promise<EvalSummary> {
       byCheck[check]!.judged++
       if (!result.ok) {
         withoutScore++
+        failures[result.reason] = (failures[result.reason] ?? 0) + 1
         byCheck[check]!.withoutScore++
       }
       progress.tick(!result.ok)
     }
   }
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker))
+  // One worker per call at most: a concurrency of a billion on one example starts one worker.
+  const workers = Math.min(
+    Math.max(1, options.concurrency ?? 4),
+    MAX_CONCURRENCY,
+    Math.max(1, todo.length),
+  )
+  await Promise.all(Array.from({ length: workers }, worker))
   const total = options.examples.length * checks.length
   return {
     total,
     skipped: total - todo.length,
     judged,
     withoutScore,
+    failures,
     interrupted: judged < todo.length,
     byCheck,
   }

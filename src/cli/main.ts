@@ -3,48 +3,48 @@
  * the same judge, prompt and scoring as the Worker.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
-// Read at build time: the built command carries its version, wherever it is installed.
 import packageJson from '../../package.json' with { type: 'json' }
 import { ConfigurationError } from '../errors'
 import { decide, validateThresholds } from '../guard/policy'
-import { createJudge, type JudgeOptions } from '../judge/judge'
+import type { JudgeOptions } from '../judge/judge'
 import { DEFAULT_JUDGE_OPTIONS, JUDGE_SETTINGS } from '../judge/options'
 import { CHECKS, isCheck, type Check } from '../review/checks'
 import { firstProblem, type Setting, type SettingValue } from '../settings'
 import {
   calibrate,
+  calibrationJson,
   ESTIMATORS,
   formatCalibration,
   loadChecks,
   type CalibrationReport,
   type Estimator,
 } from './calibrate'
+import { asksForHelp, parseCommand, refuseDirectory, UsageError } from './args'
 import { combine, formatCombined } from './combined'
 import { CHECK_LABEL_VALUES, DataError, readExamples } from './data'
-import { refuseOtherEstimators, runEval } from './eval'
+import { isFinalReason, MAX_CONCURRENCY, refuseOtherEstimators, runEval } from './eval'
 import { renderReports } from './report'
-import { readSource, TOKEN_ENV } from './source'
+import { isUrl, readSource, TOKEN_ENV } from './source'
 
-export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
-
-  rag-guard eval <data.jsonl> [options]
+const EVAL_USAGE = `  rag-guard eval <data.jsonl> [options]
       Judges every example with each check and appends one line per example and check to the
       output (scores.jsonl).
       Input lines: {"id"?, "question", "context": string | string[] | documents, "answer"?,
                     a label per check: "sufficient": true|false  or  "label": ${words('sufficiency')},
                     "grounded": true|false | ${words('groundedness')}}
       Re-running skips what is already scored: an interrupted run resumes where it stopped.
+      Exits 1 when an example could not be judged (its line is kept; a run again retries it).
       --checks <list>         sufficiency, groundedness or both (sufficiency,groundedness);
                               groundedness judges the "answer"     (the checks the lines have
                                                                     labels for, else sufficiency)
       --out <file>            output file                                  (scores.jsonl)
-      --concurrency <n>       judge calls at once                          (4)
+      --concurrency <n>       judge calls at once, 1 to ${MAX_CONCURRENCY}                (4)
       --retries <n>           retries of a failed call                     (3)
       --timeout-ms <ms>       budget of one judge call, retries included   (30000)
       --limit <n>             judge only the first n examples
+`
 
-  rag-guard calibrate <scores.jsonl | URL> [options]
+const CALIBRATE_USAGE = `  rag-guard calibrate <scores.jsonl | URL> [options]
       Metrics and recommended thresholds; no model calls. Reads eval output, the Worker's
       decision log (JSON lines, or wrangler tail --format json) with --labels, or the review
       page's labels export (https://guard.example.com/_guard/labels.jsonl, or a file of it).
@@ -65,12 +65,16 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
                               required when a file holds both: their scores are not on one scale
       --report <file.html>    also write a self-contained HTML report
       --json                  print the report as JSON
+`
 
-  rag-guard score --question <text> --context <text> [--context <text> …] [options]
+const SCORE_USAGE = `  rag-guard score --question <text> --context <text> [--context <text> …] [options]
       Judges one example and prints the result and the verdict.
+      --question <text>       the question
+      --context <text>        a document of the context; repeat it for several
       --block-below <t>       (0.1)      --flag-below <t>   (0.5)
+`
 
-  Judge options (eval, score), also from the environment:
+const JUDGE_USAGE = `  Judge options (eval, score), also from the environment:
       --model <name>          JUDGE_MODEL       (${DEFAULT_JUDGE_OPTIONS.model})
       --base-url <url>        OPENAI_BASE_URL   (the OpenAI API)
       --top-logprobs <n>      JUDGE_TOP_LOGPROBS (${DEFAULT_JUDGE_OPTIONS.topLogprobs})
@@ -81,17 +85,36 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --max-output-tokens <n> JUDGE_MAX_OUTPUT_TOKENS (1 logprobs, 5 sampling, 4096 reasoning models)
       The API key is read from OPENAI_API_KEY only (never from the command line).
 
-  rag-guard --version     the version of RAG Guard
 `
+
+const TITLE = 'rag-guard: measure and calibrate the RAG Guard judge\n'
+
+export const USAGE = `${TITLE}
+${EVAL_USAGE}
+${CALIBRATE_USAGE}
+${SCORE_USAGE}
+${JUDGE_USAGE}
+  rag-guard <command> --help      that command's options
+  rag-guard --version             the version of rag-guard
+`
+
+/** `rag-guard <command> --help`: the command's usage, and the judge options it takes. */
+export const COMMAND_USAGE = {
+  eval: `${TITLE}\n${EVAL_USAGE}\n${JUDGE_USAGE}`,
+  calibrate: `${TITLE}\n${CALIBRATE_USAGE}`,
+  score: `${TITLE}\n${SCORE_USAGE}\n${JUDGE_USAGE}`,
+} as const
+
+/**
+ * The judge, and LangChain with it, loaded when a command judges: `--help`, `--version` and a
+ * mistake on the command line answer at once.
+ */
+const loadJudge = async () => (await import('../judge/judge')).createJudge
 
 /** `"sufficient" | "insufficient" | …`: a check's own words, and there are more. */
 function words(check: Check): string {
   const { yes, no } = CHECK_LABEL_VALUES[check]
   return `"${yes[0]}" | "${no[0]}" | …`
-}
-
-class UsageError extends Error {
-  override readonly name = 'UsageError'
 }
 
 function number(
@@ -207,6 +230,15 @@ export const CALIBRATE_OPTIONS = {
   estimator: { type: 'string' },
 } as const
 
+/** The options of `rag-guard score`. */
+export const SCORE_OPTIONS = {
+  ...judgeOptions,
+  question: { type: 'string' },
+  context: { type: 'string', multiple: true },
+  'block-below': { type: 'string' },
+  'flag-below': { type: 'string' },
+} as const
+
 /** `--checks sufficiency,groundedness` (commas or spaces), each a check, none twice. */
 function checkList(value: string): Check[] {
   const names = value.split(/[\s,]+/).filter((name) => name !== '')
@@ -228,27 +260,38 @@ function describeEstimator(options: JudgeOptions): string {
 }
 
 async function evalCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommand(
+    {
+      command: 'eval',
+      flags: EVAL_OPTIONS,
+      positionals: { count: 1, message: 'eval takes one data file: rag-guard eval <data.jsonl>' },
+      usage: COMMAND_USAGE.eval,
+    },
     args,
-    allowPositionals: true,
-    options: EVAL_OPTIONS,
-  })
-  if (positionals.length !== 1)
-    throw new UsageError('eval takes one data file: rag-guard eval <data.jsonl>')
+  )
   const input = positionals[0]!
+  const output = values.out ?? 'scores.jsonl'
+  refuseDirectory('the data file', input)
+  refuseDirectory('--out', output)
+  // Every flag is checked before the banner: a mistake is the only thing printed.
   const asked = values.checks === undefined ? undefined : checkList(values.checks)
-  const read = readExamples(readFileSync(input, 'utf8'), input, { checks: asked })
-  const checks = read.checks
-  let examples = read.examples
-  const limit = number('limit', values.limit, examples.length, integer(1), 'a positive integer')
-  examples = examples.slice(0, limit)
+  const limit = number('limit', values.limit, Infinity, integer(1), 'a positive integer')
+  const concurrency = number(
+    'concurrency',
+    values.concurrency,
+    4,
+    (value) => integer(1)(value) && value <= MAX_CONCURRENCY,
+    `an integer from 1 to ${MAX_CONCURRENCY}`,
+  )
   const options = judgeOptionsFrom(
     values,
     number('timeout-ms', values['timeout-ms'], 30_000, integer(1), 'a positive integer'),
     number('retries', values.retries, 3, integer(0), 'an integer ≥ 0'),
   )
-  const judge = createJudge(options)
-  const output = values.out ?? 'scores.jsonl'
+  const read = readExamples(readFileSync(input, 'utf8'), input, { checks: asked })
+  const checks = read.checks
+  const examples = read.examples.slice(0, limit)
+  const judge = (await loadJudge())(options)
   refuseOtherEstimators(output, judge.estimator)
   const interrupt = new AbortController()
   const onSignal = () => {
@@ -271,26 +314,47 @@ async function evalCommand(args: string[]): Promise<number> {
     judge,
     checks,
     output,
-    concurrency: number('concurrency', values.concurrency, 4, integer(1), 'a positive integer'),
+    concurrency,
     signal: interrupt.signal,
   })
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
   process.stderr.write(
-    `${summary.interrupted ? 'interrupted' : 'done'}: ${summary.judged} judged now, ${summary.skipped} already in ${output}${summary.withoutScore ? `, ${summary.withoutScore} without a score (see "reason" in the output)` : ''}\n`,
+    `${summary.interrupted ? 'interrupted' : 'done'}: ${summary.judged} judged now, ${summary.skipped} already in ${output}${summary.withoutScore ? `, ${summary.withoutScore} without a score` : ''}\n`,
   )
-  return summary.interrupted ? 130 : 0
+  if (summary.withoutScore) process.stderr.write(`${describeFailures(summary.failures, output)}\n`)
+  // A run with calls that gave no score did not do its job, even though every line is written.
+  return summary.interrupted ? 130 : summary.withoutScore ? 1 : 0
+}
+
+/**
+ * `without a score: judge-http-error 118, unexpected-token 2 (…)`, and which of them the same
+ * command judges again: a failure of the call is retried, the judge's own answer is final.
+ */
+function describeFailures(failures: Record<string, number>, output: string): string {
+  const reasons = Object.entries(failures).sort(([, a], [, b]) => b - a)
+  const retried = reasons.filter(([reason]) => !isFinalReason(reason)).map(([reason]) => reason)
+  return `without a score: ${reasons.map(([reason, count]) => `${reason} ${count}`).join(', ')} (see "reason" and "message" in ${output})${retried.length ? `; the same command judges the ${retried.join(', ')} ones again` : ''}`
 }
 
 async function calibrateCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommand(
+    {
+      command: 'calibrate',
+      flags: CALIBRATE_OPTIONS,
+      positionals: {
+        count: 1,
+        message: 'calibrate takes one scores file: rag-guard calibrate <scores.jsonl | URL>',
+      },
+      usage: COMMAND_USAGE.calibrate,
+    },
     args,
-    allowPositionals: true,
-    options: CALIBRATE_OPTIONS,
-  })
-  if (positionals.length !== 1)
-    throw new UsageError('calibrate takes one scores file: rag-guard calibrate <scores.jsonl>')
+  )
   const input = positionals[0]!
+  if (!isUrl(input)) refuseDirectory('the scores file', input)
+  if (values.labels !== undefined && !isUrl(values.labels))
+    refuseDirectory('--labels', values.labels)
+  if (values.report !== undefined) refuseDirectory('--report', values.report)
   const check = values.check
   if (check !== undefined && !isCheck(check))
     throw new UsageError(
@@ -306,13 +370,6 @@ async function calibrateCommand(args: string[]): Promise<number> {
     throw new UsageError(
       `--estimator must be ${ESTIMATORS.map((name) => `"${name}"`).join(' or ')}, got ${JSON.stringify(estimator)}`,
     )
-  const loaded = loadChecks(
-    await readSource(input, source),
-    input,
-    values.labels === undefined ? undefined : await readSource(values.labels, source),
-    estimator,
-    check === undefined ? undefined : [check],
-  )
   const at =
     values.at === undefined
       ? undefined
@@ -336,6 +393,13 @@ async function calibrateCommand(args: string[]): Promise<number> {
     ),
     minCount: number('min-count', values['min-count'], 10, integer(1), 'a positive integer'),
   }
+  const loaded = loadChecks(
+    await readSource(input, source),
+    input,
+    values.labels === undefined ? undefined : await readSource(values.labels, source),
+    estimator,
+    check === undefined ? undefined : [check],
+  )
   const reports = loaded.checks.map((one) => calibrate(one, targets, at))
   const byCheck: Partial<Record<Check, CalibrationReport>> = Object.fromEntries(
     reports.map((report) => [report.loaded.check, report]),
@@ -354,10 +418,7 @@ async function calibrateCommand(args: string[]): Promise<number> {
       ? `${JSON.stringify(
           {
             checks: Object.fromEntries(
-              reports.map((report) => [
-                report.loaded.check,
-                { ...report, loaded: { ...report.loaded, examples: undefined } },
-              ]),
+              reports.map((report) => [report.loaded.check, calibrationJson(report)]),
             ),
             ...(loaded.leftOut.length ? { leftOut: loaded.leftOut } : {}),
             ...(combined ? { combined } : {}),
@@ -372,16 +433,18 @@ async function calibrateCommand(args: string[]): Promise<number> {
 }
 
 async function scoreCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...judgeOptions,
-      question: { type: 'string' },
-      context: { type: 'string', multiple: true },
-      'block-below': { type: 'string' },
-      'flag-below': { type: 'string' },
+  const { values } = parseCommand(
+    {
+      command: 'score',
+      flags: SCORE_OPTIONS,
+      positionals: {
+        count: 0,
+        message: 'score takes no positional argument: give the text with --question and --context',
+      },
+      usage: COMMAND_USAGE.score,
     },
-  })
+    args,
+  )
   if (!values.question) throw new UsageError('score needs --question <text>')
   if (!values.context?.length) throw new UsageError('score needs at least one --context <text>')
   const thresholds = validateThresholds(
@@ -391,6 +454,7 @@ async function scoreCommand(args: string[]): Promise<number> {
     },
     { blockBelow: '--block-below', flagBelow: '--flag-below' },
   )
+  const createJudge = await loadJudge()
   const result = await createJudge(judgeOptionsFrom(values, 30_000, 3)).judge({
     question: values.question,
     context: values.context,
@@ -400,45 +464,59 @@ async function scoreCommand(args: string[]): Promise<number> {
   return result.ok ? 0 : 1
 }
 
+const COMMANDS = { eval: evalCommand, calibrate: calibrateCommand, score: scoreCommand } as const
+type Command = keyof typeof COMMANDS
+const isCommand = (name: string | undefined): name is Command =>
+  name !== undefined && Object.hasOwn(COMMANDS, name)
+
+/** Failures of the file system that the user's paths cause: said in one line, like bad data. */
+const FILE_ERRORS = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EPERM'])
+
 /** Runs the CLI; returns the exit code. Errors in use or data are reported plainly, without a stack. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args
   try {
+    if (isCommand(command)) {
+      if (asksForHelp(rest)) {
+        process.stdout.write(COMMAND_USAGE[command])
+        return 0
+      }
+      return await COMMANDS[command](rest)
+    }
     switch (command) {
-      case 'eval':
-        return await evalCommand(rest)
-      case 'calibrate':
-        return await calibrateCommand(rest)
-      case 'score':
-        return await scoreCommand(rest)
+      case '-v':
+      case '--version':
+      case 'version':
+        process.stdout.write(`${packageJson.version}\n`)
+        return 0
       case undefined:
       case '-h':
       case '--help':
       case 'help':
-        process.stdout.write(USAGE)
+        // `rag-guard help eval` is `rag-guard eval --help`.
+        process.stdout.write(isCommand(rest[0]) ? COMMAND_USAGE[rest[0]] : USAGE)
         return command === undefined ? 2 : 0
-      case '-v':
-      case '--version':
-        process.stdout.write(`${packageJson.version}\n`)
-        return 0
       default:
         throw new UsageError(
           `unknown command ${JSON.stringify(command)}: use eval, calibrate or score`,
         )
     }
   } catch (error) {
-    if (
+    const code = (error as { code?: unknown }).code
+    const known =
       error instanceof UsageError ||
       error instanceof DataError ||
       error instanceof ConfigurationError ||
-      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-      (error as { code?: string }).code === 'ENOENT'
-    ) {
-      process.stderr.write(
-        `rag-guard: ${(error as Error).message}\n${error instanceof UsageError ? 'run rag-guard --help for the options\n' : ''}`,
-      )
-      return 2
-    }
-    throw error
+      (typeof code === 'string' && (FILE_ERRORS.has(code) || code.startsWith('ERR_PARSE_ARGS_')))
+    if (!known) throw error
+    // One line (a data error may list its lines below it), then where to look.
+    const help =
+      error instanceof UsageError ||
+      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_'))
+    const where = isCommand(command) ? `rag-guard ${command} --help` : 'rag-guard --help'
+    const message =
+      error instanceof DataError ? error.message : (error as Error).message.split('\n')[0]
+    process.stderr.write(`rag-guard: ${message}\n${help ? `run ${where} for the options\n` : ''}`)
+    return 2
   }
 }

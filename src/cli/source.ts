@@ -17,7 +17,7 @@ export interface SourceOptions {
   fetch?: typeof fetch
 }
 
-const isUrl = (location: string) => /^https?:\/\//i.test(location)
+export const isUrl = (location: string) => /^https?:\/\//i.test(location)
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
 /** The text at `location`: a file's, or a URL's (2xx only). Failures are `DataError`s that say what to do. */

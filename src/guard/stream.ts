@@ -13,7 +13,7 @@ import type { StreamFormat } from '../formats'
 import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
-import { hold, relay } from './relay'
+import { hold, relay, type HoldOutcome } from './relay'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
@@ -46,17 +46,32 @@ function annotation(decision: GuardDecision, details: boolean, midLine: boolean)
   return encoder.encode(`${midLine ? '\n' : ''}${ANNOTATION_PREFIX}${data}\n\n`)
 }
 
-export async function guardStream(
-  exchange: Exchange,
-  upstream: Response,
-  format: StreamFormat,
-): Promise<Outcome> {
+/**
+ * What the guard watches in a stream while it relays or holds it: the context (until judging has
+ * started), the answer (when a check needs it), the events a block is shaped from (hold mode),
+ * and where the bytes stand. Its callbacks are the relay's and the hold's.
+ */
+interface StreamWatch {
+  /** Hold mode's events so far, to shape a block after them. */
+  readonly seen: SSEEvent[]
+  /** Whether a check needs the answer: then every event is read to the end. */
+  readonly needsAnswer: boolean
+  /** The upstream's last byte was not a line end. */
+  midLine(): boolean
+  /** Bytes received when judging started (undefined: not yet). */
+  receivedAtStart(): number | undefined
+  onChunk(chunk: Uint8Array): void
+  /** The decision once the upstream has ended: without a context seen, there is none to judge. */
+  atEnd(): Promise<GuardDecision>
+  onCancel(): void
+  /** The context's event passed the body limit: unjudged. */
+  tooLarge(): GuardDecision
+}
+
+function watchStream(exchange: Exchange, format: StreamFormat, holding: boolean): StreamWatch {
   const { settings, pending } = exchange
-  const reader = upstream.body!.getReader()
   const parser = new SSEParser()
-  const holding = settings.mode === 'enforce' && settings.streamMode === 'hold'
   const limits = readLimits(settings)
-  /** Hold mode keeps what it saw (bounded by its buffer) to shape a block after it. */
   const seen: SSEEvent[] = []
   /** Bytes received; and how many had come when judging started (the context's share). */
   let received = 0
@@ -85,113 +100,134 @@ export async function guardStream(
       if (context) exchange.judgeContext(context)
     }
   }
-  const onChunk = (chunk: Uint8Array) => {
-    received += chunk.byteLength
-    if (chunk.byteLength > 0) {
-      const last = chunk[chunk.byteLength - 1]
-      midLine = last !== LF && last !== CR
-    }
-    // Once judging has started, only hold mode (to shape a block) and an answer check need the events.
-    if (exchange.started && !holding && !needsAnswer) return
-    observe(parser.push(chunk))
-    // An event that never ends is not read past the body limit, whatever it holds.
-    if (!exchange.started && parser.pendingLength > settings.maxBodyBytes) tooLarge()
-    if (exchange.started) receivedAtStart ??= received
+  return {
+    seen,
+    needsAnswer,
+    midLine: () => midLine,
+    receivedAtStart: () => receivedAtStart,
+    tooLarge,
+    onChunk(chunk) {
+      received += chunk.byteLength
+      if (chunk.byteLength > 0) {
+        const last = chunk[chunk.byteLength - 1]
+        midLine = last !== LF && last !== CR
+      }
+      // Once judging has started, only hold mode (to shape a block) and an answer check need the events.
+      if (exchange.started && !holding && !needsAnswer) return
+      observe(parser.push(chunk))
+      // An event that never ends is not read past the body limit, whatever it holds.
+      if (!exchange.started && parser.pendingLength > settings.maxBodyBytes) tooLarge()
+      if (exchange.started) receivedAtStart ??= received
+    },
+    atEnd() {
+      if (!exchange.started || needsAnswer) observe(parser.end())
+      if (!exchange.started) {
+        exchange.settleUnjudged({
+          ok: false,
+          reason: 'no-documents',
+          message: 'the stream ended without documents',
+        })
+      }
+      // The answer is complete: the groundedness check can start.
+      exchange.judgeAnswer(needsAnswer ? answer : undefined)
+      return pending.promise
+    },
+    onCancel() {
+      exchange.cancel()
+      if (!exchange.started) {
+        exchange.settleUnjudged({
+          ok: false,
+          reason: 'judge-aborted',
+          message: 'the client went away before the stream showed its context',
+        })
+      }
+    },
   }
-  /** The decision once the upstream has ended: without a context seen, there is none to judge. */
-  const atEnd = (): Promise<GuardDecision> => {
-    if (!exchange.started || needsAnswer) observe(parser.end())
-    if (!exchange.started) {
-      exchange.settleUnjudged({
-        ok: false,
-        reason: 'no-documents',
-        message: 'the stream ended without documents',
-      })
-    }
-    // The answer is complete: the groundedness check can start.
-    exchange.judgeAnswer(needsAnswer ? answer : undefined)
-    return pending.promise
-  }
-  const onCancel = () => {
-    exchange.cancel()
-    if (!exchange.started) {
-      exchange.settleUnjudged({
-        ok: false,
-        reason: 'judge-aborted',
-        message: 'the client went away before the stream showed its context',
-      })
-    }
-  }
+}
 
-  if (!holding) {
-    const shadow = settings.mode === 'shadow'
-    const body = relay(upstream.body!, {
-      reader,
-      // Once judging has started, nothing more is watched (unless a check needs the answer): the
-      // rest of the stream is piped natively.
-      watching: () => !exchange.started || needsAnswer,
-      onChunk,
-      onEnd: async (unseen) => {
-        if (shadow) {
-          // Nothing is added to a shadow stream: its end is not held up for the verdict.
-          void atEnd()
-          return undefined
-        }
-        // Unseen, the stream's last byte is unknown: a line end first keeps the comment its own line.
-        return annotation(await atEnd(), exchange.details, unseen || midLine)
-      },
-      onCancel,
-    })
-    return {
-      response: new Response(body, upstream),
-      decision: pending.promise,
-      applied: false,
-      stream: shadow ? 'shadow' : 'annotate',
-    }
-  }
+/** Acts on a streamed answer: held until the verdict (enforce, hold), else relayed at once. */
+export async function guardStream(
+  exchange: Exchange,
+  upstream: Response,
+  format: StreamFormat,
+): Promise<Outcome> {
+  const { settings } = exchange
+  const reader = upstream.body!.getReader()
+  const holding = settings.mode === 'enforce' && settings.streamMode === 'hold'
+  const watch = watchStream(exchange, format, holding)
+  return holding
+    ? holdStream(exchange, upstream, format, reader, watch)
+    : relayStream(exchange, upstream, reader, watch)
+}
 
+/**
+ * Annotate and shadow mode: every chunk goes out as it comes; an annotated stream ends with the
+ * verdict as a comment, a shadow stream with nothing.
+ */
+function relayStream(
+  exchange: Exchange,
+  upstream: Response,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  watch: StreamWatch,
+): Outcome {
+  const shadow = exchange.settings.mode === 'shadow'
+  const body = relay(upstream.body!, {
+    reader,
+    // Once judging has started, nothing more is watched (unless a check needs the answer): the
+    // rest of the stream is piped natively.
+    watching: () => !exchange.started || watch.needsAnswer,
+    onChunk: watch.onChunk,
+    onEnd: async (unseen) => {
+      if (shadow) {
+        // Nothing is added to a shadow stream: its end is not held up for the verdict.
+        void watch.atEnd()
+        return undefined
+      }
+      // Unseen, the stream's last byte is unknown: a line end first keeps the comment its own line.
+      return annotation(await watch.atEnd(), exchange.details, unseen || watch.midLine())
+    },
+    onCancel: watch.onCancel,
+  })
+  return {
+    response: new Response(body, upstream),
+    decision: exchange.pending.promise,
+    applied: false,
+    stream: shadow ? 'shadow' : 'annotate',
+  }
+}
+
+/**
+ * Hold mode: the stream is kept (bounded) until the verdict, then sent on — the held chunks and
+ * the rest piped natively — or replaced with a fallback stream of the format's own shape.
+ */
+async function holdStream(
+  exchange: Exchange,
+  upstream: Response,
+  format: StreamFormat,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  watch: StreamWatch,
+): Promise<Outcome> {
+  const { settings, pending } = exchange
   // What hold mode may keep: while it looks for the context, up to the body limit (the context
   // must be read whole to be judged); once judging has started, the buffer limit more.
-  const limit = () =>
-    receivedAtStart === undefined
+  const limit = () => {
+    const atStart = watch.receivedAtStart()
+    return atStart === undefined
       ? Math.max(settings.maxBodyBytes, settings.streamBufferBytes)
-      : receivedAtStart + settings.streamBufferBytes
+      : atStart + settings.streamBufferBytes
+  }
   const held = await hold(
     reader,
     limit,
     () => (exchange.started ? pending.promise : undefined),
-    onChunk,
+    watch.onChunk,
   )
-  let decision: GuardDecision
-  switch (held.outcome.kind) {
-    case 'decided':
-      decision = held.outcome.value
-      break
-    case 'ended':
-      decision = await atEnd()
-      break
-    case 'overflow':
-      decision = exchange.started
-        ? exchange.settleUnjudged({
-            ok: false,
-            reason: 'stream-buffer-exceeded',
-            message: `the stream passed ${settings.streamBufferBytes} bytes before the verdict was known`,
-          })
-        : tooLarge()
-      break
-    case 'failed':
-      decision = exchange.settleUnjudged({
-        ok: false,
-        reason: 'upstream-stream-error',
-        message: 'the upstream stream broke off before the verdict was known',
-      })
-      break
-  }
+  const decision = await heldDecision(exchange, held.outcome, watch)
 
   if (decision.verdict === 'block') {
     held.pending?.catch(() => {})
     void reader.cancel().catch(() => {})
-    const fallback = format.blockStream(seen, exchange.input.body, settings.fallbackMessage)
+    const fallback = format.blockStream(watch.seen, exchange.input.body, settings.fallbackMessage)
     const response = new Response(fallback, {
       status: upstream.status,
       headers: replacedBodyHeaders(upstream.headers),
@@ -202,6 +238,39 @@ export async function guardStream(
     held.outcome.kind === 'failed'
       ? new Blob(held.chunks).stream()
       : // The verdict is known: the held chunks, then the rest piped natively.
-        relay(upstream.body!, { reader, prefix: held.chunks, pending: held.pending, onCancel })
+        relay(upstream.body!, {
+          reader,
+          prefix: held.chunks,
+          pending: held.pending,
+          onCancel: watch.onCancel,
+        })
   return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
+}
+
+/** The decision of a held stream, by how the holding ended. */
+async function heldDecision(
+  exchange: Exchange,
+  outcome: HoldOutcome<GuardDecision>,
+  watch: StreamWatch,
+): Promise<GuardDecision> {
+  switch (outcome.kind) {
+    case 'decided':
+      return outcome.value
+    case 'ended':
+      return watch.atEnd()
+    case 'overflow':
+      return exchange.started
+        ? exchange.settleUnjudged({
+            ok: false,
+            reason: 'stream-buffer-exceeded',
+            message: `the stream passed ${exchange.settings.streamBufferBytes} bytes before the verdict was known`,
+          })
+        : watch.tooLarge()
+    case 'failed':
+      return exchange.settleUnjudged({
+        ok: false,
+        reason: 'upstream-stream-error',
+        message: 'the upstream stream broke off before the verdict was known',
+      })
+  }
 }

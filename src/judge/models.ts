@@ -36,15 +36,29 @@ export function thinks(model: string, reasoningEffort?: ReasoningEffort): boolea
 
 /**
  * `ChatOpenAI` models, built on first use (a judge that never samples never builds them).
- * `maxTokens` becomes `max_tokens`, or `max_completion_tokens` for the models `@langchain/openai`
- * knows as reasoning models; `reasoning_effort` goes as is, for any model (LangChain would drop
- * it for names it does not know, such as a reasoning model behind a gateway).
+ * The output budget goes as `max_tokens`, or as `max_completion_tokens` for a model that thinks
+ * — by its name or by its reasoning effort; `reasoning_effort` goes as is, for any model
+ * (LangChain would drop it for names it does not know, such as a reasoning model behind a
+ * gateway).
  */
 export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
   const reasoning = thinks(settings.model, settings.reasoningEffort)
-  const budget = (estimator: 'logprobs' | 'sampling') =>
-    settings.maxOutputTokens ?? (reasoning ? OUTPUT_TOKENS.reasoning : OUTPUT_TOKENS[estimator])
-  const build = (fields: ConstructorParameters<typeof ChatOpenAI>[0] & object) =>
+  const budget = (estimator: 'logprobs' | 'sampling') => {
+    const tokens =
+      settings.maxOutputTokens ?? (reasoning ? OUTPUT_TOKENS.reasoning : OUTPUT_TOKENS[estimator])
+    // `@langchain/openai` turns `maxTokens` into `max_completion_tokens` only for the names it
+    // knows as reasoning models (the rule of `isReasoningModel`); an Azure deployment or a gateway
+    // alias of one would get `max_tokens`, which OpenAI's reasoning models refuse. For those the
+    // budget is sent as a model argument, and `maxTokens: -1` (documented: no limit of its own)
+    // leaves `max_tokens` out of the request.
+    return reasoning && !isReasoningModel(settings.model)
+      ? { maxTokens: -1, modelKwargs: { max_completion_tokens: tokens } }
+      : { maxTokens: tokens }
+  }
+  const build = ({
+    modelKwargs,
+    ...fields
+  }: ConstructorParameters<typeof ChatOpenAI>[0] & object) =>
     new ChatOpenAI({
       model: settings.model,
       // OpenAI-compatible servers that need no key still need a non-empty one in the client.
@@ -57,9 +71,10 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
         ...(settings.fetch ? { fetch: settings.fetch } : {}),
         ...(settings.headers ? { defaultHeaders: settings.headers } : {}),
       },
-      ...(settings.reasoningEffort
-        ? { modelKwargs: { reasoning_effort: settings.reasoningEffort } }
-        : {}),
+      modelKwargs: {
+        ...modelKwargs,
+        ...(settings.reasoningEffort ? { reasoning_effort: settings.reasoningEffort } : {}),
+      },
       ...fields,
     })
   const once = <T>(make: () => T) => {
@@ -69,12 +84,12 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
   const logprobs = once(() =>
     build({
       temperature: 0,
-      maxTokens: budget('logprobs'),
+      ...budget('logprobs'),
       logprobs: true,
       topLogprobs: settings.topLogprobs,
     }),
   )
-  const sampling = { temperature: settings.samplingTemperature, maxTokens: budget('sampling') }
+  const sampling = { temperature: settings.samplingTemperature, ...budget('sampling') }
   const all = once(() => build({ ...sampling, n: settings.samples }))
   const one = once(() => build(sampling))
   return {

@@ -154,6 +154,13 @@ const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
 )
 
 const time = (ms: number) => `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC`
+/**
+ * The check that decided a flag or a block. A pass was stopped by no check: the check its row
+ * names is the one it was scored by, which "Decided by" would misreport.
+ */
+const decidedBy = (row: { verdict: string; check_name: string | null }) =>
+  row.verdict === 'pass' ? undefined : (row.check_name ?? undefined)
+
 const score = (value: number | null | undefined) =>
   value === null || value === undefined ? '–' : value.toFixed(4)
 
@@ -351,7 +358,7 @@ export const ListPage: FC<{
                   <Verdict verdict={row.verdict} />
                   {row.mode === 'shadow' && <span class="muted"> (shadow)</span>}
                 </td>
-                <td>{row.check_name ?? '–'}</td>
+                <td data-field="decided-by">{decidedBy(row) ?? '–'}</td>
                 <td class="num">{score(row.score)}</td>
                 <td class="num">{score(row.sufficiency_score)}</td>
                 <td class="num">{score(row.groundedness_score)}</td>
@@ -534,7 +541,8 @@ export const DetailPage: FC<{
         </p>
       )}
       <h2>
-        <Verdict verdict={decision.verdict} /> {decision.check_name ?? 'no check'} ·{' '}
+        <Verdict verdict={decision.verdict} />{' '}
+        {decision.verdict === 'pass' ? '· ' : `${decidedBy(decision) ?? 'no check'} · `}
         {score(decision.score)}
         {decision.reason ? ` · ${decision.reason}` : ''}
         {decision.mode === 'shadow' && <span class="muted"> (shadow mode: not applied)</span>}

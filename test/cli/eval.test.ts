@@ -182,11 +182,32 @@ describe('rag-guard eval against the stub model server', () => {
     const output = join(temporary(), 'scores.jsonl')
     const first = await runEval({ examples, judge, output, concurrency: 1, progress: terminal() })
     expect(first.withoutScore).toBe(2)
+    expect(first.failures).toEqual({ 'judge-http-error': 2 })
     expect(readFileSync(output, 'utf8')).toContain('"reason":"judge-http-error"')
     expect(alreadyJudged(output).size).toBe(0)
     const second = await runEval({ examples, judge, output, concurrency: 1, progress: terminal() })
     expect(second).toMatchObject({ judged: 2, withoutScore: 0 })
     expect(alreadyJudged(output)).toEqual(new Set(['a', 'b']))
+  })
+
+  it('starts no more workers than there are calls to make: a huge concurrency on one example is one call', async () => {
+    const model = await scripted(judgeStep)
+    const judge = createJudge({ apiKey: 'k', baseURL: model.baseURL })
+    const examples = parseExamples(
+      JSON.stringify({ id: 'a', question: 'q', context: 'c', sufficient: true }),
+      'x',
+    )
+    const output = join(temporary(), 'scores.jsonl')
+    // 2^32 workers cannot even be listed (an array that long is a RangeError): capped, it is one.
+    const summary = await runEval({
+      examples,
+      judge,
+      output,
+      concurrency: 2 ** 32,
+      progress: terminal(),
+    })
+    expect(summary).toMatchObject({ judged: 1, withoutScore: 0, failures: {} })
+    expect(await model.requests()).toHaveLength(1)
   })
 
   it('as a command: Ctrl-C stops it cleanly (exit 130), and the same command finishes the job', async () => {

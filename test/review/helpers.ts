@@ -79,6 +79,15 @@ export function formPost(
   }
 }
 
+/**
+ * A response's text, decoded as the UTF-8 every guard page and export declares. `.text()` would
+ * do the same, but workerd warns when it is called on a type it does not know as text (the
+ * export's `application/jsonl`), and a green run should print nothing it need not.
+ */
+export async function utf8(response: Response): Promise<string> {
+  return new TextDecoder().decode(await response.arrayBuffer())
+}
+
 /** Sends as `who`, and reads the text of the response. */
 export async function pageText(
   setup: SecureSetup,
@@ -86,7 +95,7 @@ export async function pageText(
   who: Sender = 'operator',
 ): Promise<{ status: number; text: string; response: Response }> {
   const response = await setup.send(path, asHtml, who)
-  return { status: response.status, text: await response.text(), response }
+  return { status: response.status, text: await utf8(response), response }
 }
 
 /** A stored row's record, parsed. */

@@ -20,6 +20,7 @@ import {
   recordOf,
   storedRows,
   storeGuard,
+  utf8,
 } from './helpers'
 
 const DOCUMENTS = ['A day pass costs $12.', 'Helmets are required for riders under 18.']
@@ -287,7 +288,7 @@ describe('the labels export', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('application/jsonl; charset=utf-8')
     expect(response.headers.get('cache-control')).toBe('no-store')
-    const text = await response.text()
+    const text = await utf8(response)
     const lines = text
       .trim()
       .split('\n')
@@ -311,7 +312,7 @@ describe('the labels export', () => {
     const count = async (query: string) => {
       const response = await setup.send(`/_guard/labels.jsonl${query}`, {}, 'operator')
       expect(response.status).toBe(200)
-      return (await response.text()).trim().split('\n').filter(Boolean).length
+      return (await utf8(response)).trim().split('\n').filter(Boolean).length
     }
     expect(await count('')).toBe(40)
     expect(await count('?check=sufficiency')).toBe(40)
@@ -321,7 +322,7 @@ describe('the labels export', () => {
 
   it('is read by `rag-guard calibrate`, per check, with the production labels counted and too few said', async () => {
     const setup = await labeledStore()
-    const text = await (await setup.send('/_guard/labels.jsonl', {}, 'operator')).text()
+    const text = await utf8(await setup.send('/_guard/labels.jsonl', {}, 'operator'))
 
     const sufficiency = loadScores(text, 'labels.jsonl')
     expect(sufficiency.source).toBe('decision-log')
@@ -355,7 +356,7 @@ describe('the labels export', () => {
 
   it('also serves as the labels file of a decision log from Workers Logs (joined by request id)', async () => {
     const setup = await labeledStore()
-    const labels = await (await setup.send('/_guard/labels.jsonl', {}, 'operator')).text()
+    const labels = await utf8(await setup.send('/_guard/labels.jsonl', {}, 'operator'))
     const log = setup.rows.map((row) => row.record).join('\n')
     const loaded = loadScores(log, 'decisions.log', labels)
     expect(loaded.examples).toHaveLength(40)

@@ -136,6 +136,30 @@ describe('the list of decisions', () => {
     expect(detail.text).toContain('href="/_guard/review?verdict=block&amp;check=groundedness"')
   })
 
+  it('names the check that decided a flag or a block, and none for a pass (no check stopped it)', async () => {
+    const setup = await storeGuard({ json: { answer: 'a' } }, judgeSays(0.9))
+    const store = createDecisionStore({ db: setup.db, passRate: 1, content: false })
+    await store.record(record(DAY + 1, 'pass', '/ask', 'groundedness', 0.95), {})
+    await store.record(record(DAY + 2, 'flag', '/ask', 'groundedness', 0.4), {})
+    const byVerdict = new Map((await storedRows(setup.db)).map((row) => [row.verdict, row.id]))
+    const { text } = await pageText(setup, '/_guard/review')
+    const decidedBy = (id: string) =>
+      new RegExp(`<tr data-id="${id}">[\\s\\S]*?<td data-field="decided-by">([^<]*)</td>`).exec(
+        text,
+      )?.[1]
+    expect(decidedBy(byVerdict.get('flag')!)).toBe('groundedness')
+    expect(decidedBy(byVerdict.get('pass')!)).toBe('–')
+    // The heading of the decision's own page says the same.
+    const heading = async (id: string) =>
+      /<h2>([\s\S]*?)<\/h2>/
+        .exec((await pageText(setup, `/_guard/review/${id}`)).text)?.[1]
+        ?.replace(/<[^>]+>/g, '')
+    expect(await heading(byVerdict.get('pass')!)).toBe('pass · 0.9500 (shadow mode: not applied)')
+    expect(await heading(byVerdict.get('flag')!)).toBe(
+      'flag groundedness · 0.4000 (shadow mode: not applied)',
+    )
+  })
+
   it('says so when nothing matches', async () => {
     const setup = await storeGuard({ json: { answer: 'a' } }, judgeSays(0.9))
     const { text } = await pageText(setup, '/_guard/review?verdict=block')
