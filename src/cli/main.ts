@@ -18,6 +18,8 @@ import {
   type CalibrationReport,
   type Estimator,
 } from './calibrate'
+import { BATCH_OPTIONS, batchEval } from './batch/command'
+import { BatchError } from './batch/provider'
 import { combine, formatCombined } from './combined'
 import { CHECK_LABEL_VALUES, DataError, readExamples } from './data'
 import { refuseOtherEstimators, runEval } from './eval'
@@ -41,6 +43,13 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --retries <n>           retries of a failed call                     (3)
       --timeout-ms <ms>       budget of one judge call, retries included   (30000)
       --limit <n>             judge only the first n examples
+      --batch                 through the provider's Batch API: half the price, its own rate
+                              limit, results within 24 hours; needs --estimator logprobs or
+                              sampling. Batch ids are recorded in <out>.batch/: run the same
+                              command again to wait, collect, and resubmit what got no result
+      --status                with --batch: where each batch is, without waiting
+      --cancel                with --batch: cancel the batches still running
+      --poll-seconds <s>      with --batch: between two looks at the batches   (30)
 
   rag-guard calibrate <scores.jsonl | URL> [options]
       Metrics and recommended thresholds; no model calls. Reads eval output, the Worker's
@@ -186,6 +195,7 @@ export const EVAL_OPTIONS = {
   retries: { type: 'string' },
   'timeout-ms': { type: 'string' },
   limit: { type: 'string' },
+  ...BATCH_OPTIONS,
 } as const
 
 /** The options of `rag-guard calibrate`. */
@@ -243,8 +253,10 @@ async function evalCommand(args: string[]): Promise<number> {
     number('timeout-ms', values['timeout-ms'], 30_000, integer(1), 'a positive integer'),
     number('retries', values.retries, 3, integer(0), 'an integer ≥ 0'),
   )
-  const judge = createJudge(options)
   const output = values.out ?? 'scores.jsonl'
+  if (values.batch || values.status || values.cancel)
+    return await batchEval({ examples, checks, output, judge: options, values })
+  const judge = createJudge(options)
   refuseOtherEstimators(output, judge.estimator)
   const interrupt = new AbortController()
   const onSignal = () => {
@@ -423,6 +435,7 @@ export async function main(args: string[]): Promise<number> {
       error instanceof UsageError ||
       error instanceof DataError ||
       error instanceof ConfigurationError ||
+      error instanceof BatchError ||
       (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
       (error as { code?: string }).code === 'ENOENT'
     ) {

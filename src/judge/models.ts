@@ -4,7 +4,8 @@
  * (`n`) or one per request. Built from settings as `ChatOpenAI` (chat completions), or a chat
  * model passed in, used as it was built.
  */
-import { ChatOpenAI } from '@langchain/openai'
+import { coerceMessageLikeToMessage } from '@langchain/core/messages'
+import { ChatOpenAI, convertMessagesToCompletionsMessageParams } from '@langchain/openai'
 import { askAll, type ChatCall, type JudgeChatModel, type JudgePromptMessages } from './chat'
 import type { SampleSource } from './estimators/sampling'
 import { isReasoningModel, OUTPUT_TOKENS, type ReasoningEffort } from './options'
@@ -14,6 +15,18 @@ export interface JudgeModels {
   logprobs(): JudgeChatModel
   /** Where the sampling estimator's answers come from. */
   sampling(prompt: JudgePromptMessages): SampleSource
+}
+
+/**
+ * The chat-completions bodies the judge's own `ChatOpenAI` models send, as data, for the
+ * provider's Batch API: the same parameters (`invocationParams`) and messages (LangChain's own
+ * conversion), so a batched request asks exactly what the online judge asks.
+ */
+export interface JudgeRequestBodies {
+  /** The logprobs estimator's request. */
+  logprobs(prompt: JudgePromptMessages): Record<string, unknown>
+  /** The sampling estimator's first request: all N answers at once (`n`). */
+  sampling(prompt: JudgePromptMessages): Record<string, unknown>
 }
 
 export interface OpenAIModelSettings {
@@ -40,7 +53,9 @@ export function thinks(model: string, reasoningEffort?: ReasoningEffort): boolea
  * knows as reasoning models; `reasoning_effort` goes as is, for any model (LangChain would drop
  * it for names it does not know, such as a reasoning model behind a gateway).
  */
-export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
+export function openAIModels(
+  settings: OpenAIModelSettings,
+): JudgeModels & { bodies: JudgeRequestBodies } {
   const reasoning = thinks(settings.model, settings.reasoningEffort)
   const budget = (estimator: 'logprobs' | 'sampling') =>
     settings.maxOutputTokens ?? (reasoning ? OUTPUT_TOKENS.reasoning : OUTPUT_TOKENS[estimator])
@@ -77,12 +92,26 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
   const sampling = { temperature: settings.samplingTemperature, maxTokens: budget('sampling') }
   const all = once(() => build({ ...sampling, n: settings.samples }))
   const one = once(() => build(sampling))
+  // What ChatOpenAI's chat-completions call sends: its invocation parameters, `stream: false`
+  // and the messages as it converts them.
+  const body = (chatModel: ChatOpenAI, prompt: JudgePromptMessages) => ({
+    ...chatModel.invocationParams({}),
+    stream: false,
+    messages: convertMessagesToCompletionsMessageParams({
+      messages: prompt.map((message) => coerceMessageLikeToMessage(message)),
+      model: settings.model,
+    }),
+  })
   return {
     logprobs,
     sampling: (prompt) => ({
       many: (call) => askAll(all(), prompt, call),
       one: (call) => askAll(one(), prompt, call),
     }),
+    bodies: {
+      logprobs: (prompt) => body(logprobs() as ChatOpenAI, prompt),
+      sampling: (prompt) => body(all() as ChatOpenAI, prompt),
+    },
   }
 }
 
