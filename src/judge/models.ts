@@ -92,16 +92,18 @@ export function openAIModels(
   const sampling = { temperature: settings.samplingTemperature, maxTokens: budget('sampling') }
   const all = once(() => build({ ...sampling, n: settings.samples }))
   const one = once(() => build(sampling))
-  // What ChatOpenAI's chat-completions call sends: its invocation parameters, `stream: false`
-  // and the messages as it converts them.
-  const body = (chatModel: ChatOpenAI, prompt: JudgePromptMessages) => ({
-    ...chatModel.invocationParams({}),
+  // What ChatOpenAI's chat-completions call sends: its invocation parameters (the same for every
+  // prompt: read once), `stream: false` and the messages as it converts them.
+  const body = (parameters: () => object, prompt: JudgePromptMessages) => ({
+    ...parameters(),
     stream: false,
     messages: convertMessagesToCompletionsMessageParams({
       messages: prompt.map((message) => coerceMessageLikeToMessage(message)),
       model: settings.model,
     }),
   })
+  const logprobsParameters = once(() => logprobs().invocationParams({}))
+  const samplingParameters = once(() => all().invocationParams({}))
   return {
     logprobs,
     sampling: (prompt) => ({
@@ -109,8 +111,8 @@ export function openAIModels(
       one: (call) => askAll(one(), prompt, call),
     }),
     bodies: {
-      logprobs: (prompt) => body(logprobs() as ChatOpenAI, prompt),
-      sampling: (prompt) => body(all() as ChatOpenAI, prompt),
+      logprobs: (prompt) => body(logprobsParameters, prompt),
+      sampling: (prompt) => body(samplingParameters, prompt),
     },
   }
 }

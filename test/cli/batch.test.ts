@@ -8,6 +8,7 @@ import { buildInputs } from '../../src/cli/batch/inputs'
 import { formatBatchSummary, runBatch, type BatchRunOptions } from '../../src/cli/batch/run'
 import { readState } from '../../src/cli/batch/state'
 import { readExamples, type Example } from '../../src/cli/data'
+import { runEval } from '../../src/cli/eval'
 import { createJudge, type JudgeOptions } from '../../src/judge/judge'
 import { createJudgeRequests } from '../../src/judge/requests'
 import { startStandInModel, STAND_IN_MODEL, type StandInServer } from '../../samples/stand-in-model'
@@ -413,6 +414,66 @@ describe('eval --batch against the stand-in Batch API', () => {
     expect(next).toMatchObject({ scored: 6, submitted: 4 })
   })
 
+  it('sampling with n: the scores of the online eval, from one request per example and check', async () => {
+    // One row per question, so each prompt is asked once by each path, whatever their order.
+    const examples = readExamples(readFileSync(HALUEVAL, 'utf8'), 'halueval', {
+      checks: ['sufficiency', 'groundedness'],
+    })
+      .examples.filter((example) => example.id.endsWith('-right'))
+      .slice(0, 12)
+    // The stand-in draws each prompt's samples in sequence from its first, in the process that
+    // runs it: the online eval gets a stand-in process of its own.
+    const own = await standInProcess()
+    const settings = { model: STAND_IN_MODEL, estimator: 'sampling' as const, samples: 5 }
+    const directory = temporary()
+    try {
+      await runEval({
+        examples,
+        judge: createJudge({ ...settings, baseURL: own.baseURL }),
+        checks: ['sufficiency', 'groundedness'],
+        output: join(directory, 'online.jsonl'),
+        progress: silent,
+      })
+    } finally {
+      own.stop()
+    }
+    const api = await batchApi(standIn.baseURL)
+    const summary = await run({
+      examples,
+      checks: ['sufficiency', 'groundedness'],
+      output: join(directory, 'batch.jsonl'),
+      requests: createJudgeRequests({ ...settings, baseURL: api.baseURL }),
+      provider: openAIBatchProvider({ baseURL: api.baseURL }),
+    })
+    expect(summary).toMatchObject({ scored: 24, fewerSamples: 0 })
+    const read = (file: string) =>
+      Object.fromEntries(
+        lines(join(directory, file)).map((record) => [
+          `${record.check ?? 'sufficiency'}:${record.id}`,
+          [record.score, record.trueCount, record.falseCount, record.requests, record.estimator],
+        ]),
+      )
+    expect(read('batch.jsonl')).toEqual(read('online.jsonl'))
+    const input = lines(join(directory, 'batch.jsonl'))[0]!
+    expect(input).toMatchObject({ estimator: 'sampling', samples: 5, requests: 1 })
+  })
+
+  it('sampling from a provider that ignores n: scored on what came, and said', async () => {
+    const model = await scripted({ token: 'True', n: 'ignore' })
+    const api = await batchApi(model.baseURL)
+    const output = join(temporary(), 'out.jsonl')
+    const summary = await run({
+      output,
+      provider: openAIBatchProvider({ baseURL: api.baseURL }),
+      requests: createJudgeRequests({ apiKey: 'k', estimator: 'sampling', samples: 5 }),
+    })
+    expect(summary).toMatchObject({ scored: 6, fewerSamples: 6 })
+    expect(formatBatchSummary(summary, output)[1]).toBe(
+      '6 sampling replies held fewer answers than asked for (the provider ignored "n"): their scores rest on fewer samples',
+    )
+    expect(lines(output)[0]).toMatchObject({ samples: 1, trueCount: 1 })
+  })
+
   it('refuses the batches of another judge', async () => {
     const model = await scripted(judgeStep)
     const api = await batchApi(model.baseURL)
@@ -424,6 +485,27 @@ describe('eval --batch against the stand-in Batch API', () => {
     ).rejects.toThrow(BatchError)
   })
 })
+
+/** The stand-in model in a process of its own (its sample draws are its own). */
+async function standInProcess() {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'samples/stand-in-model.ts'), '0'],
+    {
+      cwd: ROOT,
+    },
+  )
+  let printed = ''
+  const baseURL = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      printed += chunk.toString()
+      const found = printed.match(/at (http:\/\/127\.0\.0\.1:\d+\/v1)/)
+      if (found) resolve(found[1]!)
+    })
+    child.on('exit', () => reject(new Error(`the stand-in stopped: ${printed}`)))
+  })
+  return { baseURL, stop: () => child.kill() }
+}
 
 /** Runs the command as a user does. */
 function ragGuard(args: string[], cwd: string, baseURL: string, env: Record<string, string> = {}) {
