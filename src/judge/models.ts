@@ -48,14 +48,14 @@ export function thinks(model: string, reasoningEffort?: ReasoningEffort): boolea
 }
 
 /**
- * `ChatOpenAI` models, built on first use (a judge that never samples never builds them).
- * `maxTokens` becomes `max_tokens`, or `max_completion_tokens` for the models `@langchain/openai`
- * knows as reasoning models; `reasoning_effort` goes as is, for any model (LangChain would drop
- * it for names it does not know, such as a reasoning model behind a gateway).
+ * The judge's `ChatOpenAI` models, each built on first use (a judge that never samples never
+ * builds them): one token at temperature 0 with `top_logprobs`; N answers at once (`n`); one
+ * answer. `maxTokens` becomes `max_tokens`, or `max_completion_tokens` for the models
+ * `@langchain/openai` knows as reasoning models; `reasoning_effort` goes as is, for any model
+ * (LangChain would drop it for names it does not know, such as a reasoning model behind a
+ * gateway).
  */
-export function openAIModels(
-  settings: OpenAIModelSettings,
-): JudgeModels & { bodies: JudgeRequestBodies } {
+function openAIChatModels(settings: OpenAIModelSettings) {
   const reasoning = thinks(settings.model, settings.reasoningEffort)
   const budget = (estimator: 'logprobs' | 'sampling') =>
     settings.maxOutputTokens ?? (reasoning ? OUTPUT_TOKENS.reasoning : OUTPUT_TOKENS[estimator])
@@ -77,23 +77,45 @@ export function openAIModels(
         : {}),
       ...fields,
     })
-  const once = <T>(make: () => T) => {
-    let made: T | undefined
-    return () => (made ??= make())
-  }
-  const logprobs = once(() =>
-    build({
-      temperature: 0,
-      maxTokens: budget('logprobs'),
-      logprobs: true,
-      topLogprobs: settings.topLogprobs,
-    }),
-  )
   const sampling = { temperature: settings.samplingTemperature, maxTokens: budget('sampling') }
-  const all = once(() => build({ ...sampling, n: settings.samples }))
-  const one = once(() => build(sampling))
-  // What ChatOpenAI's chat-completions call sends: its invocation parameters (the same for every
-  // prompt: read once), `stream: false` and the messages as it converts them.
+  return {
+    logprobs: once(() =>
+      build({
+        temperature: 0,
+        maxTokens: budget('logprobs'),
+        logprobs: true,
+        topLogprobs: settings.topLogprobs,
+      }),
+    ),
+    all: once(() => build({ ...sampling, n: settings.samples })),
+    one: once(() => build(sampling)),
+  }
+}
+
+function once<T>(make: () => T): () => T {
+  let made: T | undefined
+  return () => (made ??= make())
+}
+
+/** The judge's `ChatOpenAI` models, as the judge asks them. */
+export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
+  const { logprobs, all, one } = openAIChatModels(settings)
+  return {
+    logprobs,
+    sampling: (prompt) => ({
+      many: (call) => askAll(all(), prompt, call),
+      one: (call) => askAll(one(), prompt, call),
+    }),
+  }
+}
+
+/**
+ * What the judge's `ChatOpenAI` models send for a prompt, as data: their invocation parameters
+ * (the same for every prompt: read once), `stream: false`, and the messages as LangChain
+ * converts them — the body of its chat-completions call.
+ */
+export function openAIRequestBodies(settings: OpenAIModelSettings): JudgeRequestBodies {
+  const { logprobs, all } = openAIChatModels(settings)
   const body = (parameters: () => object, prompt: JudgePromptMessages) => ({
     ...parameters(),
     stream: false,
@@ -105,15 +127,8 @@ export function openAIModels(
   const logprobsParameters = once(() => logprobs().invocationParams({}))
   const samplingParameters = once(() => all().invocationParams({}))
   return {
-    logprobs,
-    sampling: (prompt) => ({
-      many: (call) => askAll(all(), prompt, call),
-      one: (call) => askAll(one(), prompt, call),
-    }),
-    bodies: {
-      logprobs: (prompt) => body(logprobsParameters, prompt),
-      sampling: (prompt) => body(samplingParameters, prompt),
-    },
+    logprobs: (prompt) => body(logprobsParameters, prompt),
+    sampling: (prompt) => body(samplingParameters, prompt),
   }
 }
 

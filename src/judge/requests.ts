@@ -11,7 +11,7 @@ import { logprobsEstimate } from './estimators/logprobs'
 import { samplingEstimate } from './estimators/sampling'
 import { classifyFailure } from './failures'
 import { judgeIdentity, prepareInput, resolveJudgeOptions, type JudgeOptions } from './judge'
-import { openAIModels } from './models'
+import { openAIRequestBodies } from './models'
 import { PROMPT_VERSIONS, type Check } from './prompt'
 import type { Estimator, JudgeNoScore, JudgeResult } from './result'
 import type { JudgeInput } from './judge'
@@ -67,12 +67,12 @@ export function createJudgeRequests(options: JudgeOptions): JudgeRequests {
       'the Batch API needs the estimator chosen in advance: use --estimator logprobs or --estimator sampling (auto decides from each reply)',
       'estimator',
     )
-  const bodies = openAIModels({
+  const bodies = openAIRequestBodies({
     ...settings,
     apiKey: options.apiKey,
     baseURL: options.baseURL,
     headers: options.headers,
-  }).bodies
+  })
   const base = (check: Check) => ({
     check,
     model,

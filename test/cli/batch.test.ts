@@ -570,7 +570,7 @@ describe('end to end: the HaluEval sample, both checks, batch and online', () =>
     )
     expect(status.code).toBe(0)
     expect(status.stdout).toMatch(/^part-0001 batch-standin\d+ collected 400\/400\n$/)
-  }, 180_000)
+  }, 300_000)
 
   it('a provider without the Batch API: one line, use the online mode', async () => {
     const result = await ragGuard(
@@ -583,7 +583,7 @@ describe('end to end: the HaluEval sample, both checks, batch and online', () =>
       `rag-guard: ${standIn.baseURL} has no Batch API (GET /batches answered 404): run rag-guard eval without --batch`,
       '',
     ])
-  })
+  }, 120_000)
 
   it('--status and --cancel without --batch, and auto, are refused plainly', async () => {
     const status = await ragGuard(['eval', HALUEVAL, '--status'], temporary(), standIn.baseURL)
@@ -593,5 +593,5 @@ describe('end to end: the HaluEval sample, both checks, batch and online', () =>
     })
     expect(auto.code).toBe(2)
     expect(auto.stderr).toContain('use --estimator logprobs or --estimator sampling')
-  })
+  }, 120_000)
 })
