@@ -18,7 +18,7 @@ import {
   type CalibrationReport,
   type Estimator,
 } from './calibrate'
-import { BATCH_OPTIONS, batchEval } from './batch/command'
+import { BATCH_OPTIONS, batchEval, refuseWhileBatched } from './batch/command'
 import { BatchError } from './batch/provider'
 import { combine, formatCombined } from './combined'
 import { CHECK_LABEL_VALUES, DataError, readExamples } from './data'
@@ -256,6 +256,7 @@ async function evalCommand(args: string[]): Promise<number> {
   const output = values.out ?? 'scores.jsonl'
   if (values.batch || values.status || values.cancel)
     return await batchEval({ examples, checks, output, judge: options, values })
+  refuseWhileBatched(output)
   const judge = createJudge(options)
   refuseOtherEstimators(output, judge.estimator)
   const interrupt = new AbortController()

@@ -508,7 +508,13 @@ async function standInProcess() {
 }
 
 /** Runs the command as a user does. */
-function ragGuard(args: string[], cwd: string, baseURL: string, env: Record<string, string> = {}) {
+function ragGuard(
+  args: string[],
+  cwd: string,
+  baseURL: string,
+  env: Record<string, string> = {},
+  interrupt?: 'once waiting',
+) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/rag-guard.mjs'), ...args], {
       cwd,
@@ -523,8 +529,16 @@ function ragGuard(args: string[], cwd: string, baseURL: string, env: Record<stri
     })
     let stdout = ''
     let stderr = ''
+    let interrupted = false
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      // Ctrl-C once the batch is submitted and the first progress line is out.
+      if (interrupt && !interrupted && stderr.includes('batches: 0/1 done')) {
+        interrupted = true
+        child.kill('SIGINT')
+      }
+    })
     child.on('close', (code) => resolve({ code, stdout, stderr }))
   })
 }
@@ -583,6 +597,27 @@ describe('end to end: the HaluEval sample, both checks, batch and online', () =>
       `rag-guard: ${standIn.baseURL} has no Batch API (GET /batches answered 404): run rag-guard eval without --batch`,
       '',
     ])
+  }, 120_000)
+
+  it('an online eval into an output with batches still out is refused: nothing is paid twice', async () => {
+    const api = await batchApi(standIn.baseURL, { perLook: 0 })
+    const directory = temporary()
+    const args = ['eval', HALUEVAL, '--limit', '3', '--out', 'out.jsonl']
+    const submitted = await ragGuard(
+      [...args, '--batch', '--poll-seconds', '60'],
+      directory,
+      api.baseURL,
+      {},
+      'once waiting',
+    )
+    expect(submitted.stderr).toContain(
+      'waiting: 3 requests in batches still running at the provider',
+    )
+    const online = await ragGuard(args, directory, standIn.baseURL)
+    expect(online.code).toBe(2)
+    expect(online.stderr).toBe(
+      'rag-guard: 3 requests of out.jsonl are in batches not collected yet (out.jsonl.batch): run with --batch to collect them, or --batch --cancel first\n',
+    )
   }, 120_000)
 
   it('--status and --cancel without --batch, and auto, are refused plainly', async () => {

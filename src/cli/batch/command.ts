@@ -10,7 +10,7 @@ import { firstProblem } from '../../settings'
 import type { Example } from '../data'
 import { openAIBatchProvider, BatchError, type BatchProvider } from './provider'
 import { describeParts, formatBatchSummary, runBatch } from './run'
-import { stateFolder } from './state'
+import { readState, stateFolder } from './state'
 
 /** The options of `eval` that belong to the Batch API (the README's table and USAGE list each). */
 export const BATCH_OPTIONS = {
@@ -37,6 +37,18 @@ function headersFromEnvironment(): Record<string, string> | undefined {
   const parsed = JUDGE_SETTINGS.headers.fromEnv.safeParse(raw)
   if (!parsed.success) throw new BatchError(`JUDGE_HEADERS ${firstProblem(parsed.error)}`)
   return parsed.data as Record<string, string>
+}
+
+/**
+ * Refuses an online eval into an output whose batches are still out: their requests would be
+ * judged, and paid for, twice.
+ */
+export function refuseWhileBatched(output: string): void {
+  const waiting = (readState(output)?.parts ?? []).filter((part) => !part.collected)
+  if (waiting.length)
+    throw new BatchError(
+      `${waiting.reduce((total, part) => total + part.requests, 0)} requests of ${output} are in batches not collected yet (${stateFolder(output)}): run with --batch to collect them, or --batch --cancel first`,
+    )
 }
 
 /** Runs `eval --batch` (with `--status` or `--cancel`); returns the exit code. */
