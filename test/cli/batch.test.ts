@@ -388,6 +388,9 @@ describe('eval --batch against the stand-in Batch API', () => {
     const first = await run({ output, provider, limits: { requests: 5, bytes: 1e9 } })
     expect(first.missing).toEqual(new Map([['rejected', 5]]))
     expect(first.scored).toBe(1)
+    expect(formatBatchSummary(first, output)).toContain(
+      `input file rejected: part-0001 ${api.batches()[0]!.id} collected 0/0 rejected: too_many_requests`,
+    )
     expect(readState(output)!.parts[0]).toMatchObject({
       status: 'failed',
       rejected: [{ code: 'too_many_requests' }],

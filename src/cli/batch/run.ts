@@ -54,6 +54,8 @@ export interface BatchSummary extends Collected {
   /** In batches still running at the provider. */
   waiting: number
   parts: BatchPart[]
+  /** Parts whose input file the provider rejected, collected by this run: what it said. */
+  rejected: string[]
   interrupted: boolean
 }
 
@@ -118,6 +120,7 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
     submitted: 0,
     waiting: 0,
     parts: state.parts,
+    rejected: [],
     interrupted: false,
   }
 
@@ -158,6 +161,7 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchSummary> 
       part.collected = true
       save()
       unlinkIfThere(partFile(output, part, 'ids'))
+      if (part.status === 'failed') summary.rejected.push(...describeParts([part]))
     }
     for (const part of open()) if (FINISHED.has(part.status ?? '')) await collect(part)
 
@@ -276,6 +280,7 @@ export function formatBatchSummary(summary: BatchSummary, output: string): strin
     lines.push(
       `${summary.fewerSamples} sampling replies held fewer answers than asked for (the provider ignored "n"): their scores rest on fewer samples`,
     )
+  for (const part of summary.rejected) lines.push(`input file rejected: ${part}`)
   if (summary.missing.size)
     lines.push(
       `no result: ${byReason(summary.missing)}; run the same command again to submit them again`,
