@@ -44,8 +44,8 @@ export const USAGE = `rag-guard: measure and calibrate the RAG Guard judge
       --timeout-ms <ms>       budget of one judge call, retries included   (30000)
       --limit <n>             judge only the first n examples
       --batch                 through the provider's Batch API: half the price, its own rate
-                              limit, results within 24 hours; needs --estimator logprobs or
-                              sampling. Batch ids are recorded in <out>.batch/: run the same
+                              limit, results within 24 hours; logprobs or sampling (not auto).
+                              Batch ids are recorded in <out>.batch/: run the same
                               command again to wait, collect, and resubmit what got no result
       --status                with --batch: where each batch is, without waiting
       --cancel                with --batch: cancel the batches still running
