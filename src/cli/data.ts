@@ -238,4 +238,6 @@ export interface ScoreRecord {
   outputTokens?: number
   model: string
   promptVersion: string
+  /** The Batch API batch the result came from (`eval --batch`). */
+  batch?: string
 }

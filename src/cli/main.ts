@@ -20,6 +20,8 @@ import {
   type Estimator,
 } from './calibrate'
 import { asksForHelp, parseCommand, refuseDirectory, UsageError } from './args'
+import { BATCH_OPTIONS, batchEval, refuseWhileBatched } from './batch/command'
+import { BatchError } from './batch/provider'
 import { combine, formatCombined } from './combined'
 import { CHECK_LABEL_VALUES, DataError, readExamples } from './data'
 import { isFinalReason, MAX_CONCURRENCY, refuseOtherEstimators, runEval } from './eval'
@@ -42,6 +44,13 @@ const EVAL_USAGE = `  rag-guard eval <data.jsonl> [options]
       --retries <n>           retries of a failed call                     (3)
       --timeout-ms <ms>       budget of one judge call, retries included   (30000)
       --limit <n>             judge only the first n examples
+      --batch                 through the provider's Batch API: half the price, its own rate
+                              limit, results within 24 hours; logprobs or sampling (not auto).
+                              Batch ids are recorded in <out>.batch/: run the same
+                              command again to wait, collect, and resubmit what got no result
+      --status                with --batch: where each batch is, without waiting
+      --cancel                with --batch: cancel the batches still running
+      --poll-seconds <s>      with --batch: between two looks at the batches   (30)
 `
 
 const CALIBRATE_USAGE = `  rag-guard calibrate <scores.jsonl | URL> [options]
@@ -213,6 +222,7 @@ export const EVAL_OPTIONS = {
   retries: { type: 'string' },
   'timeout-ms': { type: 'string' },
   limit: { type: 'string' },
+  ...BATCH_OPTIONS,
 } as const
 
 /** The options of `rag-guard calibrate`. */
@@ -291,6 +301,9 @@ async function evalCommand(args: string[]): Promise<number> {
   const read = readExamples(readFileSync(input, 'utf8'), input, { checks: asked })
   const checks = read.checks
   const examples = read.examples.slice(0, limit)
+  if (values.batch || values.status || values.cancel)
+    return await batchEval({ examples, checks, output, judge: options, values })
+  refuseWhileBatched(output)
   const judge = (await loadJudge())(options)
   refuseOtherEstimators(output, judge.estimator)
   const interrupt = new AbortController()
@@ -507,6 +520,7 @@ export async function main(args: string[]): Promise<number> {
       error instanceof UsageError ||
       error instanceof DataError ||
       error instanceof ConfigurationError ||
+      error instanceof BatchError ||
       (typeof code === 'string' && (FILE_ERRORS.has(code) || code.startsWith('ERR_PARSE_ARGS_')))
     if (!known) throw error
     // One line (a data error may list its lines below it), then where to look.

@@ -150,3 +150,36 @@ export async function askAll(
     usage: readUsage(messages[0]?.usage_metadata),
   }
 }
+
+/**
+ * A chat completion's body (`choices`, `model`, `usage`), read as the judge reads the message
+ * LangChain makes of it: each choice's text (`message.content`, '' when null), its logprobs and
+ * finish reason, the model that answered and the request's tokens. For replies that came another
+ * way than through LangChain (the Batch API's output file), so they are scored by the same
+ * estimators as the online judge's. Throws a TypeError, as a reply without choices does online.
+ */
+export function replyFromCompletion(completion: unknown): ChatReply {
+  const body = isRecord(completion) ? completion : {}
+  const choices = Array.isArray(body.choices) ? body.choices.filter(isRecord) : []
+  if (choices.length === 0) throw new TypeError('the answer held no choices')
+  const usage = isRecord(body.usage) ? body.usage : {}
+  const count = (value: unknown) => (typeof value === 'number' && value ? value : undefined)
+  return {
+    answers: choices.map((choice) => {
+      const message = isRecord(choice.message) ? choice.message : {}
+      return {
+        text: textOf(message.content),
+        logprobs: choice.logprobs ?? undefined,
+        ...(typeof choice.finish_reason === 'string' && choice.finish_reason
+          ? { finishReason: choice.finish_reason }
+          : {}),
+      }
+    }),
+    model: typeof body.model === 'string' ? body.model : undefined,
+    usage: readUsage({
+      input_tokens: count(usage.prompt_tokens),
+      output_tokens: count(usage.completion_tokens),
+      total_tokens: count(usage.total_tokens),
+    }),
+  }
+}

@@ -2,7 +2,13 @@ import type { Callbacks } from '@langchain/core/callbacks/manager'
 import { ConfigurationError } from '../errors'
 import { check, checkOptional } from '../settings'
 import { retrying, startBudget, type Budget, type Reported } from './budget'
-import { addUsage, askOne, type ChatCall, type JudgeChatModel } from './chat'
+import {
+  addUsage,
+  askOne,
+  type ChatCall,
+  type JudgeChatModel,
+  type JudgePromptMessages,
+} from './chat'
 import { logprobsEstimate } from './estimators/logprobs'
 import { sampleCollector, samplingEstimate } from './estimators/sampling'
 import type { RefusedParameter } from './failures'
@@ -240,7 +246,7 @@ function withoutLogprobs({ result, refused }: Estimated): boolean {
 }
 
 /** The judge's options, checked against their definitions, with their defaults. */
-function resolveJudgeOptions(options: JudgeOptions) {
+export function resolveJudgeOptions(options: JudgeOptions) {
   const setting = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
     check<(typeof JUDGE_SETTINGS)[K]>(OWNER, name, JUDGE_SETTINGS[name], options[name])
   const optional = <K extends keyof typeof JUDGE_SETTINGS>(name: K) =>
@@ -273,7 +279,7 @@ function resolveJudgeOptions(options: JudgeOptions) {
  * shares them. The estimator of each score is part of the cache key besides (a judge with
  * `auto` makes scores of both).
  */
-function judgeIdentity(
+export function judgeIdentity(
   options: JudgeOptions,
   settings: ReturnType<typeof resolveJudgeOptions>,
 ): string {
@@ -300,6 +306,38 @@ function judgeIdentity(
           ...estimation,
         ],
   )
+}
+
+/**
+ * What the judge asks for one input and check: the prompt, or why the input cannot be judged
+ * (no question, no documents, no answer to check) without asking a model. Shared by the judge
+ * and by the Batch API's requests, so both ask exactly the same.
+ */
+export function prepareInput(
+  check: Check,
+  input: JudgeInput,
+):
+  | { ok: true; prompt: JudgePromptMessages }
+  | { ok: false; reason: 'no-question' | 'no-context' | 'no-answer'; message: string } {
+  const documents = (typeof input.context === 'string' ? [input.context] : input.context).filter(
+    (document) => document.trim() !== '',
+  )
+  if (input.question.trim() === '')
+    return { ok: false, reason: 'no-question', message: 'the question is empty' }
+  if (documents.length === 0)
+    return { ok: false, reason: 'no-context', message: 'there are no documents to judge' }
+  if (check === 'groundedness' && (input.answer ?? '').trim() === '')
+    return { ok: false, reason: 'no-answer', message: 'there is no answer to check' }
+  const { messages } = buildPrompt(check, {
+    question: input.question,
+    documents,
+    history: input.history,
+    answer: input.answer,
+  })
+  return {
+    ok: true,
+    prompt: messages.map(({ role, content }): [string, string] => [role, content]),
+  }
 }
 
 /**
@@ -397,32 +435,11 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       promptVersion: PROMPT_VERSIONS[check],
       latencyMs: Date.now() - startedAt,
     })
-    const documents = (typeof input.context === 'string' ? [input.context] : input.context).filter(
-      (document) => document.trim() !== '',
-    )
-    if (input.question.trim() === '') {
-      return { ok: false, reason: 'no-question', message: 'the question is empty', ...base() }
-    }
-    if (documents.length === 0) {
-      return {
-        ok: false,
-        reason: 'no-context',
-        message: 'there are no documents to judge',
-        ...base(),
-      }
-    }
-    if (check === 'groundedness' && (input.answer ?? '').trim() === '') {
-      return { ok: false, reason: 'no-answer', message: 'there is no answer to check', ...base() }
-    }
+    const prepared = prepareInput(check, input)
+    if (!prepared.ok) return { ...prepared, ...base() }
 
     const budget = startBudget(timeoutMs, callOptions.signal)
-    const { messages } = buildPrompt(check, {
-      question: input.question,
-      documents,
-      history: input.history,
-      answer: input.answer,
-    })
-    const prompt = messages.map(({ role, content }): [string, string] => [role, content])
+    const prompt = prepared.prompt
     const planned = current()
     const tracing = traced(callOptions)
     try {

@@ -4,7 +4,8 @@
  * (`n`) or one per request. Built from settings as `ChatOpenAI` (chat completions), or a chat
  * model passed in, used as it was built.
  */
-import { ChatOpenAI } from '@langchain/openai'
+import { coerceMessageLikeToMessage } from '@langchain/core/messages'
+import { ChatOpenAI, convertMessagesToCompletionsMessageParams } from '@langchain/openai'
 import { askAll, type ChatCall, type JudgeChatModel, type JudgePromptMessages } from './chat'
 import type { SampleSource } from './estimators/sampling'
 import { isReasoningModel, OUTPUT_TOKENS, type ReasoningEffort } from './options'
@@ -14,6 +15,18 @@ export interface JudgeModels {
   logprobs(): JudgeChatModel
   /** Where the sampling estimator's answers come from. */
   sampling(prompt: JudgePromptMessages): SampleSource
+}
+
+/**
+ * The chat-completions bodies the judge's own `ChatOpenAI` models send, as data, for the
+ * provider's Batch API: the same parameters (`invocationParams`) and messages (LangChain's own
+ * conversion), so a batched request asks exactly what the online judge asks.
+ */
+export interface JudgeRequestBodies {
+  /** The logprobs estimator's request. */
+  logprobs(prompt: JudgePromptMessages): Record<string, unknown>
+  /** The sampling estimator's first request: all N answers at once (`n`). */
+  sampling(prompt: JudgePromptMessages): Record<string, unknown>
 }
 
 export interface OpenAIModelSettings {
@@ -35,13 +48,14 @@ export function thinks(model: string, reasoningEffort?: ReasoningEffort): boolea
 }
 
 /**
- * `ChatOpenAI` models, built on first use (a judge that never samples never builds them).
- * The output budget goes as `max_tokens`, or as `max_completion_tokens` for a model that thinks
- * — by its name or by its reasoning effort; `reasoning_effort` goes as is, for any model
+ * The judge's `ChatOpenAI` models, each built on first use (a judge that never samples never
+ * builds them): one token at temperature 0 with `top_logprobs`; N answers at once (`n`); one
+ * answer. The output budget goes as `max_tokens`, or as `max_completion_tokens` for a model that
+ * thinks — by its name or by its reasoning effort; `reasoning_effort` goes as is, for any model
  * (LangChain would drop it for names it does not know, such as a reasoning model behind a
  * gateway).
  */
-export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
+function openAIChatModels(settings: OpenAIModelSettings) {
   const reasoning = thinks(settings.model, settings.reasoningEffort)
   const budget = (estimator: 'logprobs' | 'sampling') => {
     const tokens =
@@ -77,27 +91,58 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
       },
       ...fields,
     })
-  const once = <T>(make: () => T) => {
-    let made: T | undefined
-    return () => (made ??= make())
-  }
-  const logprobs = once(() =>
-    build({
-      temperature: 0,
-      ...budget('logprobs'),
-      logprobs: true,
-      topLogprobs: settings.topLogprobs,
-    }),
-  )
   const sampling = { temperature: settings.samplingTemperature, ...budget('sampling') }
-  const all = once(() => build({ ...sampling, n: settings.samples }))
-  const one = once(() => build(sampling))
+  return {
+    logprobs: once(() =>
+      build({
+        temperature: 0,
+        ...budget('logprobs'),
+        logprobs: true,
+        topLogprobs: settings.topLogprobs,
+      }),
+    ),
+    all: once(() => build({ ...sampling, n: settings.samples })),
+    one: once(() => build(sampling)),
+  }
+}
+
+function once<T>(make: () => T): () => T {
+  let made: T | undefined
+  return () => (made ??= make())
+}
+
+/** The judge's `ChatOpenAI` models, as the judge asks them. */
+export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
+  const { logprobs, all, one } = openAIChatModels(settings)
   return {
     logprobs,
     sampling: (prompt) => ({
       many: (call) => askAll(all(), prompt, call),
       one: (call) => askAll(one(), prompt, call),
     }),
+  }
+}
+
+/**
+ * What the judge's `ChatOpenAI` models send for a prompt, as data: their invocation parameters
+ * (the same for every prompt: read once), `stream: false`, and the messages as LangChain
+ * converts them — the body of its chat-completions call.
+ */
+export function openAIRequestBodies(settings: OpenAIModelSettings): JudgeRequestBodies {
+  const { logprobs, all } = openAIChatModels(settings)
+  const body = (parameters: () => object, prompt: JudgePromptMessages) => ({
+    ...parameters(),
+    stream: false,
+    messages: convertMessagesToCompletionsMessageParams({
+      messages: prompt.map((message) => coerceMessageLikeToMessage(message)),
+      model: settings.model,
+    }),
+  })
+  const logprobsParameters = once(() => logprobs().invocationParams({}))
+  const samplingParameters = once(() => all().invocationParams({}))
+  return {
+    logprobs: (prompt) => body(logprobsParameters, prompt),
+    sampling: (prompt) => body(samplingParameters, prompt),
   }
 }
 
