@@ -10,6 +10,7 @@
  *   GET  /review/:id          one decision: question, documents, answer, each check; label form
  *   POST /review/:id          save labels and a note (form token; same origin)
  *   GET  /labels.jsonl        the labels export (?check=sufficiency|groundedness)
+ *   GET  /overview            all traffic over time, from the hourly rollups (?window&route&check)
  *   GET, POST /login          sign in with an operator token; POST /logout
  */
 import type { Context, MiddlewareHandler } from 'hono'
@@ -20,10 +21,19 @@ import type { Child } from 'hono/jsx'
 import type { CallerCheckOptions } from '../guard/auth'
 import type { ReviewConfig } from './settings'
 import type { Caller } from '../guard/auth'
+import type { Thresholds } from '../guard/policy'
 import { readLimited } from '../guard/body'
 import { errorResponse } from '../guard/respond'
 import { normalizedPath } from '../routing'
-import { isCheck } from './checks'
+import { CHECKS, isCheck } from './checks'
+import {
+  currentThresholds,
+  overviewView,
+  parseOverviewQuery,
+  readOverview,
+  timeAxis,
+} from './overview'
+import { OverviewPage } from './overview-page'
 import { exportLine } from './export'
 import {
   DetailPage,
@@ -57,7 +67,16 @@ import {
 type ReviewEnv = { Variables: { caller: Caller; session: Session } }
 
 export interface ReviewAppOptions {
-  config: { auth: CallerCheckOptions; review: ReviewConfig }
+  config: {
+    auth: CallerCheckOptions
+    review: ReviewConfig
+    /** The guarded routes: the overview draws their thresholds. */
+    routes?: ReadonlyArray<{
+      paths: readonly string[]
+      thresholds: Thresholds
+      groundednessThresholds: Thresholds
+    }>
+  }
   /** The guard's caller check: the same one every other request passes. */
   callerCheck: MiddlewareHandler
   /** The clock. @default Date.now */
@@ -296,6 +315,39 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     }
     query.set('saved', '1')
     return c.redirect(`${base}/review/${id}?${query}`, 303)
+  })
+
+  // Every route's thresholds per check, as the overview draws them.
+  const routeThresholds = (config.routes ?? []).map((route) => ({
+    paths: route.paths,
+    thresholds: { sufficiency: route.thresholds, groundedness: route.groundednessThresholds },
+  }))
+
+  app.get('/overview', async (c) => {
+    if (!store) return noStore(c)
+    const request = parseOverviewQuery(c.req.query())
+    const axis = timeAxis(request.window, now())
+    const rows = await readOverview(store.db, request, axis)
+    if (request.route && !rows.routes.includes(request.route)) rows.routes.push(request.route)
+    return page(
+      c,
+      <OverviewPage
+        session={c.var.session}
+        request={request}
+        view={overviewView(rows, axis)}
+        routes={rows.routes}
+        thresholds={
+          Object.fromEntries(
+            CHECKS.map((check) => [
+              check,
+              currentThresholds(routeThresholds, check, request.route),
+            ]),
+          ) as Record<(typeof CHECKS)[number], Thresholds[]>
+        }
+        retentionDays={store.retentionDays}
+        flushSeconds={store.rollupFlushSeconds}
+      />,
+    )
   })
 
   app.get('/labels.jsonl', async (c) => {

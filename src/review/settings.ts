@@ -13,6 +13,12 @@ export const REVIEW_SETTINGS = {
   passRate: fraction({ env: 'STORE_PASS_RATE', default: 0.05 }),
   content: boolean({ env: 'STORE_CONTENT', default: false }),
   retentionDays: integer(1, 3650, { unit: 'days', env: 'STORE_RETENTION_DAYS', default: 30 }),
+  // At most 25: the flush runs in the `waitUntil` of a request, which lasts 30 s after it.
+  rollupFlushSeconds: integer(0, 25, {
+    unit: 'seconds',
+    env: 'ROLLUP_FLUSH_SECONDS',
+    default: 10,
+  }),
   path: custom<string>(
     (value) => typeof value === 'string' && REVIEW_PATH.test(value),
     'a path of plain segments such as "/_guard" (no parameters, wildcards or trailing slash)',
@@ -28,8 +34,10 @@ export interface StoreConfig {
   passRate: number
   /** Whether the question, the documents and the answer are stored (else hashes and sizes only). */
   content: boolean
-  /** Decisions older than this are purged by the scheduled handler. */
+  /** Decisions older than this are purged by the scheduled handler (rollups too). */
   retentionDays: number
+  /** How long an isolate adds up its decisions before it writes the hourly rollups. */
+  rollupFlushSeconds: number
 }
 
 export interface ReviewConfig {
@@ -46,6 +54,7 @@ interface ReviewInput {
   passRate: number
   content: boolean
   retentionDays: number
+  rollupFlushSeconds: number
   secret: string | undefined
   db: D1Database | undefined
   /** A secret the deployment already has (CACHE_SECRET, the judge key, the guard tokens). */
@@ -88,6 +97,7 @@ export function reviewConfig(input: ReviewInput): ReviewConfig {
             passRate: input.passRate,
             content: input.content,
             retentionDays: input.retentionDays,
+            rollupFlushSeconds: input.rollupFlushSeconds,
           },
         }
       : {}),
