@@ -59,16 +59,17 @@ export function timeAxis(window: WindowName, now: number): TimeAxis {
 
 /** What the rollup statements read, as rows. */
 export interface OverviewRows {
-  verdicts: Array<{ slot: number; verdict: string; mode: string; n: number }>
-  reasons: Array<{ slot: number; reason: string; n: number }>
-  scores: Array<Record<string, number> & { check_name: string }>
-  latency: Array<Record<string, number> & { slot: number }>
-  settings: SettingsRow[]
+  /** Decisions per slot and outcome (verdicts, and unjudged ones by reason). */
+  decisions: Array<{ slot: number; verdict: string; mode: string; reason: string; n: number }>
+  /** Check outcomes per slot and combination of settings: scores, latency, cache, changes. */
+  checks: CheckRow[]
+  /** The combinations of settings of the last hour before the window (what came before). */
+  earlier: SettingsRow[]
   labels: Array<{ check_name: string; bucket: number; label: number; n: number }>
   routes: string[]
 }
 
-/** One combination of settings a check ran with, and the first and last hour it was seen. */
+/** One combination of settings a check ran with, and the first hour (of a slot) it was seen. */
 export interface SettingsRow {
   route: string
   check_name: string
@@ -78,22 +79,25 @@ export interface SettingsRow {
   block_below: number
   flag_below: number
   first: number
-  last: number
 }
 
+export type CheckRow = SettingsRow & Record<string, number> & { slot: number }
+
 const sum = (columns: string[]) => columns.map((column) => `SUM(${column}) AS ${column}`).join(', ')
+const SETTINGS = 'route, check_name, model, prompt_version, estimator, block_below, flag_below'
 
 /**
- * The statements of one overview, with their parameters. `?1` start, `?2` end, `?3` step, and
- * the filters after. Exported so that a test can read their query plans.
+ * The statements of one overview, with their parameters. Each rollup table is read once, as one
+ * range of an index (the window's hours, or a route's); the settings before the window are one
+ * hour's rows. Exported so that a test can read their query plans.
  */
 export function overviewStatements(
   request: OverviewRequest,
   axis: TimeAxis,
 ): Record<keyof OverviewRows, { sql: string; params: unknown[] }> {
-  const base = [axis.start, axis.end, axis.step]
+  /** `?1` start, `?2` end, `?3` step, then the filters. */
+  const params: unknown[] = [axis.start, axis.end, axis.step]
   const filters: string[] = []
-  const params: unknown[] = [...base]
   if (request.route) {
     params.push(request.route)
     filters.push(`route = ?${params.length}`)
@@ -103,62 +107,56 @@ export function overviewStatements(
     filters.push(`check_name = ?${params.length}`)
   }
   const where = ['hour >= ?1', 'hour < ?2', ...filters].join(' AND ')
-  const slot = '(hour - ?1) / ?3'
-  // The settings' history reaches before the window: a change is a combination first seen in it.
-  const historyParams: unknown[] = [axis.end]
-  const history = ['hour < ?1']
+  // Integer slots, whatever type the driver gives the bound numbers.
+  const slot = 'CAST((hour - ?1) / ?3 AS INTEGER)'
+  // The last hour before the window, for the route and check chosen.
+  const earlierParams: unknown[] = [axis.start]
+  const earlierFilters: string[] = []
   if (request.route) {
-    historyParams.push(request.route)
-    history.push(`route = ?${historyParams.length}`)
+    earlierParams.push(request.route)
+    earlierFilters.push(`route = ?${earlierParams.length}`)
   }
   if (request.check) {
-    historyParams.push(request.check)
-    history.push(`check_name = ?${historyParams.length}`)
+    earlierParams.push(request.check)
+    earlierFilters.push(`check_name = ?${earlierParams.length}`)
   }
+  const alsoEarlier = earlierFilters.map((filter) => ` AND ${filter}`).join('')
   const labelParams: unknown[] = [axis.start, axis.end]
   if (request.route) labelParams.push(request.route)
-  const labelSelect = (check: Check, column: string, label: string) =>
+  // CROSS JOIN keeps `reviews` outside: the labels are read (as many as operators gave), each
+  // with one look-up of its decision by primary key — never a range of `decisions`, which
+  // SQLite would otherwise pick for a short window.
+  const labelSelect = (check: Check, label: string) =>
     `SELECT '${check}' AS check_name,
-        MIN(CAST(d.${column} * ${SCORE_BUCKETS} AS INTEGER), ${SCORE_BUCKETS - 1}) AS bucket,
+        MIN(CAST(d.${check}_score * ${SCORE_BUCKETS} AS INTEGER), ${SCORE_BUCKETS - 1}) AS bucket,
         r.${label} AS label, COUNT(*) AS n
-      FROM reviews r JOIN decisions d ON d.id = r.decision_id
-      WHERE r.${label} IS NOT NULL AND d.${column} IS NOT NULL AND d.time >= ?1 AND d.time < ?2
+      FROM reviews r CROSS JOIN decisions d ON d.id = r.decision_id
+      WHERE r.${label} IS NOT NULL AND d.${check}_score IS NOT NULL AND d.time >= ?1 AND d.time < ?2
         ${request.route ? 'AND d.route = ?3' : ''}
       GROUP BY bucket, label`
   const labelChecks = CHECKS.filter((check) => !request.check || request.check === check)
   return {
-    verdicts: {
-      sql: `SELECT ${slot} AS slot, verdict, mode, SUM(n) AS n FROM rollup_decisions
-        WHERE ${where} GROUP BY slot, verdict, mode`,
+    decisions: {
+      sql: `SELECT ${slot} AS slot, verdict, mode, reason, SUM(n) AS n FROM rollup_decisions
+        WHERE ${where} GROUP BY slot, verdict, mode, reason`,
       params,
     },
-    reasons: {
-      sql: `SELECT ${slot} AS slot, reason, SUM(n) AS n FROM rollup_decisions
-        WHERE ${where} AND reason != '' GROUP BY slot, reason`,
+    checks: {
+      sql: `SELECT ${slot} AS slot, ${SETTINGS}, MIN(hour) AS first,
+          SUM(cache_hits) AS cache_hits, SUM(cache_misses) AS cache_misses,
+          ${sum(SCORE_COLUMNS)}, ${sum(LATENCY_COLUMNS)}
+        FROM rollup_checks WHERE ${where} GROUP BY slot, ${SETTINGS}`,
       params,
     },
-    scores: {
-      sql: `SELECT check_name, ${sum(SCORE_COLUMNS)} FROM rollup_checks
-        WHERE ${where} GROUP BY check_name`,
-      params,
-    },
-    latency: {
-      sql: `SELECT ${slot} AS slot, SUM(cache_hits) AS cache_hits, SUM(cache_misses) AS cache_misses,
-        ${sum(LATENCY_COLUMNS)} FROM rollup_checks WHERE ${where} GROUP BY slot`,
-      params,
-    },
-    settings: {
-      sql: `SELECT route, check_name, model, prompt_version, estimator, block_below, flag_below,
-          MIN(hour) AS first, MAX(hour) AS last
-        FROM rollup_checks WHERE ${history.join(' AND ')}
-        GROUP BY route, check_name, model, prompt_version, estimator, block_below, flag_below`,
-      params: historyParams,
+    earlier: {
+      sql: `SELECT ${SETTINGS}, hour AS first FROM rollup_checks
+        WHERE hour = (SELECT MAX(hour) FROM rollup_checks WHERE hour < ?1${alsoEarlier})${alsoEarlier}
+        GROUP BY ${SETTINGS}`,
+      params: earlierParams,
     },
     labels: {
       sql: labelChecks
-        .map((check) =>
-          labelSelect(check, `${check}_score`, check === 'sufficiency' ? 'sufficient' : 'grounded'),
-        )
+        .map((check) => labelSelect(check, check === 'sufficiency' ? 'sufficient' : 'grounded'))
         .join(' UNION ALL '),
       params: labelParams,
     },
@@ -247,19 +245,16 @@ export function overviewView(rows: OverviewRows, axis: TimeAxis): OverviewView {
     name,
     values: zeros(axis.slots),
   }))
+  const reasons = new Map<string, number[]>()
   let total = 0
-  for (const row of rows.verdicts) {
+  for (const row of rows.decisions) {
     if (!inAxis(row.slot)) continue
     const kind = row.verdict === 'block' && row.mode === 'shadow' ? 'shadow-block' : row.verdict
     const series = verdicts.find((candidate) => candidate.kind === kind)
     if (!series) continue
     series.values[row.slot]! += row.n
     total += row.n
-  }
-
-  const reasons = new Map<string, number[]>()
-  for (const row of rows.reasons) {
-    if (!inAxis(row.slot)) continue
+    if (row.reason === '') continue
     let values = reasons.get(row.reason)
     if (!values) reasons.set(row.reason, (values = zeros(axis.slots)))
     values[row.slot]! += row.n
@@ -268,24 +263,27 @@ export function overviewView(rows: OverviewRows, axis: TimeAxis): OverviewView {
   const latencies = Array.from({ length: axis.slots }, () => zeros(LATENCY_BUCKETS))
   const hits = zeros(axis.slots)
   const lookups = zeros(axis.slots)
-  for (const row of rows.latency) {
+  const scores = new Map<string, number[]>()
+  for (const row of rows.checks) {
     if (!inAxis(row.slot)) continue
     LATENCY_COLUMNS.forEach((column, index) => {
       latencies[row.slot]![index]! += row[column] ?? 0
     })
     hits[row.slot]! += row.cache_hits ?? 0
     lookups[row.slot]! += (row.cache_hits ?? 0) + (row.cache_misses ?? 0)
+    let counts = scores.get(row.check_name)
+    if (!counts) scores.set(row.check_name, (counts = zeros(SCORE_BUCKETS)))
+    SCORE_COLUMNS.forEach((column, index) => {
+      counts![index]! += row[column] ?? 0
+    })
   }
 
   const histograms: Histogram[] = []
   for (const check of CHECKS) {
-    const row = rows.scores.find((candidate) => candidate.check_name === check)
+    const counts = scores.get(check)
     const labels = rows.labels.filter((label) => label.check_name === check)
-    if (!row && labels.length === 0) continue
-    const histogram: Histogram = {
-      check,
-      counts: SCORE_COLUMNS.map((column) => row?.[column] ?? 0),
-    }
+    if (!counts && labels.length === 0) continue
+    const histogram: Histogram = { check, counts: counts ?? zeros(SCORE_BUCKETS) }
     if (labels.length > 0) {
       const yes = zeros(SCORE_BUCKETS)
       const no = zeros(SCORE_BUCKETS)
@@ -317,7 +315,10 @@ export function overviewView(rows: OverviewRows, axis: TimeAxis): OverviewView {
     },
     cacheLookups: lookups,
     histograms,
-    changes: settingsChanges(rows.settings, axis),
+    changes: settingsChanges(
+      rows.earlier,
+      rows.checks.filter((row) => inAxis(row.slot)),
+    ),
   }
 }
 
@@ -330,42 +331,44 @@ const SETTING_NAMES: Array<[keyof SettingsRow, string]> = [
 ]
 
 const shown = (value: unknown) => (value === '' ? '(none)' : String(value))
+const settingsKey = (row: SettingsRow) =>
+  SETTING_NAMES.map(([field]) => String(row[field])).join('\u0000')
 
 /**
- * The changes of settings within the window: per route and check, each combination of settings
- * in the order it was first seen, compared with the one before it. The same change on several
- * routes at the same hour (a new judge model for all) is one change.
+ * The changes of settings within the window. Per route and check, slot by slot: a combination of
+ * settings that the slot before did not have (or, for the first slot, the last hour before the
+ * window) is a change, at the first hour it was seen, described against the one it replaced. A
+ * change back (a rollback) is a change too. The same change on several routes at the same hour
+ * (a new judge model for all) is one change.
  */
-export function settingsChanges(rows: readonly SettingsRow[], axis: TimeAxis): Change[] {
-  const groups = new Map<string, SettingsRow[]>()
-  for (const row of rows) {
-    const key = `${row.route}\u0000${row.check_name}`
-    const group = groups.get(key)
-    if (group) group.push(row)
-    else groups.set(key, [row])
-  }
+export function settingsChanges(
+  earlier: readonly SettingsRow[],
+  rows: ReadonlyArray<SettingsRow & { slot: number }>,
+): Change[] {
+  const groups = new Map<string, Array<SettingsRow & { slot: number }>>()
+  const before = new Map<string, SettingsRow[]>()
+  const group = (row: SettingsRow) => `${row.route}\u0000${row.check_name}`
+  for (const row of earlier) before.set(group(row), [...(before.get(group(row)) ?? []), row])
+  for (const row of rows) groups.set(group(row), [...(groups.get(group(row)) ?? []), row])
   const changes = new Map<string, Change>()
-  for (const group of groups.values()) {
-    group.sort((a, b) => a.first - b.first)
-    for (let index = 1; index < group.length; index++) {
-      const before = group[index - 1]!
-      const after = group[index]!
-      if (after.first < axis.start || after.first >= axis.end) continue
-      const what = SETTING_NAMES.filter(([field]) => before[field] !== after[field]).map(
-        ([field, name]) => `${name} ${shown(before[field])} → ${shown(after[field])}`,
-      )
-      if (what.length === 0) continue
-      const key = `${after.first}\u0000${after.check_name}\u0000${what.join('; ')}`
-      const change = changes.get(key)
-      if (change) change.routes.push(after.route)
-      else {
-        changes.set(key, {
-          time: after.first,
-          routes: [after.route],
-          check: after.check_name,
-          what,
-        })
+  for (const [name, members] of groups) {
+    let previous = before.get(name) ?? []
+    const slots = [...new Set(members.map((row) => row.slot))].sort((a, b) => a - b)
+    for (const slot of slots) {
+      const current = members.filter((row) => row.slot === slot).sort((a, b) => a.first - b.first)
+      const known = new Set(previous.map(settingsKey))
+      const replaced = previous[previous.length - 1]
+      for (const row of current) {
+        if (!replaced || known.has(settingsKey(row))) continue
+        const what = SETTING_NAMES.filter(([field]) => replaced[field] !== row[field]).map(
+          ([field, label]) => `${label} ${shown(replaced[field])} → ${shown(row[field])}`,
+        )
+        const key = `${row.first}\u0000${row.check_name}\u0000${what.join('; ')}`
+        const change = changes.get(key)
+        if (change) change.routes.push(row.route)
+        else changes.set(key, { time: row.first, routes: [row.route], check: row.check_name, what })
       }
+      previous = current
     }
   }
   return [...changes.values()].sort((a, b) => a.time - b.time)
