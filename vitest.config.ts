@@ -19,6 +19,8 @@ export default defineConfig({
               kvNamespaces: ['TEST_CACHE'],
               // TEST_DB gets the schema; EMPTY_DB never does (a store whose writes fail).
               d1Databases: ['TEST_DB', 'EMPTY_DB'],
+              // An Analytics Engine dataset, as GUARD_METRICS is bound in production.
+              analyticsEngineDatasets: { TEST_METRICS: { dataset: 'rag_guard_test' } },
             },
           })),
         ],
