@@ -24,6 +24,7 @@ import {
 } from '../../src/review/rollups'
 import { judgeSays } from '../guard-helpers'
 import { ask, pageText, storedRows, storeGuard } from './helpers'
+import { seedRows } from './seed'
 
 const DOCUMENTS = ['A day pass costs $12.', 'Helmets are required for riders under 18.']
 const upstream = { json: { answer: 'A day pass costs $12.' } }
@@ -216,77 +217,25 @@ describe('changes of settings on the time axis', () => {
   })
 })
 
-const ROUTES = ['/ask', '/v1/chat/completions', '/rag']
-/** The outcomes of one hour on one route: share of traffic, decision key, check rows. */
-const OUTCOMES = [
-  { share: 0.8, verdict: 'pass', check: 'sufficiency', reason: '' },
-  { share: 0.08, verdict: 'flag', check: 'sufficiency', reason: '' },
-  { share: 0.04, verdict: 'block', check: 'sufficiency', reason: '' },
-  { share: 0.03, verdict: 'flag', check: 'groundedness', reason: '' },
-  { share: 0.02, verdict: 'block', check: 'groundedness', reason: '' },
-  { share: 0.01, verdict: 'flag', check: 'sufficiency', reason: 'judge-timeout' },
-  { share: 0.01, verdict: 'block', check: 'sufficiency', reason: 'unjudgeable' },
-  { share: 0.005, verdict: 'flag', check: 'sufficiency', reason: 'judge-error' },
-  { share: 0.005, verdict: 'block', check: '', reason: 'no-context' },
-]
-
 /**
- * 30 days of rollups as 1,000 requests per second make them: per hour and route, a row per
- * outcome in each table (the rows do not grow with the rate, only their counts), with a change
- * of judge model ten days ago. Written with the rollups' own upserts, a day per statement.
+ * 30 days of rollups at 1,000 requests per second (test/review/seed.ts), with a change of judge
+ * model ten days ago, written with the rollups' own upserts, a day per statement.
  */
 async function seedThirtyDays(db: D1Database, now: number): Promise<number> {
-  const perHour = 1000 * 3600
-  const first = Math.floor(now / HOUR_MS) * HOUR_MS - 30 * 24 * HOUR_MS
+  const end = Math.floor(now / HOUR_MS) * HOUR_MS + HOUR_MS
+  const first = end - 30 * 24 * HOUR_MS
   let rows = 0
-  for (let day = 0; day <= 30; day++) {
-    const decisions: unknown[][] = []
-    const checks: unknown[][] = []
-    for (let hour = 0; hour < 24; hour++) {
-      const time = first + (day * 24 + hour) * HOUR_MS
-      if (time > now) break
-      const model = day < 20 ? 'gpt-4o-mini' : 'gpt-4.1-mini'
-      for (const [routeIndex, route] of ROUTES.entries()) {
-        for (const outcome of OUTCOMES) {
-          const n = Math.round((perHour / ROUTES.length) * outcome.share)
-          decisions.push([time, route, 'shadow', outcome.verdict, outcome.check, outcome.reason, n])
-          for (const check of ['sufficiency', 'groundedness']) {
-            if (outcome.check === '') continue
-            const scores = new Array<number>(SCORE_COLUMNS.length).fill(0)
-            if (!outcome.reason) {
-              const bucket = outcome.verdict === 'pass' ? 17 : outcome.verdict === 'flag' ? 10 : 2
-              scores[(bucket + hour + routeIndex) % 20] = n
-            }
-            const latencies = new Array<number>(LATENCY_COLUMNS.length).fill(0)
-            latencies[5 + ((hour + day) % 3)] = Math.round(n * 0.7)
-            checks.push([
-              time,
-              route,
-              check,
-              'shadow',
-              outcome.verdict,
-              outcome.reason,
-              'logprobs',
-              model,
-              `${check}-2026-12-v2`,
-              0.2,
-              0.8,
-              n,
-              Math.round(n * 0.3),
-              n - Math.round(n * 0.3),
-              ...scores,
-              ...latencies,
-            ])
-          }
-        }
-      }
-    }
-    if (decisions.length === 0) continue
+  for (let day = first; day < end; day += 24 * HOUR_MS) {
+    const seeded = seedRows({
+      first: day,
+      end: day + 24 * HOUR_MS,
+      changeAt: end - 10 * 24 * HOUR_MS,
+    })
     await db.batch([
-      db.prepare(UPSERT_DECISIONS).bind(JSON.stringify(decisions)),
-      db.prepare(UPSERT_CHECKS).bind(JSON.stringify(checks)),
+      db.prepare(UPSERT_DECISIONS).bind(JSON.stringify(seeded.decisions)),
+      db.prepare(UPSERT_CHECKS).bind(JSON.stringify(seeded.checks)),
     ])
-    rows += decisions.length + checks.length
+    rows += seeded.decisions.length + seeded.checks.length
   }
   return rows
 }
