@@ -79,6 +79,15 @@ export function slotLabel(axis: TimeAxis, slot: number): string {
   return `${iso.slice(11, 16)}`
 }
 
+/** The changes as markers: one line per hour, labelled with the numbers of its changes ("1, 2"). */
+function markers(changes: ReadonlyArray<{ time: number }>): Array<{ time: number; label: string }> {
+  const byTime = new Map<number, number[]>()
+  changes.forEach((change, index) => {
+    byTime.set(change.time, [...(byTime.get(change.time) ?? []), index + 1])
+  })
+  return [...byTime].map(([time, numbers]) => ({ time, label: numbers.join(', ') }))
+}
+
 /** The frame of a time chart: grid, y labels, x labels, and the changes as dashed lines. */
 const TimeFrame: FC<{
   axis: TimeAxis
@@ -118,11 +127,11 @@ const TimeFrame: FC<{
             {slotLabel(axis, slot)}
           </text>
         ))}
-      {changes.map((change, index) => (
+      {markers(changes).map(({ time, label }) => (
         <>
-          <line class="change" x1={xOf(change.time)} x2={xOf(change.time)} y1={TOP} y2={bottom} />
-          <text class="change-label" x={xOf(change.time) + 3} y={TOP + 10}>
-            {index + 1}
+          <line class="change" x1={xOf(time)} x2={xOf(time)} y1={TOP} y2={bottom} />
+          <text class="change-label" x={xOf(time) + 3} y={TOP + 10}>
+            {label}
           </text>
         </>
       ))}

@@ -332,8 +332,8 @@ const ScoreSection: FC<{
     <section class="panel" data-chart={`scores-${histogram.check}`}>
       <h3>{histogram.check}: score distribution</h3>
       <p class="muted">
-        All scores of this check in the window ({total}), in buckets of {1 / SCORE_BUCKETS}; the
-        dashed lines are the thresholds it runs with now.
+        All scores of this check in the window ({compact(total)}), in buckets of {1 / SCORE_BUCKETS}
+        ; the dashed lines are the thresholds it runs with now.
       </p>
       <ScoreBars
         label={`${histogram.check} scores, all traffic`}

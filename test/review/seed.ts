@@ -5,10 +5,14 @@
  *
  * Per hour and route there is a row per outcome in each table — the rows do not grow with the
  * rate, only their counts. The traffic follows the day (more in the afternoon, UTC), the judge
- * model changes ten days before the end (faster, and scoring a little lower), and a share of the
+ * model changes at `changeAt` (to a faster one, scoring a little lower), and a share of the
  * decisions have no score, by reason.
  */
+import { PROMPT_VERSIONS } from '../../src/judge/prompt'
 import { LATENCY_COLUMNS, SCORE_COLUMNS } from '../../src/review/rollups'
+
+/** The judge model before the change, and after it (the one wrangler.toml names). */
+export const SEED_MODELS = { before: 'gpt-4.1-mini', after: 'gpt-4o-mini' }
 
 const HOUR_MS = 3_600_000
 
@@ -73,9 +77,10 @@ export function seedRows(options: {
   const routes = options.routes ?? SEED_ROUTES
   const perHour = (options.perSecond ?? 1000) * 3600 * every
   const rows: SeedRows = { decisions: [], checks: [] }
+  const checks = new Map<string, unknown[]>()
   for (let hour = first; hour < end; hour += every * HOUR_MS) {
     const changed = hour >= changeAt
-    const model = changed ? 'gpt-4.1-mini' : 'gpt-4o-mini'
+    const model = changed ? SEED_MODELS.after : SEED_MODELS.before
     const hourOfDay = new Date(hour).getUTCHours()
     const daily = 1 + 0.4 * Math.sin(((hourOfDay - 8) / 24) * 2 * Math.PI)
     for (const [routeIndex, route] of routes.entries()) {
@@ -111,7 +116,7 @@ export function seedRows(options: {
                 ? [0, 0, 1, 3, 5, 2, 1]
                 : [0, 0, 0, 1, 3, 6, 3, 1]
           const latencies = spread(n - hits, 0, latency, LATENCY_COLUMNS.length)
-          rows.checks.push([
+          addCheckRow(checks, [
             hour,
             route,
             check,
@@ -120,7 +125,7 @@ export function seedRows(options: {
             reason,
             'logprobs',
             model,
-            `${check}-2026-12-v2`,
+            PROMPT_VERSIONS[check as 'sufficiency' | 'groundedness'],
             0.2,
             0.8,
             n,
@@ -133,7 +138,21 @@ export function seedRows(options: {
       }
     }
   }
+  rows.checks = [...checks.values()]
   return rows
+}
+
+/** The first 11 values are the key (as the table's unique index); rows with one key add up. */
+function addCheckRow(rows: Map<string, unknown[]>, row: unknown[]): void {
+  const key = row.slice(0, 11).join('\u0000')
+  const known = rows.get(key)
+  if (!known) {
+    rows.set(key, row)
+    return
+  }
+  for (let index = 11; index < row.length; index++) {
+    known[index] = (known[index] as number) + (row[index] as number)
+  }
 }
 
 const literal = (value: unknown) =>
