@@ -73,6 +73,23 @@ export function latencyPercentile(counts: readonly number[], quantile: number): 
   return LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.length - 1]
 }
 
+/** What a rollup reads of one check's outcome: a `CheckRecord`, or a record's own fields. */
+type CheckRecordLike = Pick<
+  DecisionRecord,
+  'verdict' | 'score' | 'reason' | 'cache' | 'judgeLatencyMs'
+> & { promptVersion?: string }
+
+/** Thresholds as a key's text, made once per thresholds object (one per route and check). */
+const thresholdTexts = new WeakMap<Thresholds, string>()
+function thresholdText(limits: Thresholds): string {
+  let known = thresholdTexts.get(limits)
+  if (known === undefined) {
+    known = `${limits.blockBelow}\u0000${limits.flagBelow}`
+    thresholdTexts.set(limits, known)
+  }
+  return known
+}
+
 /** The thresholds of each check on the route that made a decision. */
 export type RouteThresholds = Record<Check, Thresholds>
 
@@ -193,63 +210,93 @@ export function createRollups(options: RollupOptions): Rollups {
   let checks = new Map<string, CheckCell>()
   let timer: Promise<void> | undefined
 
+  // The hour of the last decision: records are ISO times (`2026-12-01T10:02:11.512Z`), so the
+  // hour is known from their first 13 characters without parsing a date each time.
+  let hourText = ''
+  let hour = Number.NaN
+  function hourOf(time: string): number {
+    const prefix = time.slice(0, 13)
+    if (prefix !== hourText) {
+      hourText = prefix
+      hour = Math.floor(Date.parse(time) / HOUR_MS) * HOUR_MS
+    }
+    return hour
+  }
+
+  /** Adds one check's outcome to its cell; `common` is the hour, route and mode as key text. */
+  function count(
+    record: DecisionRecord,
+    check: Check,
+    outcome: CheckRecordLike,
+    limits: Thresholds,
+    common: string,
+    hour: number,
+  ) {
+    const checkVerdict = text(outcome.verdict)
+    const checkReason = text(outcome.reason)
+    const estimator = text(record.estimator)
+    const model = text(record.model)
+    const version = text(outcome.promptVersion ?? record.promptVersion)
+    const checkId = `${common}\u0000${check}\u0000${checkVerdict}\u0000${checkReason}\u0000${estimator}\u0000${model}\u0000${version}\u0000${thresholdText(limits)}`
+    let sums = checks.get(checkId)
+    if (!sums) {
+      sums = {
+        key: [
+          hour,
+          text(record.route),
+          check,
+          text(record.mode),
+          checkVerdict,
+          checkReason,
+          estimator,
+          model,
+          version,
+          limits.blockBelow,
+          limits.flagBelow,
+        ],
+        n: 0,
+        cacheHits: 0,
+        cacheMisses: 0,
+        scores: new Array<number>(SCORE_BUCKETS).fill(0),
+        latencies: new Array<number>(LATENCY_BUCKETS).fill(0),
+      }
+      checks.set(checkId, sums)
+    }
+    sums.n++
+    if (outcome.cache === 'hit') sums.cacheHits++
+    else if (outcome.cache === 'miss') sums.cacheMisses++
+    if (typeof outcome.score === 'number' && Number.isFinite(outcome.score)) {
+      sums.scores[scoreBucket(outcome.score)]!++
+    }
+    // A cache hit made no judge call: its 0 ms would pull the percentiles down.
+    if (outcome.cache !== 'hit' && typeof outcome.judgeLatencyMs === 'number') {
+      sums.latencies[latencyBucket(outcome.judgeLatencyMs)]!++
+    }
+  }
+
+  // Keys are plain string concatenations of a few short texts: cheaper than joining arrays.
   function add(record: DecisionRecord, thresholds: RouteThresholds) {
-    const hour = Math.floor(Date.parse(record.time) / HOUR_MS) * HOUR_MS
+    const hour = hourOf(String(record.time))
     if (!Number.isFinite(hour)) return undefined
     counts.decisions++
     const route = text(record.route)
     const mode = text(record.mode)
-    const decisionKey: DecisionCell['key'] = [
-      hour,
-      route,
-      mode,
-      text(record.verdict),
-      text(record.check),
-      text(record.reason),
-    ]
-    const id = decisionKey.join('\u0000')
+    const verdict = text(record.verdict)
+    const deciding = text(record.check)
+    const reason = text(record.reason)
+    const common = `${hourText}\u0000${route}\u0000${mode}`
+    const id = `${common}\u0000${verdict}\u0000${deciding}\u0000${reason}`
     const cell = decisions.get(id)
     if (cell) cell.n++
-    else decisions.set(id, { key: decisionKey, n: 1 })
+    else decisions.set(id, { key: [hour, route, mode, verdict, deciding, reason], n: 1 })
 
-    for (const outcome of checkOutcomes(record)) {
-      const limits = thresholds[outcome.check]
-      const checkKey: CheckCell['key'] = [
-        hour,
-        route,
-        outcome.check,
-        mode,
-        text(outcome.verdict),
-        text(outcome.reason),
-        text(record.estimator),
-        text(record.model),
-        text(outcome.promptVersion ?? record.promptVersion),
-        limits.blockBelow,
-        limits.flagBelow,
-      ]
-      const checkId = checkKey.join('\u0000')
-      let sums = checks.get(checkId)
-      if (!sums) {
-        sums = {
-          key: checkKey,
-          n: 0,
-          cacheHits: 0,
-          cacheMisses: 0,
-          scores: new Array<number>(SCORE_BUCKETS).fill(0),
-          latencies: new Array<number>(LATENCY_BUCKETS).fill(0),
-        }
-        checks.set(checkId, sums)
+    if (record.checks) {
+      for (const check of CHECKS) {
+        const part = record.checks[check]
+        if (part) count(record, check, part, thresholds[check], common, hour)
       }
-      sums.n++
-      if (outcome.cache === 'hit') sums.cacheHits++
-      else if (outcome.cache === 'miss') sums.cacheMisses++
-      if (typeof outcome.score === 'number' && Number.isFinite(outcome.score)) {
-        sums.scores[scoreBucket(outcome.score)]!++
-      }
-      // A cache hit made no judge call: its 0 ms would pull the percentiles down.
-      if (outcome.cache !== 'hit' && typeof outcome.judgeLatencyMs === 'number') {
-        sums.latencies[latencyBucket(outcome.judgeLatencyMs)]!++
-      }
+    } else if (record.check === 'sufficiency' || record.check === 'groundedness') {
+      count(record, record.check, record, thresholds[record.check], common, hour)
     }
 
     if (decisions.size + checks.size >= MAX_ROLLUP_CELLS) return flush()
