@@ -19,13 +19,13 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
 import type { CallerCheckOptions } from '../guard/auth'
-import type { ReviewConfig } from './settings'
+import type { ReviewConfig, StoreConfig } from './settings'
 import type { Caller } from '../guard/auth'
 import type { Thresholds } from '../guard/policy'
 import { readLimited } from '../guard/body'
 import { errorResponse } from '../guard/respond'
 import { normalizedPath } from '../routing'
-import { CHECKS, isCheck } from './checks'
+import { CHECKS, isCheck, type Check } from './checks'
 import {
   currentThresholds,
   overviewView,
@@ -317,38 +317,8 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     return c.redirect(`${base}/review/${id}?${query}`, 303)
   })
 
-  // Every route's thresholds per check, as the overview draws them.
-  const routeThresholds = (config.routes ?? []).map((route) => ({
-    paths: route.paths,
-    thresholds: { sufficiency: route.thresholds, groundedness: route.groundednessThresholds },
-  }))
-
-  app.get('/overview', async (c) => {
-    if (!store) return noStore(c)
-    const request = parseOverviewQuery(c.req.query())
-    const axis = timeAxis(request.window, now())
-    const rows = await readOverview(store.db, request, axis)
-    if (request.route && !rows.routes.includes(request.route)) rows.routes.push(request.route)
-    return page(
-      c,
-      <OverviewPage
-        session={c.var.session}
-        request={request}
-        view={overviewView(rows, axis)}
-        routes={rows.routes}
-        thresholds={
-          Object.fromEntries(
-            CHECKS.map((check) => [
-              check,
-              currentThresholds(routeThresholds, check, request.route),
-            ]),
-          ) as Record<(typeof CHECKS)[number], Thresholds[]>
-        }
-        retentionDays={store.retentionDays}
-        flushSeconds={store.rollupFlushSeconds}
-      />,
-    )
-  })
+  const overview = overviewHandler(config.routes ?? [], now)
+  app.get('/overview', (c) => (store ? overview(c, store) : noStore(c)))
 
   app.get('/labels.jsonl', async (c) => {
     if (!store) {
@@ -415,6 +385,39 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     return errorResponse(502, 'guard_error', 'The guard could not process this request.')
   })
   return app
+}
+
+/** The overview page (overview-page.tsx), from the rollups of `store`. */
+function overviewHandler(
+  routes: NonNullable<ReviewAppOptions['config']['routes']>,
+  now: () => number,
+) {
+  // Every route's thresholds per check, as the histograms draw them.
+  const routeThresholds = routes.map((route) => ({
+    paths: route.paths,
+    thresholds: { sufficiency: route.thresholds, groundedness: route.groundednessThresholds },
+  }))
+  return async (c: Context<ReviewEnv>, store: StoreConfig) => {
+    const request = parseOverviewQuery(c.req.query())
+    const axis = timeAxis(request.window, now())
+    const rows = await readOverview(store.db, request, axis)
+    if (request.route && !rows.routes.includes(request.route)) rows.routes.push(request.route)
+    const thresholds = Object.fromEntries(
+      CHECKS.map((check) => [check, currentThresholds(routeThresholds, check, request.route)]),
+    ) as Record<Check, Thresholds[]>
+    return page(
+      c,
+      <OverviewPage
+        session={c.var.session}
+        request={request}
+        view={overviewView(rows, axis)}
+        routes={rows.routes}
+        thresholds={thresholds}
+        retentionDays={store.retentionDays}
+        flushSeconds={store.rollupFlushSeconds}
+      />,
+    )
+  }
 }
 
 /** The most a review form may send: a token, two labels, a note of 2,000 characters. */

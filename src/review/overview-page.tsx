@@ -42,10 +42,8 @@ export interface OverviewPageProps {
   flushSeconds: number
 }
 
-export const OverviewPage: FC<OverviewPageProps> = (props) => {
-  const { session, request, view, routes, thresholds } = props
-  const { axis } = view
-  /** A link into the review list: the page's filters, a time range, and more. */
+/** Links into the review list: the page's filters, a time range (a slot's), and more. */
+function listLinks(session: Session, request: OverviewRequest, axis: OverviewView['axis']) {
   const list = (from: number, to: number, extra: Record<string, string> = {}) => {
     const query = new URLSearchParams()
     if (request.route) query.set('route', request.route)
@@ -57,14 +55,14 @@ export const OverviewPage: FC<OverviewPageProps> = (props) => {
   }
   const slotList = (slot: number, extra: Record<string, string> = {}) =>
     list(axis.start + slot * axis.step, axis.start + (slot + 1) * axis.step, extra)
-  const verdictOf = (kind: string) => (kind === 'shadow-block' ? 'block' : kind)
-  const reasons: BarSeries[] = view.reasons.map((series, index) => ({
-    kind: 'reason',
-    name: series.name,
-    values: series.values as number[],
-    color: paletteColor(index),
-  }))
-  const slots = Array.from({ length: axis.slots }, (_, slot) => slot)
+  return { list, slotList }
+}
+type Links = ReturnType<typeof listLinks>
+
+export const OverviewPage: FC<OverviewPageProps> = (props) => {
+  const { session, request, view, routes, thresholds } = props
+  const { axis } = view
+  const { list, slotList } = listLinks(session, request, axis)
   return (
     <Layout title="Overview" session={session}>
       <h2>Overview: all traffic, last {WINDOW_NAMES[request.window]}</h2>
@@ -73,91 +71,9 @@ export const OverviewPage: FC<OverviewPageProps> = (props) => {
         adds them up and writes hourly totals every {props.flushSeconds} s. Kept{' '}
         {props.retentionDays} days. {compact(view.total)} decisions in this window.
       </p>
-      <form class="filters" method="get" action={`${session.base}/overview`}>
-        <label>
-          Window
-          <select name="window">
-            {(Object.keys(WINDOWS) as WindowName[]).map((name) => (
-              <option value={name} selected={request.window === name}>
-                {WINDOW_NAMES[name]}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Route
-          <select name="route">
-            <option value="" selected={!request.route}>
-              any
-            </option>
-            {routes.map((route) => (
-              <option value={route} selected={request.route === route}>
-                {route}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Check
-          <select name="check">
-            <option value="" selected={!request.check}>
-              any
-            </option>
-            {CHECKS.map((check) => (
-              <option value={check} selected={request.check === check}>
-                {check}
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="submit" class="primary">
-          Show
-        </button>
-      </form>
-
+      <Filters session={session} request={request} routes={routes} />
       <Changes view={view} />
-
-      <section class="panel" data-chart="verdicts">
-        <h3>Verdicts over time</h3>
-        <Key items={VERDICT_SERIES} />
-        <StackedBars
-          label={`Verdicts per ${slotLabelUnit(axis.step)}`}
-          axis={axis}
-          series={view.verdicts as BarSeries[]}
-          changes={view.changes}
-          link={(slot, series) => slotList(slot, { verdict: verdictOf(series.kind) })}
-        />
-        <details class="numbers">
-          <summary>Numbers</summary>
-          <table data-table="verdicts">
-            <thead>
-              <tr>
-                <th>from</th>
-                {view.verdicts.map((series) => (
-                  <th>{series.name}</th>
-                ))}
-                <th>all</th>
-              </tr>
-            </thead>
-            <tbody>
-              {slots.map((slot) => (
-                <tr>
-                  <td class="num">
-                    <a href={slotList(slot)}>{when(axis.start + slot * axis.step)}</a>
-                  </td>
-                  {view.verdicts.map((series) => (
-                    <td class="num">{series.values[slot] ?? 0}</td>
-                  ))}
-                  <td class="num">
-                    {view.verdicts.reduce((sum, series) => sum + (series.values[slot] ?? 0), 0)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </details>
-      </section>
-
+      <VerdictsSection view={view} slotList={slotList} />
       {view.histograms.length === 0 ? (
         <p class="note-box" data-field="no-scores">
           No scores in this window.
@@ -178,113 +94,241 @@ export const OverviewPage: FC<OverviewPageProps> = (props) => {
         ))
       )}
 
-      <section class="panel" data-chart="latency">
-        <h3>Judge latency</h3>
-        <Key items={[view.latency.p50, view.latency.p95]} />
-        <Lines
-          label="Judge latency p50 and p95, in milliseconds (cache hits left out)"
-          axis={axis}
-          series={[view.latency.p50, view.latency.p95]}
-          changes={view.changes}
-          format={ms}
-        />
-        <h3>Cache hit rate</h3>
-        <Key items={[view.cacheRate]} />
-        <Lines
-          label="Verdict cache hit rate"
-          axis={axis}
-          series={[view.cacheRate]}
-          changes={view.changes}
-          format={percent}
-          max={1}
-          height={160}
-        />
-        <details class="numbers">
-          <summary>Numbers</summary>
-          <p class="muted">
-            Percentiles come from latency buckets (25, 50, 100, 200, 300, 500, 750 ms, 1, 1.5, 2, 3,
-            5, 10 s), interpolated within the bucket they fall in.
-          </p>
-          <table data-table="latency">
-            <thead>
+      <LatencySection view={view} slotList={slotList} />
+      <UnjudgedSection view={view} slotList={slotList} />
+    </Layout>
+  )
+}
+
+const Filters: FC<{ session: Session; request: OverviewRequest; routes: string[] }> = ({
+  session,
+  request,
+  routes,
+}) => (
+  <form class="filters" method="get" action={`${session.base}/overview`}>
+    <label>
+      Window
+      <select name="window">
+        {(Object.keys(WINDOWS) as WindowName[]).map((name) => (
+          <option value={name} selected={request.window === name}>
+            {WINDOW_NAMES[name]}
+          </option>
+        ))}
+      </select>
+    </label>
+    <label>
+      Route
+      <select name="route">
+        <option value="" selected={!request.route}>
+          any
+        </option>
+        {routes.map((route) => (
+          <option value={route} selected={request.route === route}>
+            {route}
+          </option>
+        ))}
+      </select>
+    </label>
+    <label>
+      Check
+      <select name="check">
+        <option value="" selected={!request.check}>
+          any
+        </option>
+        {CHECKS.map((check) => (
+          <option value={check} selected={request.check === check}>
+            {check}
+          </option>
+        ))}
+      </select>
+    </label>
+    <button type="submit" class="primary">
+      Show
+    </button>
+  </form>
+)
+
+const verdictOf = (kind: string) => (kind === 'shadow-block' ? 'block' : kind)
+const slotsOf = (view: OverviewView) => Array.from({ length: view.axis.slots }, (_, slot) => slot)
+
+const VerdictsSection: FC<{ view: OverviewView; slotList: Links['slotList'] }> = ({
+  view,
+  slotList,
+}) => {
+  const { axis } = view
+  const slots = slotsOf(view)
+  return (
+    <section class="panel" data-chart="verdicts">
+      <h3>Verdicts over time</h3>
+      <Key items={VERDICT_SERIES} />
+      <StackedBars
+        label={`Verdicts per ${slotLabelUnit(axis.step)}`}
+        axis={axis}
+        series={view.verdicts as BarSeries[]}
+        changes={view.changes}
+        link={(slot, series) => slotList(slot, { verdict: verdictOf(series.kind) })}
+      />
+      <details class="numbers">
+        <summary>Numbers</summary>
+        <table data-table="verdicts">
+          <thead>
+            <tr>
+              <th>from</th>
+              {view.verdicts.map((series) => (
+                <th>{series.name}</th>
+              ))}
+              <th>all</th>
+            </tr>
+          </thead>
+          <tbody>
+            {slots.map((slot) => (
               <tr>
-                <th>from</th>
-                <th>judge calls</th>
-                <th>p50</th>
-                <th>p95</th>
-                <th>cache lookups</th>
-                <th>hit rate</th>
+                <td class="num">
+                  <a href={slotList(slot)}>{when(axis.start + slot * axis.step)}</a>
+                </td>
+                {view.verdicts.map((series) => (
+                  <td class="num">{series.values[slot] ?? 0}</td>
+                ))}
+                <td class="num">
+                  {view.verdicts.reduce((sum, series) => sum + (series.values[slot] ?? 0), 0)}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {slots.map((slot) => {
-                const p50 = view.latency.p50.values[slot]
-                const p95 = view.latency.p95.values[slot]
-                const rate = view.cacheRate.values[slot]
-                return (
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </section>
+  )
+}
+
+const LatencySection: FC<{ view: OverviewView; slotList: Links['slotList'] }> = ({
+  view,
+  slotList,
+}) => {
+  const { axis } = view
+  const slots = slotsOf(view)
+  return (
+    <section class="panel" data-chart="latency">
+      <h3>Judge latency</h3>
+      <Key items={[view.latency.p50, view.latency.p95]} />
+      <Lines
+        label="Judge latency p50 and p95, in milliseconds (cache hits left out)"
+        axis={axis}
+        series={[view.latency.p50, view.latency.p95]}
+        changes={view.changes}
+        format={ms}
+      />
+      <h3>Cache hit rate</h3>
+      <Key items={[view.cacheRate]} />
+      <Lines
+        label="Verdict cache hit rate"
+        axis={axis}
+        series={[view.cacheRate]}
+        changes={view.changes}
+        format={percent}
+        max={1}
+        height={160}
+      />
+      <details class="numbers">
+        <summary>Numbers</summary>
+        <p class="muted">
+          Percentiles come from latency buckets (25, 50, 100, 200, 300, 500, 750 ms, 1, 1.5, 2, 3,
+          5, 10 s), interpolated within the bucket they fall in.
+        </p>
+        <table data-table="latency">
+          <thead>
+            <tr>
+              <th>from</th>
+              <th>judge calls</th>
+              <th>p50</th>
+              <th>p95</th>
+              <th>cache lookups</th>
+              <th>hit rate</th>
+            </tr>
+          </thead>
+          <tbody>
+            {slots.map((slot) => {
+              const p50 = view.latency.p50.values[slot]
+              const p95 = view.latency.p95.values[slot]
+              const rate = view.cacheRate.values[slot]
+              return (
+                <tr>
+                  <td class="num">
+                    <a href={slotList(slot)}>{when(axis.start + slot * axis.step)}</a>
+                  </td>
+                  <td class="num">{view.latency.calls[slot]}</td>
+                  <td class="num">{p50 === undefined ? '–' : ms(p50)}</td>
+                  <td class="num">{p95 === undefined ? '–' : ms(p95)}</td>
+                  <td class="num">{view.cacheLookups[slot]}</td>
+                  <td class="num">{rate === undefined ? '–' : percent(rate)}</td>
+                </tr>
+              )
+            })}
+          </tbody>
+        </table>
+      </details>
+    </section>
+  )
+}
+
+const UnjudgedSection: FC<{ view: OverviewView; slotList: Links['slotList'] }> = ({
+  view,
+  slotList,
+}) => {
+  const { axis } = view
+  const slots = slotsOf(view)
+  const reasons: BarSeries[] = view.reasons.map((series, index) => ({
+    kind: 'reason',
+    name: series.name,
+    values: series.values as number[],
+    color: paletteColor(index),
+  }))
+  return (
+    <section class="panel" data-chart="unjudged">
+      <h3>Unjudged decisions, by reason</h3>
+      {reasons.length === 0 ? (
+        <p class="muted" data-field="no-unjudged">
+          Every decision in this window came from a score.
+        </p>
+      ) : (
+        <>
+          <Key items={reasons} />
+          <StackedBars
+            label={`Decisions without a score, by reason, per ${slotLabelUnit(axis.step)}`}
+            axis={axis}
+            series={reasons}
+            changes={view.changes}
+            link={(slot) => slotList(slot)}
+            height={180}
+          />
+          <details class="numbers">
+            <summary>Numbers</summary>
+            <table data-table="unjudged">
+              <thead>
+                <tr>
+                  <th>from</th>
+                  {reasons.map((series) => (
+                    <th>{series.name}</th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody>
+                {slots.map((slot) => (
                   <tr>
                     <td class="num">
                       <a href={slotList(slot)}>{when(axis.start + slot * axis.step)}</a>
                     </td>
-                    <td class="num">{view.latency.calls[slot]}</td>
-                    <td class="num">{p50 === undefined ? '–' : ms(p50)}</td>
-                    <td class="num">{p95 === undefined ? '–' : ms(p95)}</td>
-                    <td class="num">{view.cacheLookups[slot]}</td>
-                    <td class="num">{rate === undefined ? '–' : percent(rate)}</td>
-                  </tr>
-                )
-              })}
-            </tbody>
-          </table>
-        </details>
-      </section>
-
-      <section class="panel" data-chart="unjudged">
-        <h3>Unjudged decisions, by reason</h3>
-        {reasons.length === 0 ? (
-          <p class="muted" data-field="no-unjudged">
-            Every decision in this window came from a score.
-          </p>
-        ) : (
-          <>
-            <Key items={reasons} />
-            <StackedBars
-              label={`Decisions without a score, by reason, per ${slotLabelUnit(axis.step)}`}
-              axis={axis}
-              series={reasons}
-              changes={view.changes}
-              link={(slot) => slotList(slot)}
-              height={180}
-            />
-            <details class="numbers">
-              <summary>Numbers</summary>
-              <table data-table="unjudged">
-                <thead>
-                  <tr>
-                    <th>from</th>
                     {reasons.map((series) => (
-                      <th>{series.name}</th>
+                      <td class="num">{series.values[slot] ?? 0}</td>
                     ))}
                   </tr>
-                </thead>
-                <tbody>
-                  {slots.map((slot) => (
-                    <tr>
-                      <td class="num">
-                        <a href={slotList(slot)}>{when(axis.start + slot * axis.step)}</a>
-                      </td>
-                      {reasons.map((series) => (
-                        <td class="num">{series.values[slot] ?? 0}</td>
-                      ))}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </details>
-          </>
-        )}
-      </section>
-    </Layout>
+                ))}
+              </tbody>
+            </table>
+          </details>
+        </>
+      )}
+    </section>
   )
 }
 
