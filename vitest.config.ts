@@ -46,6 +46,8 @@ export default defineConfig({
                   simple: { limit: 3, period: 60 as const },
                 },
               },
+              // An Analytics Engine dataset, as GUARD_METRICS is bound in production.
+              analyticsEngineDatasets: { TEST_METRICS: { dataset: 'rag_guard_test' } },
             },
           })),
         ],

@@ -49,20 +49,30 @@ export function applyMigrations(
   configPath: string,
   persistTo: string,
 ): Promise<void> {
+  return localD1(root, configPath, persistTo, ['migrations', 'apply', 'GUARD_DB'])
+}
+
+/** Runs the SQL of `file` on the local database kept in `persistTo` (seeding it, in tests). */
+export function executeSqlFile(
+  root: string,
+  configPath: string,
+  persistTo: string,
+  file: string,
+): Promise<void> {
+  return localD1(root, configPath, persistTo, ['execute', 'GUARD_DB', '--file', file])
+}
+
+/** `wrangler d1 <command> --local` on the database kept in `persistTo`. Rejects with wrangler's output. */
+function localD1(
+  root: string,
+  configPath: string,
+  persistTo: string,
+  command: string[],
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       join(root, 'node_modules/.bin/wrangler'),
-      [
-        'd1',
-        'migrations',
-        'apply',
-        'GUARD_DB',
-        '--local',
-        '-c',
-        configPath,
-        '--persist-to',
-        persistTo,
-      ],
+      ['d1', ...command, '--local', '-c', configPath, '--persist-to', persistTo],
       {
         cwd: root,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -77,7 +87,7 @@ export function applyMigrations(
     child.once('exit', (code) =>
       code === 0
         ? resolve()
-        : reject(new Error(`wrangler d1 migrations apply failed (exit ${code}):\n${output}`)),
+        : reject(new Error(`wrangler d1 ${command[0]} failed (exit ${code}):\n${output}`)),
     )
   })
 }

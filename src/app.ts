@@ -5,13 +5,15 @@ import { Hono } from 'hono/tiny'
 import { HTTPException } from 'hono/http-exception'
 import { parseConfig, type GuardConfig, type GuardEnv } from './config'
 import { callerCheck, failureBrake, rateLimit } from './guard/auth'
-import { logDecision } from './guard/decision-log'
+import { logDecision, type DecisionRecord } from './guard/decision-log'
 import { ragGuard } from './guard/middleware'
 import { errorResponse } from './guard/respond'
 import { cacheApiStore, kvStore } from './judge/cache'
 import { createJudge } from './judge/judge'
 import { createProxy } from './proxy'
+import { metricPoint } from './review/metrics'
 import { reviewPages } from './review/mount'
+import { createRollups, type RouteThresholds } from './review/rollups'
 import { createDecisionStore, decisionSinks } from './review/store'
 import { normalizedPath } from './routing'
 
@@ -22,6 +24,30 @@ import { normalizedPath } from './routing'
  */
 export function createGuardApp(env: GuardEnv): Hono {
   return buildGuardApp(parseConfig(env))
+}
+
+/**
+ * What counts all traffic, for the overview: the hourly rollups (with GUARD_DB) and an Analytics
+ * Engine data point (with GUARD_METRICS), per route, since each carries its route's thresholds.
+ * Undefined when neither is bound.
+ */
+function trafficSink(config: GuardConfig) {
+  const { store } = config.review
+  const metrics = config.metrics
+  const rollups = store && createRollups({ db: store.db, flushMs: store.rollupFlushSeconds * 1000 })
+  if (!rollups && !metrics) return undefined
+  return (thresholds: RouteThresholds) => (record: DecisionRecord) => {
+    if (metrics) {
+      try {
+        metrics.writeDataPoint(metricPoint(record, thresholds))
+      } catch (error) {
+        console.error(
+          JSON.stringify({ message: 'rag-guard metrics', error: String(error).slice(0, 300) }),
+        )
+      }
+    }
+    return rollups?.add(record, thresholds)
+  }
 }
 
 export function buildGuardApp(config: GuardConfig): Hono {
@@ -37,6 +63,7 @@ export function buildGuardApp(config: GuardConfig): Hono {
   // The decision log and, with GUARD_DB, the decision store: both after the response.
   const store = config.review.store && createDecisionStore(config.review.store)
   const onDecision = decisionSinks(config.logDecisions && logDecision, store && store.record)
+  const observe = trafficSink(config)
   // Routes match every spelling of their path (case, slashes, dot segments, escapes).
   const app = new Hono({ getPath: (request) => normalizedPath(request.url) })
   const check = callerCheck(config.auth)
@@ -62,7 +89,15 @@ export function buildGuardApp(config: GuardConfig): Hono {
       fallbackMessage: route.fallbackMessage,
       streamMode: route.streamMode,
       cache,
-      onDecision,
+      onDecision: observe
+        ? decisionSinks(
+            onDecision,
+            observe({
+              sufficiency: route.thresholds,
+              groundedness: route.groundednessThresholds,
+            }),
+          )
+        : onDecision,
       isOperator: (c) => c.var.caller?.operator === true,
       callerId: (c) => c.var.caller?.id,
     })

@@ -75,6 +75,8 @@ export interface GuardEnv {
   CACHE_SECRET?: unknown
   /** The decision store (D1) behind the review page: README, "Review and label". */
   GUARD_DB?: D1Database
+  /** An Analytics Engine dataset: one data point per decision (README, "Analytics Engine"). */
+  GUARD_METRICS?: AnalyticsEngineDataset
   [setting: string]: unknown
 }
 
@@ -110,6 +112,8 @@ export interface GuardConfig {
   logDecisions: boolean
   /** The decision store and the review page. */
   review: ReviewConfig
+  /** Where each decision also goes as a data point, when GUARD_METRICS is bound. */
+  metrics?: AnalyticsEngineDataset
 }
 
 /** `token`, `access`, or exactly `none`, as a list. */
@@ -499,6 +503,7 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     content: value(REVIEW_SETTINGS.content),
     contentHourlyBytes: value(REVIEW_SETTINGS.contentHourlyBytes),
     retentionDays: value(REVIEW_SETTINGS.retentionDays),
+    rollupFlushSeconds: value(REVIEW_SETTINGS.rollupFlushSeconds),
     secret: optional(REVIEW_SETTINGS.secret),
     db: env.GUARD_DB,
     fallbackSecret: cacheSecret,
@@ -556,5 +561,6 @@ export function parseConfig(env: GuardEnv): GuardConfig {
     cache: ttlSeconds > 0 ? { ttlSeconds, kv: env.GUARD_CACHE, secret: cacheSecret } : undefined,
     logDecisions: value(WORKER_ONLY.logDecisions),
     review,
+    ...(env.GUARD_METRICS ? { metrics: env.GUARD_METRICS } : {}),
   }
 }

@@ -10,6 +10,7 @@
  *   GET  /review/:id          one decision: question, documents, answer, each check; label form
  *   POST /review/:id          save labels and a note (form token; same origin)
  *   GET  /labels.jsonl        the labels export (?check=sufficiency|groundedness)
+ *   GET  /overview            all traffic over time, from the hourly rollups (?window&route&check)
  *   GET, POST /login          sign in with an operator token
  *   POST /logout              sign out; with `everywhere=mine`, end every session of this
  *                             operator; with `everywhere=all`, every session (a store is needed)
@@ -20,12 +21,21 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { HTTPException } from 'hono/http-exception'
 import type { Child } from 'hono/jsx'
 import type { CallerCheckOptions, FailureBrake } from '../guard/auth'
-import type { ReviewConfig } from './settings'
+import type { ReviewConfig, StoreConfig } from './settings'
 import type { Caller } from '../guard/auth'
+import type { Thresholds } from '../guard/policy'
 import { readLimited } from '../guard/body'
 import { errorResponse } from '../guard/respond'
 import { normalizedPath } from '../routing'
-import { isCheck } from './checks'
+import { CHECKS, isCheck, type Check } from './checks'
+import {
+  currentThresholds,
+  overviewView,
+  parseOverviewQuery,
+  readOverview,
+  timeAxis,
+} from './overview'
+import { OverviewPage } from './overview-page'
 import { exportLine } from './export'
 import {
   DetailPage,
@@ -61,7 +71,16 @@ import {
 type ReviewEnv = { Variables: { caller: Caller; session: Session; sessionId?: string } }
 
 export interface ReviewAppOptions {
-  config: { auth: CallerCheckOptions; review: ReviewConfig }
+  config: {
+    auth: CallerCheckOptions
+    review: ReviewConfig
+    /** The guarded routes: the overview draws their thresholds. */
+    routes?: ReadonlyArray<{
+      paths: readonly string[]
+      thresholds: Thresholds
+      groundednessThresholds: Thresholds
+    }>
+  }
   /** The guard's caller check: the same one every other request passes. */
   callerCheck: MiddlewareHandler
   /** With GUARD_RATE_LIMIT: what counts refused credentials (tokens, sign-ins) by address. */
@@ -361,6 +380,9 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     return c.redirect(`${base}/review/${id}?${query}`, 303)
   })
 
+  const overview = overviewHandler(config.routes ?? [], now)
+  app.get('/overview', (c) => (store ? overview(c, store) : noStore(c)))
+
   app.get('/labels.jsonl', async (c) => {
     if (!store) {
       return errorResponse(404, 'not_found', 'Decisions are not stored: bind GUARD_DB.')
@@ -426,6 +448,39 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
     return errorResponse(502, 'guard_error', 'The guard could not process this request.')
   })
   return app
+}
+
+/** The overview page (overview-page.tsx), from the rollups of `store`. */
+function overviewHandler(
+  routes: NonNullable<ReviewAppOptions['config']['routes']>,
+  now: () => number,
+) {
+  // Every route's thresholds per check, as the histograms draw them.
+  const routeThresholds = routes.map((route) => ({
+    paths: route.paths,
+    thresholds: { sufficiency: route.thresholds, groundedness: route.groundednessThresholds },
+  }))
+  return async (c: Context<ReviewEnv>, store: StoreConfig) => {
+    const request = parseOverviewQuery(c.req.query())
+    const axis = timeAxis(request.window, now())
+    const rows = await readOverview(store.db, request, axis)
+    if (request.route && !rows.routes.includes(request.route)) rows.routes.push(request.route)
+    const thresholds = Object.fromEntries(
+      CHECKS.map((check) => [check, currentThresholds(routeThresholds, check, request.route)]),
+    ) as Record<Check, Thresholds[]>
+    return page(
+      c,
+      <OverviewPage
+        session={c.var.session}
+        request={request}
+        view={overviewView(rows, axis)}
+        routes={rows.routes}
+        thresholds={thresholds}
+        retentionDays={store.retentionDays}
+        flushSeconds={store.rollupFlushSeconds}
+      />,
+    )
+  }
 }
 
 /** The most a review form may send: a token, two labels, a note of 2,000 characters. */

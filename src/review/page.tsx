@@ -6,6 +6,7 @@
  */
 import type { Child, FC } from 'hono/jsx'
 import { LABEL_WORDS, recordCheck, type Check } from './checks'
+import { OVERVIEW_CSS } from './charts'
 import {
   cursorText,
   filterQuery,
@@ -62,7 +63,7 @@ fieldset p { margin: 0 0 8px; color: var(--muted); font-size: 13px; }
 button[aria-pressed=true] { outline: 2px solid var(--ink); font-weight: 700; }
 button.yes { color: var(--pass); border-color: var(--pass); } button.no { color: var(--block); border-color: var(--block); }
 textarea { width: 100%; min-height: 64px; }
-`
+${OVERVIEW_CSS}`
 
 const CSP =
   "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -91,7 +92,7 @@ export interface Session {
   revocable: boolean
 }
 
-const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
+export const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
   title,
   session,
   children,
@@ -109,6 +110,7 @@ const Layout: FC<{ title: string; session?: Session; children?: Child }> = ({
         {session && (
           <nav>
             <a href={`${session.base}/review`}>Decisions</a>
+            <a href={`${session.base}/overview`}>Overview</a>
             <a href={`${session.base}/labels.jsonl`}>Export labels (JSONL)</a>
           </nav>
         )}

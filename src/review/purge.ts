@@ -4,10 +4,13 @@
  * nobody labeled are deleted. A labeled decision keeps its scores, hashes and labels — what
  * calibration needs, and no text of the traffic — so that labels outlive the retention period.
  *
+ * The overview's hourly rollups go the same way (deleted whole: they hold no text).
+ *
  * Each statement touches at most {@link PURGE_BATCH} rows, and one run makes at most
  * {@link PURGE_MAX_BATCHES} of each kind, so a run stays short however far behind it is; the next
  * run continues.
  */
+import { purgeRollups } from './rollups'
 import type { StoreConfig } from './settings'
 
 export const PURGE_BATCH = 1000
@@ -21,6 +24,8 @@ export interface PurgeResult {
   contentPurged: number
   /** Whether nothing older than the retention period is left to purge. */
   complete: boolean
+  /** Hourly rollup rows deleted (the overview's, kept as long as decisions). */
+  rollupsDeleted?: number
 }
 
 const CLEAR_CONTENT = `UPDATE decisions SET question = NULL, documents = NULL, answer = NULL, content = 'purged'
@@ -77,8 +82,20 @@ export async function purgeStore(
 ): Promise<PurgeResult | undefined> {
   if (!store) return undefined
   try {
-    const result = await purgeDecisions(store.db, store.retentionDays, now)
+    const result: PurgeResult = await purgeDecisions(store.db, store.retentionDays, now)
+    // A store whose rollup tables are missing (0003 not applied) still purges its decisions.
     await purgeBookkeeping(store.db, now)
+    result.rollupsDeleted = await purgeRollups(store.db, store.retentionDays, now).catch(
+      (error: unknown) => {
+        console.error(
+          JSON.stringify({
+            message: 'rag-guard purge of rollups failed',
+            error: String(error).slice(0, 300),
+          }),
+        )
+        return undefined
+      },
+    )
     console.log(JSON.stringify({ message: 'rag-guard purge', ...result }))
     return result
   } catch (error) {

@@ -18,6 +18,12 @@ export const REVIEW_SETTINGS = {
     default: 4_194_304,
   }),
   retentionDays: integer(1, 3650, { unit: 'days', env: 'STORE_RETENTION_DAYS', default: 30 }),
+  // At most 25: the flush runs in the `waitUntil` of a request, which lasts 30 s after it.
+  rollupFlushSeconds: integer(0, 25, {
+    unit: 'seconds',
+    env: 'ROLLUP_FLUSH_SECONDS',
+    default: 10,
+  }),
   path: custom<string>(
     (value) => typeof value === 'string' && REVIEW_PATH.test(value),
     'a path of plain segments such as "/_guard" (no parameters, wildcards or trailing slash)',
@@ -35,8 +41,10 @@ export interface StoreConfig {
   content: boolean
   /** The most bytes of text (UTF-8) stored per caller per hour; past it, decisions go without. */
   contentHourlyBytes: number
-  /** Decisions older than this are purged by the scheduled handler. */
+  /** Decisions older than this are purged by the scheduled handler (rollups too). */
   retentionDays: number
+  /** How long an isolate adds up its decisions before it writes the hourly rollups. */
+  rollupFlushSeconds: number
 }
 
 export interface ReviewConfig {
@@ -54,6 +62,7 @@ interface ReviewInput {
   content: boolean
   contentHourlyBytes: number
   retentionDays: number
+  rollupFlushSeconds: number
   secret: string | undefined
   db: D1Database | undefined
   /** A secret the deployment already has (CACHE_SECRET, the judge key, the guard tokens). */
@@ -97,6 +106,7 @@ export function reviewConfig(input: ReviewInput): ReviewConfig {
             content: input.content,
             contentHourlyBytes: input.contentHourlyBytes,
             retentionDays: input.retentionDays,
+            rollupFlushSeconds: input.rollupFlushSeconds,
           },
         }
       : {}),

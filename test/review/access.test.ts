@@ -39,6 +39,8 @@ const PATHS = [
   '/_guard/review/0123456789abcdef0123456789abcdef',
   '/_guard/labels.jsonl',
   '/_guard/labels.jsonl?check=groundedness',
+  '/_guard/overview',
+  '/_guard/overview?window=30d&route=/ask&check=sufficiency',
   '/_guard/no-such-page',
 ]
 

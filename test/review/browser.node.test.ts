@@ -9,13 +9,12 @@
  * `REVIEW_SCREENSHOTS=test/review/screenshots` also saves the screenshots the README shows (review-page.png, the
  * list; review-decision.png, a decision).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { main } from '../../src/cli/main'
 import { applyMigrations, QUIET_WRANGLER_ENV, writeStoreConfig } from '../../samples/local-store'
@@ -25,26 +24,9 @@ import {
   type OpenAIStub,
   type StubStep,
 } from '../stub/openai-stub'
+import { freePort, launchChromium } from './chromium'
 
 const ROOT = join(import.meta.dirname, '../..')
-
-/** Debian's Chromium: CHROMIUM_PATH, else `chromium` on the PATH. */
-function chromiumPath(): string {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH
-  const found = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).stdout.trim()
-  return found || '/usr/bin/chromium'
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const judgeSays = (p: number): StubStep => ({
   token: p >= 0.5 ? 'True' : 'False',
@@ -251,22 +233,7 @@ beforeAll(async () => {
     { timeout: 20_000, interval: 250 },
   )
 
-  const executablePath = chromiumPath()
-  expect(
-    existsSync(executablePath),
-    `Chromium not found at ${executablePath}: install Debian's chromium (bash .ci/run does) or set CHROMIUM_PATH`,
-  ).toBe(true)
-  browser = await chromium.launch({
-    executablePath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
 }, 180_000)
 
 afterAll(async () => {

@@ -6,5 +6,7 @@ declare namespace Cloudflare {
     EMPTY_DB: D1Database
     /** src/review/migrations/ as `readD1Migrations` read it (vitest.config.ts). */
     REVIEW_MIGRATIONS: import('cloudflare:test').D1Migration[]
+    /** An Analytics Engine dataset (Miniflare's local one, which keeps no data points). */
+    TEST_METRICS: AnalyticsEngineDataset
   }
 }

@@ -20,15 +20,22 @@ export async function emptyStore(): Promise<D1Database> {
     env.TEST_DB.prepare('DELETE FROM decisions'),
     env.TEST_DB.prepare('DELETE FROM sessions'),
     env.TEST_DB.prepare('DELETE FROM content_usage'),
+    env.TEST_DB.prepare('DELETE FROM rollup_decisions'),
+    env.TEST_DB.prepare('DELETE FROM rollup_checks'),
   ])
   return env.TEST_DB
 }
 
-/** The settings of a guard with a store: token callers and operators, shadow mode, every pass kept. */
+/**
+ * The settings of a guard with a store: token callers and operators, shadow mode, every pass
+ * kept, and the rollups written as soon as the request that opened them is done (so that
+ * `settle()` does not wait the default 10 s).
+ */
 export const STORE_ENV: SecurityEnv = {
   GUARD_DB: undefined,
   GUARD_MODE: 'shadow',
   STORE_PASS_RATE: 1,
+  ROLLUP_FLUSH_SECONDS: 0,
   LOG_DECISIONS: false,
   CACHE_TTL_SECONDS: 0,
 }
