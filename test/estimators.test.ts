@@ -371,7 +371,7 @@ describe('auto: logprobs, and sampling for a model without them', () => {
   })
 })
 
-describe('every failure of a sampling judge gives a reason, and the onError verdict', () => {
+describe('every failure of a sampling judge gives a reason, and its policy’s verdict', () => {
   const cases: Array<[string, StubScript, string]> = [
     ['HTTP 500', { status: 500 }, 'judge-http-error'],
     ['HTTP 429', { status: 429 }, 'judge-rate-limited'],
@@ -405,6 +405,7 @@ describe('every failure of a sampling judge gives a reason, and the onError verd
           estimator: 'sampling',
         },
         onError: 'block',
+        onUnjudgeable: 'block',
         details: 'everyone',
         onDecision: (decided) => void (record = decided),
       }),
@@ -419,7 +420,10 @@ describe('every failure of a sampling judge gives a reason, and the onError verd
     expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
     expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
     expect(response.headers.get('x-rag-guard-estimator')).toBe('sampling')
-    expect(REASON_POLICY[reason as keyof typeof REASON_POLICY]).toBe('onError')
+    // The samples' own answers are the judge's reply to the data (issue 24): unjudgeable.
+    expect(REASON_POLICY[reason as keyof typeof REASON_POLICY]).toBe(
+      reason === 'no-samples' || reason === 'low-answer-mass' ? 'onUnjudgeable' : 'onError',
+    )
     await vi.waitFor(() => expect(record).toBeDefined())
     expect(record).toMatchObject({ verdict: 'block', reason, estimator: 'sampling' })
   })

@@ -1,5 +1,10 @@
+import {
+  callbackHandlerPrefersChatModelStreamEvents,
+  callbackHandlerPrefersStreaming,
+} from '@langchain/core/callbacks/base'
 import type { Callbacks } from '@langchain/core/callbacks/manager'
 import { ConfigurationError } from '../errors'
+import { isRecord } from '../json'
 import { check, checkOptional } from '../settings'
 import { retrying, startBudget, type Budget, type Reported } from './budget'
 import { addUsage, askOne, type ChatCall, type JudgeChatModel } from './chat'
@@ -217,13 +222,40 @@ const OWNER = 'RAG Guard judge'
 /** The name of the judge's chat model call in LangChain tracing, when it runs inside a run. */
 export const JUDGE_RUN_NAME = 'RagGuardJudge'
 
+/** Whether a callback handler makes a chat model stream its answer instead of asking for it whole. */
+const streams = (handler: unknown) =>
+  isRecord(handler) &&
+  Boolean(
+    callbackHandlerPrefersStreaming(handler as never) ||
+    callbackHandlerPrefersChatModelStreamEvents(handler as never),
+  )
+
+/**
+ * The caller's callbacks without the handlers that make a chat model stream (LangGraph's
+ * `messages` stream mode, `streamEvents`): a streamed reply loses the first token's logprobs when
+ * LangChain assembles it, so the judge would read no score. The judge's one token is no part of
+ * an answer anyway. Tracers and the rest are kept, with the run they belong to.
+ */
+function withoutStreaming(callbacks: Callbacks): Callbacks {
+  if (Array.isArray(callbacks)) return callbacks.filter((handler) => !streams(handler))
+  const manager = callbacks.copy()
+  for (const handler of [...manager.handlers]) if (streams(handler)) manager.removeHandler(handler)
+  return manager
+}
+
 /**
  * The call options that make the judge call a named child run of the caller's run, if any. Its
  * one token is no part of an answer: LangGraph's `messages` stream mode leaves out runs tagged
  * `langsmith:nostream`, so an agent's streamed messages never show it.
  */
 const traced = ({ callbacks }: JudgeCallOptions) =>
-  callbacks ? { callbacks, runName: JUDGE_RUN_NAME, tags: ['langsmith:nostream'] } : {}
+  callbacks
+    ? {
+        callbacks: withoutStreaming(callbacks),
+        runName: JUDGE_RUN_NAME,
+        tags: ['langsmith:nostream'],
+      }
+    : {}
 
 /** An estimate, or why there is none, with the model that answered and what it cost. */
 interface Estimated {

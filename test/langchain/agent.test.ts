@@ -261,8 +261,8 @@ describe('ragGuardMiddleware: modes and failures', () => {
     })
   })
 
-  it('a judge that answers without logprobs follows onError with no-logprobs', async () => {
-    const setup = await guardedAgent({ noLogprobs: true }, { onError: 'pass' })
+  it('a judge that answers without logprobs follows onUnjudgeable with no-logprobs', async () => {
+    const setup = await guardedAgent({ noLogprobs: true }, { onUnjudgeable: 'pass' })
     const result = await setup.run()
     expect(last(result.messages).content).toBe(ANSWER)
     expect(result.ragGuard).toMatchObject({ verdict: 'pass', reason: 'no-logprobs' })
