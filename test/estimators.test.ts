@@ -195,11 +195,10 @@ describe('sampling against the model server', () => {
     expect(Math.max(...requests.slice(1).map((request) => request.inFlight))).toBe(4)
     expect(first.usage).toEqual({ inputTokens: 5 * 42, outputTokens: 5, totalTokens: 5 * 43 })
 
+    // One short reply is not reason enough to stop asking with n (issue 24: only N in a row).
     const second = await judge.judge(input)
     requests = (await model.requests()).slice(5)
-    expect(requests).toHaveLength(5)
-    expect(requests.every((request) => body(request).n === undefined)).toBe(true)
-    expect(Math.max(...requests.map((request) => request.inFlight))).toBe(5)
+    expect(requests.map((request) => body(request).n)).toEqual([5, undefined, ...Array(3)])
     expect(second).toMatchObject({ ok: true, samples: 5, requests: 5 })
   })
 
@@ -334,18 +333,6 @@ describe('auto: logprobs, and sampling for a model without them', () => {
     await first.judge(input)
     const second = createJudge(options)
     expect([first.currentEstimator, second.currentEstimator]).toEqual(['sampling', 'logprobs'])
-  })
-
-  it('switches when a 2xx answer carries no logprobs, and counts the tokens of that answer too', async () => {
-    vi.spyOn(console, 'warn').mockImplementation(() => {})
-    const { model, judge } = await sampler(
-      { noLogprobs: true, samples: ['False'] },
-      { estimator: 'auto' },
-    )
-    const result = await judge.judge(input)
-    expect(result).toMatchObject({ ok: true, estimator: 'sampling', score: byHand(0, 5) })
-    expect(await model.requests()).toHaveLength(2)
-    expect(result.usage).toEqual({ inputTokens: 84, outputTokens: 6, totalTokens: 90 })
   })
 
   it('does not switch for a failure that is not about logprobs', async () => {

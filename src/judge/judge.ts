@@ -9,7 +9,7 @@ import { check, checkOptional } from '../settings'
 import { retrying, startBudget, type Budget, type Reported } from './budget'
 import { addUsage, askOne, type ChatCall, type JudgeChatModel } from './chat'
 import { logprobsEstimate } from './estimators/logprobs'
-import { sampleCollector, samplingEstimate } from './estimators/sampling'
+import { sampleCollector, samplingEstimate, type NReply } from './estimators/sampling'
 import type { RefusedParameter } from './failures'
 import { givenModels, openAIModels, type JudgeModels } from './models'
 import { JUDGE_SETTINGS, type EstimatorOption, type ReasoningEffort } from './options'
@@ -266,10 +266,12 @@ interface Estimated {
   usage?: TokenUsage
 }
 
-/** Whether a logprobs estimate shows the model has none: the provider refused them, or sent none. */
-function withoutLogprobs({ result, refused }: Estimated): boolean {
-  return !result.ok && (result.reason === 'no-logprobs' || refused === 'logprobs')
-}
+/**
+ * Whether a logprobs estimate shows the model has none: the provider refused them in its error's
+ * structured fields. A reply without logprobs is not enough: a content filter sends one, and the
+ * request's data can cause it (issue 24).
+ */
+const withoutLogprobs = ({ refused }: Estimated): boolean => refused === 'logprobs'
 
 /** The judge's options, checked against their definitions, with their defaults. */
 function resolveJudgeOptions(options: JudgeOptions) {
@@ -366,9 +368,33 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       })
 
   // What this judge has learned of its model, for as long as it lives (an isolate, in a Worker):
-  // with `auto`, that it gives no logprobs; for sampling, that it does not honour `n`.
+  // with `auto`, that it gives no logprobs; for sampling, that it does not honour `n`. Only what
+  // the provider says in its error's fields, or what every reply shows, teaches it: never one
+  // reply, which the request's data can shape.
   const sampledInstead = new Set<string>()
   const nNotHonoured = new Set<string>()
+  /** Replies in a row to `n` that carried fewer answers than asked for. */
+  let fewerInARow = 0
+
+  function learnN(reply: NReply): void {
+    if (nNotHonoured.has(model)) return
+    if (reply === 'all') {
+      fewerInARow = 0
+      return
+    }
+    if (reply === 'fewer' && ++fewerInARow < samples) return
+    nNotHonoured.add(model)
+    const cause =
+      reply === 'refused'
+        ? 'it refused "n"'
+        : `${samples} replies in a row carried fewer than the ${samples} answers asked for`
+    console.warn(
+      JSON.stringify({
+        message: `${OWNER}: the model does not honour n (${cause}); asking for each sample in a request of its own from now on`,
+        model,
+      }),
+    )
+  }
   const current = (): Estimator =>
     estimator === 'auto' ? (sampledInstead.has(model) ? 'sampling' : 'logprobs') : estimator
 
@@ -409,7 +435,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       models.sampling(prompt),
       samples,
       !nNotHonoured.has(model),
-      () => nNotHonoured.add(model),
+      learnN,
     )
     const asked = await retrying(budget, maxRetries, () => attempt(call))
     if (!asked.ok) return failed(which, asked.failure)
@@ -461,7 +487,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       let estimated = await estimate(planned, prompt, budget, tracing)
       let usage = estimated.usage
       if (estimator === 'auto' && planned === 'logprobs' && withoutLogprobs(estimated)) {
-        turnToSampling(estimated.refused ? `it refused "${estimated.refused}"` : 'no-logprobs')
+        turnToSampling('it refused "logprobs"')
         estimated = await estimate('sampling', prompt, budget, tracing)
         usage = addUsage(usage, estimated.usage) // the logprobs request was paid for too
       }
