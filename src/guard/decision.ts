@@ -138,6 +138,11 @@ export interface GuardDecision {
   check?: Check
   /** Each check's own decision, on a route with more than one; the decision is the most severe. */
   checks?: Partial<Record<Check, GuardDecision>>
+  /**
+   * Groundedness of an answer with several choices (`n` > 1): each choice's own decision, in
+   * order; the check's decision is the most severe.
+   */
+  choices?: GuardDecision[]
 }
 
 /** What decisions are made from: the route's thresholds and the verdict of each policy. */
@@ -235,6 +240,11 @@ export function combinedDecision(
     ...mostSevere(parts.map(([, decision]) => decision)),
     checks: Object.fromEntries(parts),
   }
+}
+
+/** Groundedness of an answer with several choices: the most severe choice's, carrying each one's. */
+export function choicesDecision(choices: GuardDecision[]): GuardDecision {
+  return { ...mostSevere(choices), choices }
 }
 
 /**
