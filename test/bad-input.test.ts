@@ -329,9 +329,12 @@ describe('properties: no input makes the pure parts throw anything but their doc
               expect(value).toBeLessThanOrEqual(1 + 1e-9)
             }
           } else
-            expect(['no-logprobs', 'no-content-tokens', 'unexpected-token']).toContain(
-              result.reason,
-            )
+            expect([
+              'no-logprobs',
+              'no-content-tokens',
+              'unexpected-token',
+              'judge-refusal',
+            ]).toContain(result.reason)
         },
       ),
       { numRuns: 1000 },

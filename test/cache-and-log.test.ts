@@ -226,28 +226,32 @@ describe('failure policy through the Worker', () => {
       { rawBody: '<html>', contentType: 'text/html' },
       'judge-bad-response',
     ],
-    ['no logprobs', { noLogprobs: true }, 'no-logprobs'],
     ['a connection reset', { reset: true }, 'judge-unreachable'],
     ['slower than JUDGE_TIMEOUT_MS', { delayMs: 3000 }, 'judge-timeout'],
-  ])('%s → the ON_ERROR verdict with reason %s, never a 500', async (_, step, reason) => {
-    for (const onError of ['pass', 'flag', 'block'] as const) {
-      const { send } = await setupGuard({ json: { answer: 'upstream answer' } }, step, {
-        ON_ERROR: onError,
-        JUDGE_TIMEOUT_MS: '200',
-        JUDGE_MAX_RETRIES: '2',
-      })
-      const response = await send('/ask', postJson(request))
-      expect(response.status).toBe(200)
-      expect(response.headers.get('x-rag-guard-verdict')).toBe(onError)
-      expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
-      const body = (await response.json()) as { answer: string }
-      expect(body.answer).toBe(
-        onError === 'block'
-          ? "I can't answer that reliably from the information I have."
-          : 'upstream answer',
-      )
-    }
-  })
+    // The judge's reply to the data (issue 24): its own setting, ON_UNJUDGEABLE.
+    ['no logprobs', { noLogprobs: true }, 'no-logprobs', 'ON_UNJUDGEABLE'],
+  ])(
+    '%s → the verdict of its setting (ON_ERROR unless named), reason %s, never a 500',
+    async (_, step, reason, setting = 'ON_ERROR') => {
+      for (const onError of ['pass', 'flag', 'block'] as const) {
+        const { send } = await setupGuard({ json: { answer: 'upstream answer' } }, step, {
+          [setting]: onError,
+          JUDGE_TIMEOUT_MS: '200',
+          JUDGE_MAX_RETRIES: '2',
+        })
+        const response = await send('/ask', postJson(request))
+        expect(response.status).toBe(200)
+        expect(response.headers.get('x-rag-guard-verdict')).toBe(onError)
+        expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
+        const body = (await response.json()) as { answer: string }
+        expect(body.answer).toBe(
+          onError === 'block'
+            ? "I can't answer that reliably from the information I have."
+            : 'upstream answer',
+        )
+      }
+    },
+  )
 })
 
 describe('a slow or broken verdict cache', () => {

@@ -40,7 +40,7 @@ describe('decisions', () => {
 
   it.each<[GuardReason, string]>([
     ['judge-timeout', 'block'],
-    ['low-answer-mass', 'block'],
+    ['low-answer-mass', 'flag'],
     ['request-too-large', 'flag'],
     ['streaming-not-supported', 'flag'],
     ['judge-context-overflow', 'flag'],
@@ -63,14 +63,22 @@ describe('decisions', () => {
     })
   })
 
-  it('every reason has a policy, and only a judge failure follows onError', () => {
+  it('every reason has a policy, and only a failure of the judge’s infrastructure follows onError', () => {
     for (const [reason, policyName] of Object.entries(REASON_POLICY)) {
       expect(['onError', 'onUnjudgeable', 'noDocuments', 'pass']).toContain(policyName)
-      if (policyName === 'onError') {
-        expect(reason).toMatch(
-          /^judge-|^no-logprobs$|^no-content-tokens$|^unexpected-token$|^low-answer-mass$|^no-samples$/,
-        )
-      }
+      if (policyName === 'onError') expect(reason).toMatch(/^judge-/)
+    }
+    // What the judge replied to the request's data is unjudgeable, never onError (issue 24).
+    for (const reason of [
+      'no-logprobs',
+      'no-content-tokens',
+      'unexpected-token',
+      'low-answer-mass',
+      'no-samples',
+      'judge-refusal',
+      'judge-content-filter',
+    ] as const) {
+      expect(REASON_POLICY[reason], reason).toBe('onUnjudgeable')
     }
   })
 

@@ -269,8 +269,6 @@ describe('ragGuard: judge failures', () => {
     [{ status: 500 }, 'judge-http-error'],
     [{ status: 429 }, 'judge-rate-limited'],
     [{ rawBody: 'not json', contentType: 'text/plain' }, 'judge-bad-response'],
-    [{ noLogprobs: true }, 'no-logprobs'],
-    [{ token: 'Perhaps', logprob: -0.2 }, 'unexpected-token'],
   ] as const)('%j → the onError verdict with reason %s, never a 500', async (step, reason) => {
     for (const [onError, status] of [
       ['pass', 200],
@@ -285,6 +283,27 @@ describe('ragGuard: judge failures', () => {
       if (onError !== 'block') expect(await response.text()).toBe(HANDLER_BODY)
     }
   })
+
+  it.each([
+    [{ noLogprobs: true }, 'no-logprobs'],
+    [{ token: 'Perhaps', logprob: -0.2 }, 'unexpected-token'],
+  ] as const)(
+    '%j → the onUnjudgeable verdict with reason %s (the reply to the data), whatever onError says',
+    async (step, reason) => {
+      for (const [onUnjudgeable, status] of [
+        ['pass', 200],
+        ['flag', 200],
+        ['block', 422],
+      ] as const) {
+        const { app } = await guardedApp(step, { onUnjudgeable, onError: 'pass' })
+        const response = await ask(app)
+        expect(response.status).toBe(status)
+        expect(response.headers.get('x-rag-guard-verdict')).toBe(onUnjudgeable)
+        expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
+        if (onUnjudgeable !== 'block') expect(await response.text()).toBe(HANDLER_BODY)
+      }
+    },
+  )
 
   it('answers within the judge timeout and a small margin, with reason judge-timeout', async () => {
     const model = await scriptModel({ delayMs: 5000 })

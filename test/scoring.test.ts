@@ -156,11 +156,11 @@ describe('scoreLogprobs', () => {
     })
   })
 
-  it('gives no-content-tokens for an empty token list or a refusal', () => {
+  it('gives no-content-tokens for an empty token list, judge-refusal for a refusal', () => {
     expect(scoreLogprobs({ content: [] })).toEqual({ ok: false, reason: 'no-content-tokens' })
     expect(scoreLogprobs({ content: null, refusal: [{ token: 'I', logprob: 0 }] })).toEqual({
       ok: false,
-      reason: 'no-content-tokens',
+      reason: 'judge-refusal',
     })
   })
 
@@ -226,10 +226,10 @@ describe('scoreLogprobs on recorded OpenAI responses', () => {
   it.each([
     ['openai-node refusal stream', nodeRefusalStream],
     ['openai-python refusal stream', pythonRefusalStream],
-  ])('%s, assembled: a refusal has no content token', (_, chunks) => {
+  ])('%s, assembled: a refusal has no content token (judge-refusal)', (_, chunks) => {
     expect(scoreLogprobs(assembleStream(chunks as never))).toEqual({
       ok: false,
-      reason: 'no-content-tokens',
+      reason: 'judge-refusal',
     })
   })
 

@@ -1,19 +1,20 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
+import { REASON_POLICY } from '../guard/decision'
 import type { Judge, JudgeResult } from '../judge/judge'
 import { recordCheck, type Check } from '../review/checks'
 import { DataError, type Example, type ScoreRecord } from './data'
 import { Progress, type ProgressStream } from './progress'
 
-/** Outcomes that come from the model's answer itself: judging again would give the same. */
-const FINAL_REASONS = new Set([
-  'unexpected-token',
-  'no-logprobs',
-  'no-content-tokens',
-  'no-samples',
-  'no-question',
-  'no-answer',
-  'no-context',
-])
+/**
+ * Outcomes that judging again would not change: every reason whose policy is not `onError` (the
+ * judge's reply to the example's data, or the example itself), as `REASON_POLICY` sorts them.
+ * Failures of the infrastructure (timeouts, HTTP errors) are tried again.
+ */
+const FINAL_REASONS: ReadonlySet<string> = new Set(
+  Object.entries(REASON_POLICY).flatMap(([reason, policy]) =>
+    policy === 'onError' ? [] : [reason],
+  ),
+)
 
 /** Whether a line without a score stays as it is when the same command runs again. */
 export const isFinalReason = (reason: string): boolean => FINAL_REASONS.has(reason)

@@ -86,6 +86,36 @@ function firstChoice(body: unknown, field: 'message' | 'delta'): ChatMessage | u
   return isRecord(message) ? message : undefined
 }
 
+/** The text of each choice's message, in order; undefined when the body has no choices. */
+function choiceTexts(body: unknown): Array<string | undefined> | undefined {
+  const choices = isRecord(body) ? body.choices : undefined
+  if (!Array.isArray(choices)) return undefined
+  return choices.map((choice: unknown) => {
+    const message = isRecord(choice) ? choice.message : undefined
+    return isRecord(message) ? messageText(message.content) : undefined
+  })
+}
+
+/** The completion with the choices at `blocked` carrying `fallback`, each in its own place. */
+function withChoicesReplaced(response: unknown, blocked: readonly number[], fallback: string) {
+  const choices = isRecord(response) ? response.choices : undefined
+  if (!isRecord(response) || !Array.isArray(choices)) return undefined
+  const replaced = new Set(blocked)
+  return {
+    ...response,
+    choices: choices.map((choice: unknown, at) =>
+      replaced.has(at)
+        ? {
+            index: member(choice, 'index', isNumber) ?? at,
+            message: { role: 'assistant', content: fallback, refusal: null },
+            logprobs: null,
+            finish_reason: 'stop',
+          }
+        : choice,
+    ),
+  }
+}
+
 /** The system, developer and tool messages, as documents. */
 function messageContext(list: readonly ChatMessage[], maxDocuments: number): ContextReading {
   const texts: string[] = []
@@ -174,6 +204,8 @@ export function openAIChatFormat(
       ),
     isStreaming: (body) => streamFlag(isRecord(body) ? body.stream : undefined),
     readAnswer: (body) => messageText(firstChoice(body, 'message')?.content),
+    readAnswers: choiceTexts,
+    blockAnswers: withChoicesReplaced,
     blockBody: fallbackCompletion,
     // A block names the model asked for, and streams the usage chunk when it was asked for.
     requestForBlock: (body) =>

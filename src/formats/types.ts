@@ -39,6 +39,14 @@ export interface RouteFormat {
    */
   readAnswer?(body: unknown): string | undefined
   /**
+   * Every answer the response carries, in order, when it can carry several (a chat completion's
+   * `choices`, with `n` > 1): each one a client receives is judged. Undefined when the body is
+   * not such a response; without it, `readAnswer` is the one answer.
+   */
+  readAnswers?(body: unknown): Array<string | undefined> | undefined
+  /** The response with the answers at `blocked` (indexes of `readAnswers`) replaced by `fallback`. */
+  blockAnswers?(response: unknown, blocked: readonly number[], fallback: string): unknown
+  /**
    * The body of a blocked response: the endpoint's own response shape carrying `fallback`.
    * `response` is the upstream's parsed JSON, or `undefined` when it was not JSON. Returns
    * `undefined` when no such body can be made (the guard then answers 422).

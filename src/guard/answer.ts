@@ -2,13 +2,14 @@
  * Acting on a whole (not streamed) answer: read its context when the context comes with it,
  * wait for the decision, and pass the answer on or replace it. Every read is bounded.
  */
+import type { RouteFormat } from '../formats'
 import { parseJson, type Parsed } from '../json'
 import { readBounded } from './body'
 import type { GuardDecision, Unjudged } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { relay } from './relay'
-import { blockedResponse, errorResponse, type Outcome } from './respond'
+import { blockedResponse, errorResponse, replacedBody, type Outcome } from './respond'
 
 const decoder = new TextDecoder()
 
@@ -62,6 +63,28 @@ export const NOT_JSON: Unjudged = {
   message: 'the response body is not JSON',
 }
 
+/** Every answer of a response: each choice's, or the one answer of a format without choices. */
+function answersOf(format: RouteFormat, body: unknown): Array<string | undefined> {
+  return format.readAnswers?.(body) ?? [format.readAnswer?.(body)]
+}
+
+/**
+ * The indexes of the choices to replace, when a block comes from some choices' groundedness
+ * alone (no other check blocked): the others are passed on. Undefined: the whole answer goes.
+ */
+function blockedChoices(decision: GuardDecision): number[] | undefined {
+  const parts = decision.checks ?? { [decision.check ?? 'sufficiency']: decision }
+  const grounded = parts.groundedness
+  if (!grounded?.choices) return undefined
+  if (
+    Object.entries(parts).some(
+      ([check, part]) => check !== 'groundedness' && part.verdict === 'block',
+    )
+  )
+    return undefined
+  return grounded.choices.flatMap((choice, index) => (choice.verdict === 'block' ? [index] : []))
+}
+
 export async function guardAnswer(exchange: Exchange, response: Response): Promise<Outcome> {
   const { settings } = exchange
   let upstream: Parsed | undefined
@@ -76,7 +99,7 @@ export async function guardAnswer(exchange: Exchange, response: Response): Promi
       exchange.judgeContext(
         upstream.ok ? settings.format.readResponse(upstream.value, readLimits(settings)) : NOT_JSON,
       )
-      exchange.judgeAnswer(upstream.ok ? settings.format.readAnswer?.(upstream.value) : undefined)
+      exchange.judgeAnswers(upstream.ok ? answersOf(settings.format, upstream.value) : [undefined])
     } else {
       exchange.settleUnjudged(unreadAnswer('too-large', settings.maxBodyBytes))
     }
@@ -114,6 +137,13 @@ async function blocked(
     const read = await readBounded(response, settings.maxBodyBytes).catch(() => undefined)
     if (read && !read.ok) void read.reader.cancel().catch(() => {})
     upstream = read?.ok ? parseJson(decoder.decode(read.bytes)) : { ok: false }
+  }
+  const choices = blockedChoices(decision)
+  const { format } = settings
+  if (choices && upstream.ok && format.blockAnswers) {
+    // Only some choices failed groundedness: each is replaced in its own place.
+    const body = format.blockAnswers(upstream.value, choices, settings.fallbackMessage)
+    if (body !== undefined) return replacedBody(response, body)
   }
   return blockedResponse(
     settings.format,

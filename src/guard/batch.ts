@@ -9,7 +9,7 @@ import { mostSevere, type GuardDecision } from './decision'
 import type { DecisionContent } from './decision-log'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
-import { replacedBodyHeaders, type Outcome } from './respond'
+import { replacedBody, type Outcome } from './respond'
 
 /** The decision for the whole batch: the most severe item's (the lowest score among equals), with every item's. */
 export function batchDecision(items: GuardDecision[]): GuardDecision {
@@ -79,11 +79,5 @@ export async function guardBatch(
     const fallback = { output: questions.map(() => settings.fallbackMessage), metadata: {} }
     return { response: Response.json(fallback), decision, applied: true }
   }
-  const headers = replacedBodyHeaders(read.response.headers)
-  headers.set('content-type', 'application/json; charset=utf-8')
-  return {
-    response: new Response(JSON.stringify(body), { status: read.response.status, headers }),
-    decision,
-    applied: true,
-  }
+  return { response: replacedBody(read.response, body), decision, applied: true }
 }

@@ -47,16 +47,25 @@ export type GuardReason =
 
 /**
  * Which setting gives the verdict for a reason:
- * - `onError`: the judge failed to give a score;
+ * - `onError`: the judge's infrastructure failed to give a score (timeout, unreachable, 5xx,
+ *   429, a body that is no chat completion): nothing the request holds caused it;
  * - `onUnjudgeable`: the input cannot be judged (a request or an answer the guard cannot read,
- *   or that passes its limits) — whatever a client sends, it never chooses an unjudged pass;
+ *   or that passes its limits), or the judge replied to it without a usable True/False (another
+ *   token, a refusal, a content filter, no logprobs, too little True/False mass): the request's
+ *   data may have caused it, so whatever a client or a document sends, it never gets more than
+ *   this setting gives (by default, a block in enforce mode);
  * - `noDocuments`: the score `noDocumentsScore`, through the thresholds;
  * - `pass`: always pass (there is no answer to judge).
  */
 export type ReasonPolicy = 'onError' | 'onUnjudgeable' | 'noDocuments' | 'pass'
 
-/** Every reason code and the policy it follows. The README's reason table is checked against it. */
+/**
+ * Every reason code and the policy it follows: the one place where a reason's policy is decided.
+ * The README's reason table is checked against it, and `rag-guard eval` reads which reasons a
+ * second try would not change from it.
+ */
 export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object.freeze({
+  // The judge's infrastructure.
   'judge-timeout': 'onError',
   'judge-rate-limited': 'onError',
   'judge-http-error': 'onError',
@@ -64,11 +73,15 @@ export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object
   'judge-unreachable': 'onError',
   'judge-aborted': 'onError',
   'judge-error': 'onError',
-  'no-logprobs': 'onError',
-  'no-content-tokens': 'onError',
-  'unexpected-token': 'onError',
-  'low-answer-mass': 'onError',
-  'no-samples': 'onError',
+  // The judge's reply to this request's data.
+  'no-logprobs': 'onUnjudgeable',
+  'no-content-tokens': 'onUnjudgeable',
+  'unexpected-token': 'onUnjudgeable',
+  'low-answer-mass': 'onUnjudgeable',
+  'no-samples': 'onUnjudgeable',
+  'judge-refusal': 'onUnjudgeable',
+  'judge-content-filter': 'onUnjudgeable',
+  // The input, and what answers it (no documents: the no-documents score; no answer to judge).
   'judge-context-overflow': 'onUnjudgeable',
   'no-documents': 'noDocuments',
   'no-context': 'noDocuments',
@@ -125,6 +138,11 @@ export interface GuardDecision {
   check?: Check
   /** Each check's own decision, on a route with more than one; the decision is the most severe. */
   checks?: Partial<Record<Check, GuardDecision>>
+  /**
+   * Groundedness of an answer with several choices (`n` > 1): each choice's own decision, in
+   * order; the check's decision is the most severe.
+   */
+  choices?: GuardDecision[]
 }
 
 /** What decisions are made from: the route's thresholds and the verdict of each policy. */
@@ -222,6 +240,11 @@ export function combinedDecision(
     ...mostSevere(parts.map(([, decision]) => decision)),
     checks: Object.fromEntries(parts),
   }
+}
+
+/** Groundedness of an answer with several choices: the most severe choice's, carrying each one's. */
+export function choicesDecision(choices: GuardDecision[]): GuardDecision {
+  return { ...mostSevere(choices), choices }
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ContextReading } from '../formats/context'
 import type { Check } from '../judge/prompt'
 import { boundContext, CheckParts, decideCheck, type BoundedContext } from './checks'
 import {
+  choicesDecision,
   combinedDecision,
   PendingDecision,
   unjudgedDecision,
@@ -96,12 +97,42 @@ export class Exchange {
 
   /** Judges the answer's groundedness, once the answer is complete (undefined: there is none). */
   judgeAnswer(answer: string | undefined): void {
-    if (answer !== undefined) this.answer = answer
+    this.judgeAnswers([answer])
+  }
+
+  /**
+   * Judges the groundedness of every answer the response carries (a completion's choices, with
+   * `n` > 1), each against the thresholds: the check's decision is the most severe, carrying
+   * each choice's. More choices than `maxBatchItems` are not judged one by one: the answer is
+   * unjudgeable (`judge-input-too-large`), so a client's `n` buys no more judge calls than a
+   * batch may.
+   */
+  judgeAnswers(answers: ReadonlyArray<string | undefined>): void {
+    const first = answers[0]
+    if (first !== undefined) this.answer = first
     const question = this.input.question
     const context = this.#context
     if (!this.needsAnswer || !this.#parts.canStart('groundedness')) return
     if (!question || !context || 'verdict' in context) return
-    this.#parts.add('groundedness', this.#judged(question, 'groundedness', context, answer))
+    if (answers.length <= 1) {
+      this.#parts.add('groundedness', this.#judged(question, 'groundedness', context, first))
+      return
+    }
+    const limit = this.settings.maxBatchItems
+    if (answers.length > limit) {
+      const message = `the answer has ${answers.length} choices, more than ${limit}`
+      this.#parts.add(
+        'groundedness',
+        unjudgedDecision(
+          this.settings,
+          { reason: 'judge-input-too-large', message },
+          { check: 'groundedness' },
+        ),
+      )
+      return
+    }
+    const each = answers.map((answer) => this.#judged(question, 'groundedness', context, answer))
+    this.#parts.add('groundedness', Promise.all(each).then(choicesDecision))
   }
 
   /**

@@ -200,7 +200,7 @@ export interface RagGuardOptions {
   inputOverflow?: InputOverflow
   /** Earlier user and assistant turns of a chat given to the judge with the question (openai-chat). @default 4 */
   historyTurns?: number
-  /** The most inputs of one LangServe `/batch` request that are judged; a larger batch is unjudgeable. @default 16 */
+  /** The most inputs of one LangServe `/batch` request, or choices of one chat completion (`n`), that are judged; past it, unjudgeable. @default 16 */
   maxBatchItems?: number
   /**
    * Who sees a decision's details — the `x-rag-guard-score`, `-reason`, `-cache` and `-mode`

@@ -99,6 +99,13 @@ export function replacedBodyHeaders(headers?: Headers): Headers {
   return copy
 }
 
+/** The upstream's response (status, headers) with its JSON body replaced by `body`. */
+export function replacedBody(response: Response, body: unknown): Response {
+  const headers = replacedBodyHeaders(response.headers)
+  headers.set('content-type', 'application/json; charset=utf-8')
+  return new Response(JSON.stringify(body), { status: response.status, headers })
+}
+
 /**
  * The default block response: the upstream's JSON with its answer replaced by `fallback`, in the
  * route's format (same status and headers); or, when no such body can be made, a 422 that any

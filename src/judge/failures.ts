@@ -45,27 +45,22 @@ function isContextOverflow(error: unknown): boolean {
 }
 
 /**
- * The parameter a 400 (or 422) refuses, when the judge can do without it. OpenAI names it in
- * `param` with the code `unsupported_parameter` or `unsupported_value` ("Unsupported parameter:
- * 'logprobs' is not supported with this model."; reasoning models refuse `temperature: 0` the
- * same way); other servers say it in their text only (Gemini: "Logprobs is not enabled…"; Groq:
- * "'n' : number must be at most 1"). A value out of range (`top_logprobs` above Azure's 5) is
- * not a refusal: the model has logprobs, the setting is wrong.
+ * The parameter a 400 refuses, when the judge can do without it, read only from the error's
+ * structured fields: OpenAI names it in `param` with the code `unsupported_parameter` or
+ * `unsupported_value` ("Unsupported parameter: 'logprobs' is not supported with this model.";
+ * reasoning models refuse `temperature: 0` the same way), and `n` in `param`. Never from the
+ * message's text: it can quote the request's data, and a refusal read there would switch the
+ * judge's estimator for every later request (issue 24). A value out of range (`top_logprobs`
+ * above Azure's 5) is not a refusal: the model has logprobs, the setting is wrong.
  */
 function refusedParameter(error: unknown): RefusedParameter | undefined {
   const fields = isRecord(error) ? error : {}
   const param = typeof fields.param === 'string' ? fields.param : ''
   const code = typeof fields.code === 'string' ? fields.code : ''
-  const text = error instanceof Error ? error.message : ''
   const unsupported = code === 'unsupported_parameter' || code === 'unsupported_value'
-  if (
-    (unsupported && /^(?:(?:top_)?logprobs|temperature)$/.test(param)) ||
-    /logprobs[^.]*\b(?:not (?:supported|enabled|allowed|available)|unsupported)|(?:unsupported|not supported)[^.]*logprobs/i.test(
-      text,
-    )
-  )
+  if (param === 'logprobs' || (unsupported && /^(?:top_logprobs|temperature)$/.test(param)))
     return 'logprobs'
-  if (param === 'n' || /['"`]n['"`]|\bn\s*(?:=|:|must\b|>)/.test(text)) return 'n'
+  if (param === 'n') return 'n'
   return undefined
 }
 
@@ -95,7 +90,7 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
     }
   }
   if (status !== undefined && status >= 400) {
-    const refused = status === 400 || status === 422 ? refusedParameter(error) : undefined
+    const refused = status === 400 ? refusedParameter(error) : undefined
     // Server errors may pass on a second try; a 4xx will not.
     return {
       reason: 'judge-http-error',

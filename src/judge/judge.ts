@@ -1,5 +1,10 @@
+import {
+  callbackHandlerPrefersChatModelStreamEvents,
+  callbackHandlerPrefersStreaming,
+} from '@langchain/core/callbacks/base'
 import type { Callbacks } from '@langchain/core/callbacks/manager'
 import { ConfigurationError } from '../errors'
+import { isRecord } from '../json'
 import { check, checkOptional } from '../settings'
 import { retrying, startBudget, type Budget, type Reported } from './budget'
 import {
@@ -10,7 +15,7 @@ import {
   type JudgePromptMessages,
 } from './chat'
 import { logprobsEstimate } from './estimators/logprobs'
-import { sampleCollector, samplingEstimate } from './estimators/sampling'
+import { sampleCollector, samplingEstimate, type NReply } from './estimators/sampling'
 import type { RefusedParameter } from './failures'
 import { givenModels, openAIModels, type JudgeModels } from './models'
 import { JUDGE_SETTINGS, type EstimatorOption, type ReasoningEffort } from './options'
@@ -223,13 +228,40 @@ const OWNER = 'RAG Guard judge'
 /** The name of the judge's chat model call in LangChain tracing, when it runs inside a run. */
 export const JUDGE_RUN_NAME = 'RagGuardJudge'
 
+/** Whether a callback handler makes a chat model stream its answer instead of asking for it whole. */
+const streams = (handler: unknown) =>
+  isRecord(handler) &&
+  Boolean(
+    callbackHandlerPrefersStreaming(handler as never) ||
+    callbackHandlerPrefersChatModelStreamEvents(handler as never),
+  )
+
+/**
+ * The caller's callbacks without the handlers that make a chat model stream (LangGraph's
+ * `messages` stream mode, `streamEvents`): a streamed reply loses the first token's logprobs when
+ * LangChain assembles it, so the judge would read no score. The judge's one token is no part of
+ * an answer anyway. Tracers and the rest are kept, with the run they belong to.
+ */
+function withoutStreaming(callbacks: Callbacks): Callbacks {
+  if (Array.isArray(callbacks)) return callbacks.filter((handler) => !streams(handler))
+  const manager = callbacks.copy()
+  for (const handler of [...manager.handlers]) if (streams(handler)) manager.removeHandler(handler)
+  return manager
+}
+
 /**
  * The call options that make the judge call a named child run of the caller's run, if any. Its
  * one token is no part of an answer: LangGraph's `messages` stream mode leaves out runs tagged
  * `langsmith:nostream`, so an agent's streamed messages never show it.
  */
 const traced = ({ callbacks }: JudgeCallOptions) =>
-  callbacks ? { callbacks, runName: JUDGE_RUN_NAME, tags: ['langsmith:nostream'] } : {}
+  callbacks
+    ? {
+        callbacks: withoutStreaming(callbacks),
+        runName: JUDGE_RUN_NAME,
+        tags: ['langsmith:nostream'],
+      }
+    : {}
 
 /** An estimate, or why there is none, with the model that answered and what it cost. */
 interface Estimated {
@@ -240,10 +272,12 @@ interface Estimated {
   usage?: TokenUsage
 }
 
-/** Whether a logprobs estimate shows the model has none: the provider refused them, or sent none. */
-function withoutLogprobs({ result, refused }: Estimated): boolean {
-  return !result.ok && (result.reason === 'no-logprobs' || refused === 'logprobs')
-}
+/**
+ * Whether a logprobs estimate shows the model has none: the provider refused them in its error's
+ * structured fields. A reply without logprobs is not enough: a content filter sends one, and the
+ * request's data can cause it (issue 24).
+ */
+const withoutLogprobs = ({ refused }: Estimated): boolean => refused === 'logprobs'
 
 /** The judge's options, checked against their definitions, with their defaults. */
 export function resolveJudgeOptions(options: JudgeOptions) {
@@ -372,9 +406,33 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       })
 
   // What this judge has learned of its model, for as long as it lives (an isolate, in a Worker):
-  // with `auto`, that it gives no logprobs; for sampling, that it does not honour `n`.
+  // with `auto`, that it gives no logprobs; for sampling, that it does not honour `n`. Only what
+  // the provider says in its error's fields, or what every reply shows, teaches it: never one
+  // reply, which the request's data can shape.
   const sampledInstead = new Set<string>()
   const nNotHonoured = new Set<string>()
+  /** Replies in a row to `n` that carried fewer answers than asked for. */
+  let fewerInARow = 0
+
+  function learnN(reply: NReply): void {
+    if (nNotHonoured.has(model)) return
+    if (reply === 'all') {
+      fewerInARow = 0
+      return
+    }
+    if (reply === 'fewer' && ++fewerInARow < samples) return
+    nNotHonoured.add(model)
+    const cause =
+      reply === 'refused'
+        ? 'it refused "n"'
+        : `${samples} replies in a row carried fewer than the ${samples} answers asked for`
+    console.warn(
+      JSON.stringify({
+        message: `${OWNER}: the model does not honour n (${cause}); asking for each sample in a request of its own from now on`,
+        model,
+      }),
+    )
+  }
   const current = (): Estimator =>
     estimator === 'auto' ? (sampledInstead.has(model) ? 'sampling' : 'logprobs') : estimator
 
@@ -415,7 +473,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       models.sampling(prompt),
       samples,
       !nNotHonoured.has(model),
-      () => nNotHonoured.add(model),
+      learnN,
     )
     const asked = await retrying(budget, maxRetries, () => attempt(call))
     if (!asked.ok) return failed(which, asked.failure)
@@ -446,7 +504,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
       let estimated = await estimate(planned, prompt, budget, tracing)
       let usage = estimated.usage
       if (estimator === 'auto' && planned === 'logprobs' && withoutLogprobs(estimated)) {
-        turnToSampling(estimated.refused ? `it refused "${estimated.refused}"` : 'no-logprobs')
+        turnToSampling('it refused "logprobs"')
         estimated = await estimate('sampling', prompt, budget, tracing)
         usage = addUsage(usage, estimated.usage) // the logprobs request was paid for too
       }

@@ -34,6 +34,8 @@ export type JudgeFailureReason =
   | 'low-answer-mass'
   /** Sampling: no sample answered True or False. */
   | 'no-samples'
+  /** The judge API's content filter cut the judge's reply (`finish_reason: "content_filter"`). */
+  | 'judge-content-filter'
   /** The judge API refused the prompt as longer than the model's context window. */
   | 'judge-context-overflow'
   /** The question was empty. */

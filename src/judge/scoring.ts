@@ -39,6 +39,8 @@ export type ScoringFailureReason =
   | 'no-content-tokens'
   /** The first token was neither a spelling of true nor of false. */
   | 'unexpected-token'
+  /** The judge refused to answer (`logprobs.refusal`, no content). */
+  | 'judge-refusal'
 
 export type LogprobScore =
   | {
@@ -102,6 +104,7 @@ export function scoreLogprobs(
     if (!isRecord(logprobs) && !Array.isArray(logprobs)) return { ok: false, reason: 'no-logprobs' }
     // A refusal carries `logprobs.refusal` and no content: there is no answer to read.
     const refusal = isRecord(logprobs) ? logprobs.refusal : undefined
+    if (Array.isArray(refusal) && refusal.length > 0) return { ok: false, reason: 'judge-refusal' }
     return {
       ok: false,
       reason: content == null && refusal == null ? 'no-logprobs' : 'no-content-tokens',

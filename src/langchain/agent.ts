@@ -15,6 +15,7 @@ import { readLimits } from '../guard/extract'
 import { combinedDecision } from '../guard/decision'
 import type { Check } from '../judge/prompt'
 import { cacheScope, decideTurn, promptVersionOf } from './decide'
+import { answerDigest, StateSeal, turnDigest, type RagGuardAgentState } from './agent-state'
 import { retrievals, retrievedDocuments, turnId, turnQuestion, turnStart } from './messages'
 import { resolveMiddlewareOptions, type RagGuardMiddlewareOptions } from './options'
 import {
@@ -28,18 +29,13 @@ import {
   type RagGuardVerdict,
 } from './verdict'
 
-/** The verdict in the agent's state (`state.ragGuard`), with the turn it belongs to. */
-export interface RagGuardAgentState extends RagGuardVerdict {
-  /** The id of the user message whose turn was judged. */
-  turn: string
-  /** The id of the last tool result judged; none when the model answered without retrieval. */
-  through?: string
-}
+export type { RagGuardAgentState } from './agent-state'
 
 /** What a hook sees and returns of the state. */
 interface GuardState {
   messages: BaseMessage[]
-  [RAG_GUARD_KEY]?: RagGuardAgentState
+  /** What the state holds: the guard's own verdict only if its seal opens (see `agent-state`). */
+  [RAG_GUARD_KEY]?: unknown
 }
 
 interface HookRuntime {
@@ -60,6 +56,19 @@ function withVerdict(answer: AIMessage, content: AIMessage['content'], verdict: 
     usage_metadata: answer.usage_metadata,
     response_metadata: { ...answer.response_metadata, [RAG_GUARD_KEY]: verdict },
   })
+}
+
+/** The verdict of a state, without what only the state keeps. */
+function stripped(state: RagGuardAgentState): RagGuardVerdict {
+  const {
+    turn: _turn,
+    through: _through,
+    digest: _digest,
+    answerDigest: _answer,
+    seal: _seal,
+    ...verdict
+  } = state
+  return verdict
 }
 
 /**
@@ -89,14 +98,15 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
   const several = settings.checks.length > 1
   const grounded = settings.checks.includes('groundedness')
   const promptVersion = (check: Check) => promptVersionOf(settings.judge, check)
+  // The state's verdicts are reused only when this middleware wrote them (issue 24).
+  const seal = new StateSeal()
 
   /**
    * The decision of `checks` for the current turn, as the state keeps it (with several checks,
    * each one's part). `answer`: the final answer's text, for groundedness.
    */
   async function judgeTurn(
-    messages: BaseMessage[],
-    start: number,
+    question: ReturnType<typeof turnQuestion>,
     context: ReturnType<typeof retrievedDocuments>,
     runtime: HookRuntime,
     checks: readonly Check[],
@@ -105,7 +115,7 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
     const { decision, documents } = await decideTurn(
       settings,
       {
-        question: turnQuestion(messages, start, limits),
+        question,
         context,
         scope: cacheScope(settings, {
           configurable: runtime.configurable,
@@ -147,21 +157,18 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
         const found = retrievals(messages, start, settings.tools)
         // Nothing retrieved yet: the model is about to choose its tools, not to answer.
         if (found.length === 0) return undefined
-        const turn = turnId(messages, start)
-        const through = found.at(-1)!.id ?? `tool-result-${found.length}`
-        const judged = state.ragGuard
-        if (judged?.turn === turn && judged.through === through) return undefined
-        const verdict = await judgeTurn(
-          messages,
-          start,
-          retrievedDocuments(found, limits),
-          runtime,
-          ['sufficiency'],
-        )
+        const question = turnQuestion(messages, start, limits)
+        const context = retrievedDocuments(found, limits)
+        const digest = await turnDigest(question, context)
+        // This question and these documents were judged already, by this guard.
+        if ((await seal.opened(state.ragGuard))?.digest === digest) return undefined
+        const verdict = await judgeTurn(question, context, runtime, ['sufficiency'])
         // With groundedness, the turn's verdict is handed out once the answer is judged too,
         // unless this one ends the run.
         if (!grounded || verdict.applied) report(verdict)
-        const ragGuard: RagGuardAgentState = { ...verdict, turn, through }
+        const turn = turnId(messages, start)
+        const through = found.at(-1)!.id ?? `tool-result-${found.length}`
+        const ragGuard = await seal.sealed({ ...verdict, turn, through, digest })
         if (!verdict.applied) return { ragGuard }
         const fallback = new AIMessage({
           content: settings.fallbackMessage,
@@ -176,28 +183,33 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
       if (!AIMessage.isInstance(answer) || (answer.tool_calls?.length ?? 0) > 0) return undefined
       const start = turnStart(messages)
       if (start < 0) return undefined
-      const turn = turnId(messages, start)
-      const judged = state.ragGuard?.turn === turn ? state.ragGuard : undefined
-      if (judged && (!grounded || judged.checks?.groundedness)) {
-        const { turn: _turn, through: _through, ...verdict } = judged
-        return { messages: [withVerdict(answer, answer.content, verdict)] }
-      }
-      // The answer is written: the checks not judged yet are judged with it — groundedness, and
-      // with nothing judged before (nothing retrieved in the turn), every check. With nothing
-      // retrieved, no documents support the answer, as in the Worker (score `noDocumentsScore`).
+      // With nothing retrieved, no documents support the answer, as in the Worker (score
+      // `noDocumentsScore`).
       const found = retrievals(messages, start, settings.tools)
       const context =
         found.length > 0 ? retrievedDocuments(found, limits) : { ok: true as const, documents: [] }
+      const question = turnQuestion(messages, start, limits)
+      const digest = await turnDigest(question, context)
+      const answered = grounded ? await answerDigest(answer.text) : undefined
+      const own = await seal.opened(state.ragGuard)
+      // Only this guard's verdict of this question and these documents counts; with
+      // groundedness, of this answer too.
+      const judged = own?.digest === digest ? stripped(own) : undefined
+      if (
+        judged &&
+        (!grounded || (own!.answerDigest === answered && judged.checks?.groundedness))
+      ) {
+        return { messages: [withVerdict(answer, answer.content, judged)] }
+      }
+      // The answer is written: the checks not judged yet are judged with it — groundedness, and
+      // with nothing judged before (nothing retrieved in the turn), every check.
       const checks = judged ? (['groundedness'] as const) : settings.checks
-      let verdict = await judgeTurn(messages, start, context, runtime, checks, answer.text)
+      let verdict = await judgeTurn(question, context, runtime, checks, answer.text)
       if (judged) {
         // Sufficiency was judged before the answer: the turn's verdict is the most severe.
-        const { turn: _turn, through: _through, ...before } = judged
         verdict = combinedVerdict(
           [
-            ...(Object.entries(before.checks ?? { sufficiency: checkPart(before) }) as Array<
-              [Check, RagGuardCheckVerdict]
-            >),
+            ['sufficiency', judged.checks?.sufficiency ?? checkPart(judged)],
             ['groundedness', verdict.checks?.groundedness ?? checkPart(verdict)],
           ],
           { mode: settings.mode, applied: false, documents: verdict.documents },
@@ -209,10 +221,14 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
       const content = verdict.applied ? settings.fallbackMessage : answer.content
       const through =
         found.at(-1)?.id ?? (found.length > 0 ? `tool-result-${found.length}` : undefined)
-      return {
-        ragGuard: { ...verdict, turn, ...(through ? { through } : {}) },
-        messages: [withVerdict(answer, content, verdict)],
-      }
+      const ragGuard = await seal.sealed({
+        ...verdict,
+        turn: turnId(messages, start),
+        ...(through ? { through } : {}),
+        digest,
+        ...(answered ? { answerDigest: answered } : {}),
+      })
+      return { ragGuard, messages: [withVerdict(answer, content, verdict)] }
     },
   })
 }

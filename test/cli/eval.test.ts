@@ -210,6 +210,31 @@ describe('rag-guard eval against the stub model server', () => {
     expect(await model.requests()).toHaveLength(1)
   })
 
+  it('judges again only what the infrastructure failed: the judge’s reply to the data is final, as the guard’s reason table has it', () => {
+    const output = join(temporary(), 'scores.jsonl')
+    const reasons = [
+      'judge-timeout',
+      'judge-http-error',
+      'judge-rate-limited',
+      'unexpected-token',
+      'low-answer-mass',
+      'no-logprobs',
+      'judge-refusal',
+      'judge-content-filter',
+    ]
+    writeFileSync(
+      output,
+      reasons.map((reason) => JSON.stringify({ id: reason, score: null, reason })).join('\n'),
+    )
+    expect([...alreadyJudged(output)].sort()).toEqual([
+      'judge-content-filter',
+      'judge-refusal',
+      'low-answer-mass',
+      'no-logprobs',
+      'unexpected-token',
+    ])
+  })
+
   it('as a command: Ctrl-C stops it cleanly (exit 130), and the same command finishes the job', async () => {
     const model = await scripted({ ...judgeStep, delayMs: 60 })
     const directory = temporary()

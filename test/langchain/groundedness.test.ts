@@ -19,6 +19,7 @@ import {
   ragGuardRunnable,
   type RagGuardMiddlewareOptions,
   type RagGuardRunnableOptions,
+  type RagGuardAgentState,
   type RagGuardVerdict,
 } from '../../src/langchain'
 import {
@@ -557,11 +558,11 @@ describe('ragGuardMiddleware: the groundedness check', () => {
     const {
       turn: _turn,
       through: _through,
+      digest: _digest,
+      answerDigest: _answerDigest,
+      seal: _seal,
       ...verdict
-    } = result.ragGuard as RagGuardVerdict & {
-      turn: string
-      through?: string
-    }
+    } = result.ragGuard as RagGuardAgentState
     expect(metadata).toEqual(verdict)
   })
 

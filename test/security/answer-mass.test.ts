@@ -1,7 +1,8 @@
 /**
  * Issue 12, finding 8: the minimum answer mass. When True and False together cover less than
  * JUDGE_MIN_MASS (default 0.5) of the judge's first-token distribution, their ratio is no score:
- * the judge mostly said something else. The reason is low-answer-mass and ON_ERROR decides.
+ * the judge mostly said something else. The reason is low-answer-mass. Since issue 24 (finding 2)
+ * it is the judge's reply to the data, so ON_UNJUDGEABLE decides (block by default), not ON_ERROR.
  */
 import { describe, expect, it } from 'vitest'
 import { createJudge } from '../../src'
@@ -40,32 +41,33 @@ const ask = post({
 })
 const answer = { json: { answer: UPSTREAM_ANSWER } }
 
-describe('finding 8: True + False below JUDGE_MIN_MASS is no score (low-answer-mass → ON_ERROR)', () => {
+describe('finding 8: True + False below JUDGE_MIN_MASS is no score (low-answer-mass → ON_UNJUDGEABLE)', () => {
   // With True chosen, the mass is what is wrong: low-answer-mass. With Yes chosen, the judge did
   // not answer the question at all, which has its own, older code: unexpected-token. Either way
-  // no score, and the ON_ERROR verdict.
+  // no score, and the ON_UNJUDGEABLE verdict (block by default: a document can cause it).
   it.each([
     ['True', 'low-answer-mass'],
     ['Yes', 'unexpected-token'],
   ] as const)(
-    'Yes 0.6 / True 0.3 / False 0.02, first token %s: no score (%s), verdict flag',
+    'Yes 0.6 / True 0.3 / False 0.02, first token %s: no score (%s), verdict block',
     async (first, reason) => {
       const { send } = await secureGuard(answer, lowMass(first))
       const response = await send('/ask', ask, 'operator')
       expect(response.status).toBe(200)
-      expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
       expect(response.headers.get('x-rag-guard-reason')).toBe(reason)
       expect(response.headers.get('x-rag-guard-score')).toBeNull()
+      expect(await response.text()).not.toContain(UPSTREAM_ANSWER)
     },
   )
 
-  it('with ON_ERROR=block, a low answer mass blocks', async () => {
-    const { send } = await secureGuard(answer, lowMass('True'), { ON_ERROR: 'block' })
+  it('with ON_UNJUDGEABLE=flag, a low answer mass is delivered, flagged', async () => {
+    const { send } = await secureGuard(answer, lowMass('True'), { ON_UNJUDGEABLE: 'flag' })
     const response = await send('/ask', ask, 'operator')
     expect(response.status).toBe(200)
-    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
     expect(response.headers.get('x-rag-guard-reason')).toBe('low-answer-mass')
-    expect(await response.text()).not.toContain(UPSTREAM_ANSWER)
+    expect(await response.text()).toContain(UPSTREAM_ANSWER)
   })
 
   it('a mass of 0.55 is enough under the default 0.5: scored 0.45 / 0.55', async () => {

@@ -7,20 +7,29 @@ import type { ChatReply } from '../chat'
 import type { Estimate, Failure } from '../result'
 import { scoreLogprobs, type ScoringFailureReason } from '../scoring'
 
-const MESSAGES: Record<ScoringFailureReason | 'low-answer-mass', string> = {
-  'low-answer-mass': 'True and False covered too little of the judge’s answer to read a score',
-  'no-logprobs': 'the judge response carried no logprobs (does the model or server return them?)',
-  'no-content-tokens': 'the judge response had no content token',
-  'unexpected-token': 'the judge answered neither True nor False',
-}
+const MESSAGES: Record<ScoringFailureReason | 'low-answer-mass' | 'judge-content-filter', string> =
+  {
+    'judge-content-filter': 'the judge API’s content filter cut the judge’s reply',
+    'judge-refusal': 'the judge refused to answer',
+    'low-answer-mass': 'True and False covered too little of the judge’s answer to read a score',
+    'no-logprobs': 'the judge response carried no logprobs (does the model or server return them?)',
+    'no-content-tokens': 'the judge response had no content token',
+    'unexpected-token': 'the judge answered neither True nor False',
+  }
 
 /**
- * P(True) from the first answer's logprobs, or why there is none: no logprobs, no content
- * token, a first token other than True or False, or True and False covering less than
- * `minMass` of it.
+ * P(True) from the first answer's logprobs, or why there is none: a content filter, a refusal,
+ * no logprobs, no content token, a first token other than True or False, or True and False
+ * covering less than `minMass` of it.
  */
 export function logprobsEstimate(reply: ChatReply, minMass: number): Estimate | Failure {
-  const scored = scoreLogprobs(reply.answers[0]?.logprobs)
+  const first = reply.answers[0]
+  // A filtered reply may still carry a token's logprobs (the filter ran after it): never a score.
+  if (first?.finishReason === 'content_filter') {
+    const reason = 'judge-content-filter'
+    return { ok: false, estimator: 'logprobs', reason, message: MESSAGES[reason] }
+  }
+  const scored = scoreLogprobs(first?.logprobs)
   if (!scored.ok) return { ...scored, estimator: 'logprobs', message: MESSAGES[scored.reason] }
   if (scored.mass < minMass) {
     return {

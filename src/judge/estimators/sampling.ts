@@ -120,19 +120,23 @@ export interface SamplesCollected {
   usage?: ChatReply['usage']
 }
 
+/** What one judge call learned of `n`: its reply carried every answer, fewer, or it was refused. */
+export type NReply = 'all' | 'fewer' | 'refused'
+
 /**
  * Collects `count` answers for one judge call. The first attempt asks for all of them in one
  * request (`n`: one prompt's input tokens, N short outputs) unless `useN` says the provider
  * does not honour it; answers still missing — all but one when `n` was ignored, all when it was
  * refused — are asked for by concurrent requests of one answer each. Each call of `attempt`
  * asks only for what is still missing, so a retry after a failed request never pays twice for
- * answers already read. `nNotHonoured` is told when the provider ignored or refused `n`.
+ * answers already read. `learned` is told how the request with `n` went (the judge decides
+ * whether that is reason enough to stop asking with `n`).
  */
 export function sampleCollector(
   source: SampleSource,
   count: number,
   useN: boolean,
-  nNotHonoured: () => void,
+  learned: (reply: NReply) => void,
 ) {
   const collected: SamplesCollected = { answers: [], requests: 0 }
   const add = (reply: ChatReply) => {
@@ -147,12 +151,13 @@ export function sampleCollector(
       try {
         add(await source.many(call))
         askedForAll = true
-        // One answer for n > 1: the provider ignored `n` (LangChain drops nothing: see askAll).
-        if (collected.answers.length <= 1) nNotHonoured()
+        // Fewer answers than asked for: the provider may ignore `n` (LangChain drops nothing:
+        // see askAll), or this one reply was short.
+        learned(collected.answers.length < count ? 'fewer' : 'all')
       } catch (error) {
         if (classifyFailure(error).refused !== 'n') throw error
         askedForAll = true
-        nNotHonoured()
+        learned('refused')
       }
     }
     const missing = count - collected.answers.length
