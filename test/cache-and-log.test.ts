@@ -268,6 +268,8 @@ describe('a slow or broken verdict cache', () => {
       get: () => Promise.reject(new Error('cache down')),
       put: () => Promise.reject(new Error('cache down')),
     }
+    // The broken cache's write fails after the response: logged for the operator, never thrown.
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     for (const cache of [slow, broken]) {
       const app = new Hono()
       app.post(
@@ -285,5 +287,9 @@ describe('a slow or broken verdict cache', () => {
       expect(response.headers.get('x-rag-guard-cache')).toBe('miss')
       expect(Date.now() - startedAt).toBeLessThan(2000)
     }
+    await expect
+      .poll(() => logged.mock.calls.some(([line]) => line === 'RAG Guard: background task failed'))
+      .toBe(true)
+    logged.mockRestore()
   })
 })
