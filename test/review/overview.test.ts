@@ -129,7 +129,8 @@ describe('the overview page, of traffic the Worker made', () => {
     }
     await setup.settle()
     const rows = await storedRows(setup.db)
-    const by = (score: number) => rows.find((row) => row.score === score)!.id
+    // Scores from logprobs: equal to many decimals (the last bit is the runtime's Math.exp).
+    const by = (score: number) => rows.find((row) => Math.abs(row.score! - score) < 1e-9)!.id
     await saveLabels(setup.db, by(0.5), { sufficient: true }, 'token:operator', Date.now())
     await saveLabels(setup.db, by(0.05), { sufficient: false }, 'token:operator', Date.now())
 
