@@ -100,6 +100,28 @@ export const OverviewPage: FC<OverviewPageProps> = (props) => {
   )
 }
 
+/** A filter's select: "any", then each value; the chosen one selected. */
+const AnyOf: FC<{
+  name: string
+  label: string
+  values: readonly string[]
+  chosen?: string | undefined
+}> = ({ name, label, values, chosen }) => (
+  <label>
+    {label}
+    <select name={name}>
+      <option value="" selected={!chosen}>
+        any
+      </option>
+      {values.map((value) => (
+        <option value={value} selected={chosen === value}>
+          {value}
+        </option>
+      ))}
+    </select>
+  </label>
+)
+
 const Filters: FC<{ session: Session; request: OverviewRequest; routes: string[] }> = ({
   session,
   request,
@@ -116,32 +138,8 @@ const Filters: FC<{ session: Session; request: OverviewRequest; routes: string[]
         ))}
       </select>
     </label>
-    <label>
-      Route
-      <select name="route">
-        <option value="" selected={!request.route}>
-          any
-        </option>
-        {routes.map((route) => (
-          <option value={route} selected={request.route === route}>
-            {route}
-          </option>
-        ))}
-      </select>
-    </label>
-    <label>
-      Check
-      <select name="check">
-        <option value="" selected={!request.check}>
-          any
-        </option>
-        {CHECKS.map((check) => (
-          <option value={check} selected={request.check === check}>
-            {check}
-          </option>
-        ))}
-      </select>
-    </label>
+    <AnyOf name="route" label="Route" values={routes} chosen={request.route} />
+    <AnyOf name="check" label="Check" values={CHECKS} chosen={request.check} />
     <button type="submit" class="primary">
       Show
     </button>

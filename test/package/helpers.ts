@@ -4,9 +4,9 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { freePort } from '../support/local-worker'
 
 export const ROOT = join(import.meta.dirname, '../..')
 export const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
@@ -91,17 +91,6 @@ export async function typeCheck(dir: string, tsconfig: string): Promise<string> 
     cwd: dir,
   })
   return result.code === 0 ? '' : `${result.stdout}${result.stderr}`
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 export interface DevServer {
