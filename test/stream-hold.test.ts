@@ -154,3 +154,45 @@ describe('hold mode, long streams', () => {
     expect(text).toBe(all.join(''))
   })
 })
+
+describe('hold mode, a verdict known before the stream begins', () => {
+  it('passed: the stream goes out untouched', async () => {
+    const all = events(50)
+    const { send } = await setupGuard(
+      streamed(all, { delayMs: 300, chunkDelayMs: 1 }),
+      judgeSays(0.95),
+    )
+    const response = await send('/v1/chat/completions', postJson(chatRequest))
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+    expect(await response.text()).toBe(all.join(''))
+  })
+
+  it('blocked: the fallback stream, and the upstream request is stopped', async () => {
+    const { send, upstream } = await setupGuard(
+      streamed(events(50), { delayMs: 300, chunkDelayMs: 50 }),
+      judgeSays(0.05),
+    )
+    const response = await send('/v1/chat/completions', postJson(chatRequest))
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    const text = await response.text()
+    expect(text).toContain(FALLBACK)
+    expect(text).not.toContain('word0 ')
+    await eventually(async () => (await upstream.requests())[0]?.abandoned === true)
+  })
+})
+
+describe('annotate mode, long streams', () => {
+  it('a slow client: every byte, in order, then the verdict comment', async () => {
+    const all = events(4000)
+    const { send } = await setupGuard(
+      streamed(all, { chunkDelayMs: 0 }),
+      judgeSays(0.9, { delayMs: 200 }),
+    )
+    const response = await send('/annotated/chat/completions', postJson(chatRequest))
+    const { text, ending } = await readAll(response, 2)
+    expect(ending).toBe('ended')
+    expect(text.startsWith(all.join(''))).toBe(true)
+    // Piped natively, its last byte unseen: a line end comes first.
+    expect(text.slice(all.join('').length)).toMatch(/^\n?: rag-guard \{"verdict":"pass".*\}\n\n$/)
+  })
+})

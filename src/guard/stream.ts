@@ -25,6 +25,8 @@ import {
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
+/** What an annotated or shadow stream may take ahead of its client (bounded backpressure). */
+const RELAY_AHEAD_BYTES = 64 * 1024
 const LF = 0x0a
 const CR = 0x0d
 
@@ -189,6 +191,7 @@ function relayStream(
       return annotation(await watch.atEnd(), exchange.details, unseen || watch.midLine())
     },
     onCancel: watch.onCancel,
+    aheadBytes: RELAY_AHEAD_BYTES,
   })
   return {
     response: new Response(body, upstream),
@@ -217,6 +220,20 @@ async function holdStream(
   watch: StreamWatch,
 ): Promise<Outcome> {
   const { settings, pending } = exchange
+  const known = pending.settled
+  if (known) {
+    // The verdict came before the stream (a cached verdict, a fast judge): nothing to hold.
+    if (known.verdict === 'block') {
+      void upstream.body!.cancel().catch(() => {})
+      return blocked(exchange, upstream, format, known, [])
+    }
+    return {
+      response: new Response(upstream.body, upstream),
+      decision: known,
+      applied: false,
+      stream: 'hold',
+    }
+  }
   // What hold mode may keep: while it looks for the context, up to the body limit (the context
   // must be read whole to be judged); once judging has started, the buffer limit more.
   const limit = () => {
@@ -244,16 +261,27 @@ async function holdStream(
     // The held bytes are parsed only now, to shape the block after the upstream's events (all
     // that arrived before a break; else what the probe counted, the rest never read).
     const seen = heldEvents(await readHeld(held, broken ? undefined : holding.received))
-    const fallback = format.blockStream(seen, exchange.input.body, settings.fallbackMessage)
-    const response = new Response(fallback, {
-      status: upstream.status,
-      headers: replacedBodyHeaders(upstream.headers),
-    })
-    return { response, decision, applied: true, stream: 'hold' }
+    return blocked(exchange, upstream, format, decision, seen)
   }
   // Passed on: what arrived before a break, then a clean end; else the held branch as it is.
   const body = broken ? untilBroken(held) : held
   return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
+}
+
+/** A blocked stream: the format's fallback stream, shaped after the upstream events `seen`. */
+function blocked(
+  exchange: Exchange,
+  upstream: Response,
+  format: StreamFormat,
+  decision: GuardDecision,
+  seen: readonly SSEEvent[],
+): Outcome {
+  const fallback = format.blockStream(seen, exchange.input.body, exchange.settings.fallbackMessage)
+  const response = new Response(fallback, {
+    status: upstream.status,
+    headers: replacedBodyHeaders(upstream.headers),
+  })
+  return { response, decision, applied: true, stream: 'hold' }
 }
 
 /** The events of held bytes. */
