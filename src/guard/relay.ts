@@ -2,7 +2,9 @@
  * Plumbing for streamed bodies: a relay that forwards a body, and the bounded read-ahead of hold
  * mode. The relay runs JavaScript only for the chunks someone must see; the rest of the body is
  * piped natively (no JavaScript per chunk). Cancelling the relay (the client went away) cancels
- * the upstream read and runs `onCancel`.
+ * the upstream read and runs `onCancel`. Hold mode reads a copy of the upstream in blocks (one
+ * promise for many network chunks) and keeps no bytes itself: the runtime keeps them (see
+ * `guard/stream.ts`).
  */
 export interface RelayOptions {
   /** The reader of `body` already in use, if any (it is released before the native pipe). */
@@ -115,10 +117,7 @@ export interface BlockReader {
   cancel(): Promise<void>
 }
 
-type ReadAtLeast = (
-  min: number,
-  view: Uint8Array,
-) => Promise<ReadableStreamReadResult<Uint8Array>>
+type ReadAtLeast = (min: number, view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>>
 
 /**
  * Bodies the runtime reads from the network (a `fetch` response's body), marked by whoever

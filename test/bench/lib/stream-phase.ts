@@ -55,7 +55,10 @@ const ARRIVAL_SHAPES: Array<{
     note: 'every event written at once after a first byte at about 10 ms, the judge answering at about 250 ms.',
     gapMs: 0,
     goal: false,
-    delays: () => ({ upstream: { medianMs: 10, sigma: 0.2 }, judge: { medianMs: 250, sigma: 0.05 } }),
+    delays: () => ({
+      upstream: { medianMs: 10, sigma: 0.2 },
+      judge: { medianMs: 250, sigma: 0.05 },
+    }),
   },
 ]
 
@@ -83,7 +86,10 @@ async function measureLanes(
   plan: { count: number; warmup: number; rounds: number; concurrency: number },
   body: (lane: Lane, index: number) => string,
   check: (lane: Lane, response: Awaited<ReturnType<typeof post>>) => string,
-  delays: { upstream: DelayModel; judge: DelayModel } = { upstream: CPU_UPSTREAM, judge: CPU_JUDGE },
+  delays: { upstream: DelayModel; judge: DelayModel } = {
+    upstream: CPU_UPSTREAM,
+    judge: CPU_JUDGE,
+  },
 ): Promise<Map<Lane, { cpuMs: number; rounds: number[]; outcomes: Set<string> }>> {
   const figures = new Map<Lane, { rounds: number[]; outcomes: Set<string> }>()
   for (let round = 0; round < plan.rounds; round++) {
