@@ -23,12 +23,6 @@ export interface RelayOptions {
   /** Runs when the upstream ends (`unseen`: its last chunks were piped natively); what it returns is sent last. */
   onEnd?: (unseen: boolean) => Promise<Uint8Array | undefined> | Uint8Array | undefined
   onCancel?: () => void
-  /**
-   * Bytes the relay may take ahead of the client (workerd: the `IdentityTransformStream`'s
-   * `highWaterMark`). Without it each write waits for the client's read: one round trip between
-   * the two sides per network chunk.
-   */
-  aheadBytes?: number
 }
 
 /**
@@ -36,13 +30,11 @@ export interface RelayOptions {
  * `IdentityTransformStream`, elsewhere (Node) a standard `TransformStream`. Writes resolve as the
  * reader takes them: nothing is read ahead of the client.
  */
-function passage(aheadBytes?: number): ReadableWritablePair<Uint8Array, Uint8Array> {
+function passage(): ReadableWritablePair<Uint8Array, Uint8Array> {
   const native = (globalThis as { IdentityTransformStream?: typeof IdentityTransformStream })
     .IdentityTransformStream
   return native
-    ? (new native(
-        aheadBytes ? { highWaterMark: aheadBytes } : undefined,
-      ) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)
+    ? (new native() as unknown as ReadableWritablePair<Uint8Array, Uint8Array>)
     : new TransformStream<Uint8Array, Uint8Array>()
 }
 
@@ -50,7 +42,7 @@ export function relay(
   body: ReadableStream<Uint8Array>,
   options: RelayOptions = {},
 ): ReadableStream<Uint8Array> {
-  const { readable, writable } = passage(options.aheadBytes)
+  const { readable, writable } = passage()
   const reader = options.reader ?? body.getReader()
   void (async () => {
     let writer = writable.getWriter()

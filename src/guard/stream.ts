@@ -25,8 +25,6 @@ import {
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
-/** What an annotated or shadow stream may take ahead of its client (bounded backpressure). */
-const RELAY_AHEAD_BYTES = 64 * 1024
 const LF = 0x0a
 const CR = 0x0d
 
@@ -191,7 +189,6 @@ function relayStream(
       return annotation(await watch.atEnd(), exchange.details, unseen || watch.midLine())
     },
     onCancel: watch.onCancel,
-    aheadBytes: RELAY_AHEAD_BYTES,
   })
   return {
     response: new Response(body, upstream),

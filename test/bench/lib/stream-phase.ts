@@ -369,7 +369,7 @@ export async function runStreamPhase(context: BenchContext, targets: CpuTargets)
       const slope = (mode: string) =>
         (((perEvent.get(`${mode}|1000`) ?? 0) - (perEvent.get(`${mode}|10`) ?? 0)) / 990) * 1000
       context.notes.push(
-        `Relaying a stream, CPU per event (stream-lab Worker, 10 → 1,000 events): native pipe ${slope('pipe').toFixed(0)} µs; the guard's relay() (a JavaScript pull stream, as hold mode uses after the verdict) ${slope('relay').toFixed(0)} µs, with the SSE parser on every chunk (annotate) ${slope('relay-sse').toFixed(0)} µs; piped natively through an IdentityTransformStream with one event appended at the end ${slope('pipe-tail').toFixed(0)} µs; first chunk read in JavaScript, the rest piped natively ${slope('read-pipe').toFixed(0)} µs.`,
+        `Relaying a stream, CPU per event (stream-lab Worker, 10 → 1,000 events): native pipe ${slope('pipe').toFixed(0)} µs; the guard's relay() watching every chunk (a JavaScript pull stream) ${slope('relay').toFixed(0)} µs, with the SSE parser on every chunk (annotate) ${slope('relay-sse').toFixed(0)} µs; piped natively through an IdentityTransformStream with one event appended at the end ${slope('pipe-tail').toFixed(0)} µs; first chunk read in JavaScript, the rest piped natively ${slope('read-pipe').toFixed(0)} µs.`,
       )
     }
   } finally {
