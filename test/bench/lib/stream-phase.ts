@@ -1,7 +1,8 @@
 /**
  * CPU per streamed request: the guard (hold and annotate) against the unguarded pass-through
  * relay, for openai-chat streams of 10, 1,000 and 10,000 events (16 KB context in the system
- * message, so judged in parallel), and LangServe streams whose context arrives as one event of
+ * message, so judged in parallel) in three arrival shapes (paced with the verdict first, paced
+ * with the verdict after the end, all at once), and LangServe streams whose context arrives as one event of
  * 256 KB or 1 MB. The SSE parser's own cost is measured apart, in the stream-lab Worker.
  */
 import { readAnnotation, SSEParser } from '../../../src/formats/sse'
