@@ -14,6 +14,7 @@ import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { hold, relay, type HoldOutcome } from './relay'
+import { repairedText, repairOf } from './repair'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
@@ -223,11 +224,22 @@ async function holdStream(
     watch.onChunk,
   )
   const decision = await heldDecision(exchange, held.outcome, watch)
+  // Repair mode: the held answer is replaced by itself less its unsupported sentences.
+  const repair = repairOf(decision)
+  const repaired =
+    repair && exchange.answer !== undefined
+      ? repairedText(exchange.answer, repair.removed)
+      : undefined
 
-  if (decision.verdict === 'block') {
+  // (A repair without the answer to repair is a block.)
+  if (decision.verdict === 'block' || repair) {
     held.pending?.catch(() => {})
     void reader.cancel().catch(() => {})
-    const fallback = format.blockStream(watch.seen, exchange.input.body, settings.fallbackMessage)
+    const fallback = format.blockStream(
+      watch.seen,
+      exchange.input.body,
+      repaired ?? settings.fallbackMessage,
+    )
     const response = new Response(fallback, {
       status: upstream.status,
       headers: replacedBodyHeaders(upstream.headers),
