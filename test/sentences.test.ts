@@ -177,18 +177,18 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
       0.5,
     )
     expect(result.ok).toBe(true)
-    const scores = result.sentences.map((sentence) => (sentence.ok ? sentence.score : NaN))
+    const scores = result.sentences!.map((sentence) => (sentence.ok ? sentence.score : NaN))
     expect(scores[0]).toBeCloseTo(0.97, 9)
     expect(scores[1]).toBeCloseTo(0.04, 9)
     expect(scores[2]).toBeCloseTo(0.8, 9)
     expect(result.ok && result.score).toBeCloseTo(0.04, 9)
     expect(result.ok && result.estimator === 'logprobs' && result.token).toBe(' False')
-    expect(result.sentences.map((sentence) => sentence.sentence)).toEqual([1, 2, 3])
+    expect(result.sentences!.map((sentence) => sentence.sentence)).toEqual([1, 2, 3])
   })
 
   it('"False at 99%" is P(True) of 1%, at any position: never the chosen token’s probability', () => {
     const result = logprobsSentences(reply(perLineCompletion([{ p: 0.9 }, { p: 0.01 }])), 2, 0.5)
-    const second = result.sentences[1]!
+    const second = result.sentences![1]!
     expect(second.ok && second.score).toBeCloseTo(0.01, 9)
   })
 
@@ -206,15 +206,15 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
     expect(result.ok).toBe(false)
     expect(!result.ok && result.reason).toBe('unexpected-token')
     expect(!result.ok && result.message).toMatch(/^sentence 2: /)
-    expect(result.sentences[0]).toMatchObject({ ok: true })
-    expect(result.sentences[1]).toMatchObject({ ok: false, reason: 'unexpected-token', token: ' Yes' })
+    expect(result.sentences![0]).toMatchObject({ ok: true })
+    expect(result.sentences![1]).toMatchObject({ ok: false, reason: 'unexpected-token', token: ' Yes' })
   })
 
   it('True and False covering too little of one position: low-answer-mass for that sentence', () => {
     const result = logprobsSentences(reply(perLineCompletion([{ p: 0.9, other: 0.7 }, { p: 0.9 }])), 2, 0.5)
     expect(!result.ok && result.reason).toBe('low-answer-mass')
-    expect(result.sentences[0]).toMatchObject({ ok: false, reason: 'low-answer-mass' })
-    expect(result.sentences[1]).toMatchObject({ ok: true })
+    expect(result.sentences![0]).toMatchObject({ ok: false, reason: 'low-answer-mass' })
+    expect(result.sentences![1]).toMatchObject({ ok: true })
   })
 
   it('a missing line (the reply stopped short) is missing-sentence-answer', () => {
@@ -224,7 +224,7 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
       0.5,
     )
     expect(!result.ok && result.reason).toBe('missing-sentence-answer')
-    expect(result.sentences[2]).toMatchObject({ ok: false, reason: 'missing-sentence-answer' })
+    expect(result.sentences![2]).toMatchObject({ ok: false, reason: 'missing-sentence-answer' })
   })
 
   it('lines out of order are missing-sentence-answer from the first misplaced one', () => {
@@ -233,7 +233,7 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
       3,
       0.5,
     )
-    expect(result.sentences.map((sentence) => (sentence.ok ? 'ok' : sentence.reason))).toEqual([
+    expect(result.sentences!.map((sentence) => (sentence.ok ? 'ok' : sentence.reason))).toEqual([
       'ok',
       'missing-sentence-answer',
       'missing-sentence-answer',
@@ -243,7 +243,7 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
   it('a reply that is not per-line (a recorded prose completion) has no line for any sentence', () => {
     const result = logprobsSentences(reply(recorded), 3, 0.5)
     expect(!result.ok && result.reason).toBe('missing-sentence-answer')
-    expect(result.sentences.every((sentence) => !sentence.ok)).toBe(true)
+    expect(result.sentences!.every((sentence) => !sentence.ok)).toBe(true)
   })
 
   it('a reply with no logprobs, a refusal or a content filter fails as a whole, with the answer-level reason', () => {
@@ -286,7 +286,7 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
       2,
       0.5,
     )
-    expect(result.sentences.map((sentence) => sentence.ok && sentence.score)).toEqual([
+    expect(result.sentences!.map((sentence) => sentence.ok && sentence.score)).toEqual([
       expect.closeTo(0.9, 9),
       expect.closeTo(0.2, 9),
     ])
@@ -318,7 +318,7 @@ describe('per-line sampling: (k + ½)/(N + 1) per sentence', () => {
 
   it('a sentence no sample gave a line for is missing-sentence-answer', () => {
     const result = samplingSentences(answers('1: True', '1: True'), 1, 2, 0.5)
-    expect(result.sentences[1]).toMatchObject({ ok: false, reason: 'missing-sentence-answer' })
+    expect(result.sentences![1]).toMatchObject({ ok: false, reason: 'missing-sentence-answer' })
     expect(!result.ok && result.reason).toBe('missing-sentence-answer')
   })
 

@@ -37,11 +37,12 @@ export function repairDecision(decision: GuardDecision, thresholds: Thresholds):
 }
 
 /**
- * The repair a decision asks for, if any: its own, or (with several checks) its groundedness
- * check's, when nothing else made the decision a block.
+ * The repair a decision asks of the response, if any: its own, or (with several checks) its
+ * groundedness check's, when it is enforced and nothing else made it a block. (In shadow mode
+ * the decision only says what repair would have done.)
  */
 export function repairOf(decision: GuardDecision): GuardDecision['repaired'] {
-  if (decision.verdict === 'block') return undefined
+  if (decision.verdict === 'block' || decision.mode !== 'enforce') return undefined
   return decision.repaired ?? decision.checks?.groundedness?.repaired
 }
 

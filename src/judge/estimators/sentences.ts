@@ -14,6 +14,9 @@ import { readLines, tokensFrom, tokenText } from '../sentences'
 import { estimateFrom, logprobsEstimate } from './logprobs'
 import { samplingEstimate } from './sampling'
 
+/** The answer's estimate at sentence granularity, with each sentence's (absent when the reply failed as a whole). */
+export type SentencesEstimate = (Estimate | Failure) & { sentences?: SentenceResult[] }
+
 /** What a sentence keeps of its estimate, or of why it has none. */
 function sentenceResult(sentence: number, estimate: Estimate | Failure): SentenceResult {
   if (!estimate.ok) {
@@ -62,7 +65,11 @@ function gathered(estimates: Array<Estimate | Failure>): (Estimate | Failure) & 
  * the answer-level estimator cannot read at all (content filter, refusal, no logprobs, no
  * tokens) fails as a whole, with its reason.
  */
-export function logprobsSentences(reply: ChatReply, count: number, minMass: number) {
+export function logprobsSentences(
+  reply: ChatReply,
+  count: number,
+  minMass: number,
+): SentencesEstimate {
   const first = reply.answers[0]
   const logprobs = first?.logprobs
   const content = Array.isArray(logprobs)
@@ -94,7 +101,7 @@ export function samplingSentences(
   requests: number,
   count: number,
   minMass: number,
-) {
+): SentencesEstimate {
   const lines = answers.map((answer) => readLines(answer.text, count))
   return gathered(
     Array.from({ length: count }, (_, position): Estimate | Failure => {
