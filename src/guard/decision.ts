@@ -157,6 +157,19 @@ export interface GuardDecision {
    * how many it had. Never their text: the client got the rest.
    */
   repaired?: { removed: number[]; sentences: number }
+  /**
+   * Groundedness per sentence: each sentence's own verdict by the check's thresholds (or its
+   * reason's policy), with its score or reason, numbered from 1.
+   */
+  sentences?: SentenceDecision[]
+}
+
+/** One sentence's part of a groundedness decision. */
+export interface SentenceDecision {
+  sentence: number
+  verdict: Verdict
+  score?: number
+  reason?: GuardReason
 }
 
 /** What decisions are made from: the route's thresholds and the verdict of each policy. */
@@ -214,6 +227,29 @@ export function unjudgedDecision(
 
 /** The decision for a judge call: its score through the thresholds, or its failure's reason. */
 export function judgedDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDecision {
+  const decision = scoredDecision(policy, outcome)
+  const sentences = outcome.result.sentences
+  if (!sentences) return decision
+  const thresholds = thresholdsOf(policy, outcome.result.check)
+  return {
+    ...decision,
+    sentences: sentences.map((sentence) =>
+      sentence.ok
+        ? {
+            sentence: sentence.sentence,
+            verdict: decide(sentence.score, thresholds),
+            score: sentence.score,
+          }
+        : {
+            sentence: sentence.sentence,
+            verdict: unjudgedDecision(policy, sentence).verdict,
+            reason: sentence.reason,
+          },
+    ),
+  }
+}
+
+function scoredDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDecision {
   const { result, cache } = outcome
   const extra = { check: result.check, ...(cache ? { cache } : {}) }
   if (!result.ok) {
