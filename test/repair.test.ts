@@ -90,11 +90,7 @@ describe('repair mode through the Worker, in each format', () => {
       ],
       usage: { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 },
     }
-    const { send } = await setupGuard(
-      { json: completion },
-      judgeLines(0.95, 0.9, 0.02),
-      REPAIR_ENV,
-    )
+    const { send } = await setupGuard({ json: completion }, judgeLines(0.95, 0.9, 0.02), REPAIR_ENV)
     const response = await send(
       '/v1/chat/completions',
       postJson({
@@ -152,33 +148,28 @@ describe('repair mode through the Worker, in each format', () => {
   })
 
   it('ON_UNGROUNDED left at block: sentence granularity blocks the whole answer', async () => {
-    const { send } = await setupGuard(
-      { json: { answer: ANSWER } },
-      judgeLines(0.95, 0.9, 0.02),
-      { ...REPAIR_ENV, ON_UNGROUNDED: undefined },
-    )
+    const { send } = await setupGuard({ json: { answer: ANSWER } }, judgeLines(0.95, 0.9, 0.02), {
+      ...REPAIR_ENV,
+      ON_UNGROUNDED: undefined,
+    })
     const response = await send('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
     expect(await response.json()).toEqual({ answer: FALLBACK })
   })
 
   it('per route: a route rule can ask for sentence granularity and repair on its own', async () => {
-    const { send } = await setupGuard(
-      { json: { answer: ANSWER } },
-      judgeLines(0.95, 0.9, 0.02),
-      {
-        GUARD_CHECKS: 'groundedness',
-        GUARD_ROUTES: [
-          {
-            path: '/ask',
-            format: 'json',
-            answer: '/answer',
-            groundednessGranularity: 'sentence',
-            onUngrounded: 'repair',
-          },
-        ],
-      },
-    )
+    const { send } = await setupGuard({ json: { answer: ANSWER } }, judgeLines(0.95, 0.9, 0.02), {
+      GUARD_CHECKS: 'groundedness',
+      GUARD_ROUTES: [
+        {
+          path: '/ask',
+          format: 'json',
+          answer: '/answer',
+          groundednessGranularity: 'sentence',
+          onUngrounded: 'repair',
+        },
+      ],
+    })
     const response = await send('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
     expect(response.headers.get('x-rag-guard-reason')).toBe('repaired')
     expect(await response.json()).toEqual({ answer: REPAIRED })
@@ -187,7 +178,14 @@ describe('repair mode through the Worker, in each format', () => {
   it('past JUDGE_MAX_SENTENCES the answer is judged whole (one token), and the record says so', async () => {
     const { send, judge } = await setupGuard(
       { json: { answer: ANSWER } },
-      { token: 'False', logprob: Math.log(0.98), topLogprobs: [{ token: 'False', logprob: Math.log(0.98) }, { token: 'True', logprob: Math.log(0.02) }] },
+      {
+        token: 'False',
+        logprob: Math.log(0.98),
+        topLogprobs: [
+          { token: 'False', logprob: Math.log(0.98) },
+          { token: 'True', logprob: Math.log(0.02) },
+        ],
+      },
       { ...REPAIR_ENV, JUDGE_MAX_SENTENCES: '2' },
     )
     const response = await send('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
@@ -221,11 +219,7 @@ describe('repair mode on held streams', () => {
   })
 
   it('openai-chat: the held answer is replaced by the repaired text, a well-formed stream', async () => {
-    const { send } = await setupGuard(
-      streamed(chatEvents),
-      judgeLines(0.95, 0.9, 0.02),
-      REPAIR_ENV,
-    )
+    const { send } = await setupGuard(streamed(chatEvents), judgeLines(0.95, 0.9, 0.02), REPAIR_ENV)
     const response = await send('/v1/chat/completions', postJson(chatRequest))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('flag')
     expect(response.headers.get('x-rag-guard-reason')).toBe('repaired')
@@ -243,7 +237,10 @@ describe('repair mode on held streams', () => {
     const events = sse(
       { event: 'metadata', data: { run_id: 'run-1' } },
       { event: 'data', data: { input: QUESTION } },
-      { event: 'data', data: { context: [{ page_content: DOCUMENTS[0], metadata: {}, type: 'Document' }] } },
+      {
+        event: 'data',
+        data: { context: [{ page_content: DOCUMENTS[0], metadata: {}, type: 'Document' }] },
+      },
       { event: 'data', data: { answer: `${S1} ` } },
       { event: 'data', data: { answer: `${S2} ${S3}` } },
       { event: 'end' },
@@ -257,11 +254,7 @@ describe('repair mode on held streams', () => {
   })
 
   it('annotate mode cannot remove what it already sent: the block is reported, not a repair', async () => {
-    const { send } = await setupGuard(
-      streamed(chatEvents),
-      judgeLines(0.95, 0.9, 0.02),
-      REPAIR_ENV,
-    )
+    const { send } = await setupGuard(streamed(chatEvents), judgeLines(0.95, 0.9, 0.02), REPAIR_ENV)
     const response = await send('/annotated/chat/completions', postJson(chatRequest))
     const text = await response.text()
     expect(text.startsWith(chatEvents.join(''))).toBe(true)

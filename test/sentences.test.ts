@@ -17,7 +17,9 @@ const texts = (answer: string) => splitSentences(answer).map(judgedText)
 
 describe('splitSentences (Intl.Segmenter, sentence granularity)', () => {
   it('English: sentence ends, with abbreviations and decimals left to the segmenter', () => {
-    expect(texts('A day pass costs $12.50. It includes rides of 45 minutes! Is it cheap? Yes.')).toEqual([
+    expect(
+      texts('A day pass costs $12.50. It includes rides of 45 minutes! Is it cheap? Yes.'),
+    ).toEqual([
       'A day pass costs $12.50.',
       'It includes rides of 45 minutes!',
       'Is it cheap?',
@@ -28,7 +30,11 @@ describe('splitSentences (Intl.Segmenter, sentence granularity)', () => {
   it('German', () => {
     expect(
       texts('Der Tagespass kostet 12 Euro. Kinder fahren kostenlos. Gilt er auch am Sonntag?'),
-    ).toEqual(['Der Tagespass kostet 12 Euro.', 'Kinder fahren kostenlos.', 'Gilt er auch am Sonntag?'])
+    ).toEqual([
+      'Der Tagespass kostet 12 Euro.',
+      'Kinder fahren kostenlos.',
+      'Gilt er auch am Sonntag?',
+    ])
   })
 
   it('Chinese: full-width stops without spaces', () => {
@@ -65,7 +71,12 @@ describe('the per-sentence prompt', () => {
   const sentences = ['A day pass costs $12.', 'Children ride free.']
   const prompt = buildPrompt(
     'groundedness',
-    { question: 'Cost?', documents: ['A day pass costs $12.'], answer: sentences.join(' '), sentences },
+    {
+      question: 'Cost?',
+      documents: ['A day pass costs $12.'],
+      answer: sentences.join(' '),
+      sentences,
+    },
     'b'.repeat(32),
   )
   const user = prompt.messages[1]!.content
@@ -76,7 +87,13 @@ describe('the per-sentence prompt', () => {
       `<<<ANSWER ${boundary}>>>\n<<<SENTENCE 1 ${boundary}>>> A day pass costs $12.\n<<<SENTENCE 2 ${boundary}>>> Children ride free.\n<<<END ANSWER ${boundary}>>>`,
     )
     expect(prompt.messages[0]!.content).toContain('1: True\n2: False')
-    expect(user.trimEnd().endsWith('Reply with exactly 2 lines, 1 to 2 in order, each the sentence number, a colon and True or False.')).toBe(true)
+    expect(
+      user
+        .trimEnd()
+        .endsWith(
+          'Reply with exactly 2 lines, 1 to 2 in order, each the sentence number, a colon and True or False.',
+        ),
+    ).toBe(true)
     expect(SENTENCE_PROMPT_VERSION).toMatch(/^groundedness-sentences-/)
   })
 
@@ -112,7 +129,22 @@ function answerAlternatives(p: number, other = 0.002) {
     entry(' true', Math.log(p * rest * 0.04)),
     entry(' false', Math.log((1 - p) * rest * 0.04)),
   ]
-  const fillers = [' Yes', ' No', ' Partially', ' N', ' T', ' F', ' Unknown', ' Not', ' Supported', ' Unsupported', ' -', ' (', ' ', ' Tr']
+  const fillers = [
+    ' Yes',
+    ' No',
+    ' Partially',
+    ' N',
+    ' T',
+    ' F',
+    ' Unknown',
+    ' Not',
+    ' Supported',
+    ' Unsupported',
+    ' -',
+    ' (',
+    ' ',
+    ' Tr',
+  ]
   for (const filler of fillers) alternatives.push(entry(filler, Math.log(other / fillers.length)))
   return alternatives.sort((a, b) => b.logprob - a.logprob)
 }
@@ -133,7 +165,10 @@ function perLineCompletion(lines: Line[], extra: { finish?: string } = {}) {
     const alternatives = line.alternatives ?? answerAlternatives(line.p, line.other)
     const word = line.word ?? (line.p >= 0.5 ? ' True' : ' False')
     const chosen = alternatives.find((alternative) => alternative.token === word)
-    const plain = (token: string) => ({ ...entry(token, -1e-6), top_logprobs: [entry(token, -1e-6)] })
+    const plain = (token: string) => ({
+      ...entry(token, -1e-6),
+      top_logprobs: [entry(token, -1e-6)],
+    })
     return [
       plain(String(line.number ?? index + 1)),
       plain(':'),
@@ -146,7 +181,11 @@ function perLineCompletion(lines: Line[], extra: { finish?: string } = {}) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: content.map((token) => token.token).join(''), refusal: null },
+        message: {
+          role: 'assistant',
+          content: content.map((token) => token.token).join(''),
+          refusal: null,
+        },
         logprobs: { content, refusal: null },
         finish_reason: extra.finish ?? 'stop',
       },
@@ -155,7 +194,9 @@ function perLineCompletion(lines: Line[], extra: { finish?: string } = {}) {
 }
 
 /** A completion as the judge reads it (`replyFromCompletion`'s shape). */
-function reply(completion: ReturnType<typeof perLineCompletion> | Record<string, unknown>): ChatReply {
+function reply(
+  completion: ReturnType<typeof perLineCompletion> | Record<string, unknown>,
+): ChatReply {
   const choice = (completion as { choices: Array<Record<string, unknown>> }).choices[0]!
   const message = choice.message as { content: string | null }
   return {
@@ -199,7 +240,12 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
 
   it('a line whose answer is another word is that sentence’s unexpected-token, and the answer’s', () => {
     const result = logprobsSentences(
-      reply(perLineCompletion([{ p: 0.9 }, { p: 0.9, word: ' Yes', alternatives: [entry(' Yes', -0.01), entry(' True', -5)] }])),
+      reply(
+        perLineCompletion([
+          { p: 0.9 },
+          { p: 0.9, word: ' Yes', alternatives: [entry(' Yes', -0.01), entry(' True', -5)] },
+        ]),
+      ),
       2,
       0.5,
     )
@@ -207,11 +253,19 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
     expect(!result.ok && result.reason).toBe('unexpected-token')
     expect(!result.ok && result.message).toMatch(/^sentence 2: /)
     expect(result.sentences![0]).toMatchObject({ ok: true })
-    expect(result.sentences![1]).toMatchObject({ ok: false, reason: 'unexpected-token', token: ' Yes' })
+    expect(result.sentences![1]).toMatchObject({
+      ok: false,
+      reason: 'unexpected-token',
+      token: ' Yes',
+    })
   })
 
   it('True and False covering too little of one position: low-answer-mass for that sentence', () => {
-    const result = logprobsSentences(reply(perLineCompletion([{ p: 0.9, other: 0.7 }, { p: 0.9 }])), 2, 0.5)
+    const result = logprobsSentences(
+      reply(perLineCompletion([{ p: 0.9, other: 0.7 }, { p: 0.9 }])),
+      2,
+      0.5,
+    )
     expect(!result.ok && result.reason).toBe('low-answer-mass')
     expect(result.sentences![0]).toMatchObject({ ok: false, reason: 'low-answer-mass' })
     expect(result.sentences![1]).toMatchObject({ ok: true })
@@ -249,7 +303,10 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
   it('a reply with no logprobs, a refusal or a content filter fails as a whole, with the answer-level reason', () => {
     const base = perLineCompletion([{ p: 0.9 }])
     const noLogprobs = { ...base, choices: [{ ...base.choices[0]!, logprobs: null }] }
-    expect(logprobsSentences(reply(noLogprobs), 1, 0.5)).toMatchObject({ ok: false, reason: 'no-logprobs' })
+    expect(logprobsSentences(reply(noLogprobs), 1, 0.5)).toMatchObject({
+      ok: false,
+      reason: 'no-logprobs',
+    })
     const refusal = {
       ...base,
       choices: [
@@ -261,8 +318,14 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
         },
       ],
     }
-    expect(logprobsSentences(reply(refusal), 1, 0.5)).toMatchObject({ ok: false, reason: 'judge-refusal' })
-    const filtered = { ...base, choices: [{ ...base.choices[0]!, finish_reason: 'content_filter' }] }
+    expect(logprobsSentences(reply(refusal), 1, 0.5)).toMatchObject({
+      ok: false,
+      reason: 'judge-refusal',
+    })
+    const filtered = {
+      ...base,
+      choices: [{ ...base.choices[0]!, finish_reason: 'content_filter' }],
+    }
     expect(logprobsSentences(reply(filtered), 1, 0.5)).toMatchObject({
       ok: false,
       reason: 'judge-content-filter',
@@ -282,7 +345,10 @@ describe('per-line logprobs: each sentence scored at its answer token', () => {
       ...content.slice(4),
     ]
     const result = logprobsSentences(
-      reply({ ...completion, choices: [{ ...completion.choices[0]!, logprobs: { content: merged, refusal: null } }] }),
+      reply({
+        ...completion,
+        choices: [{ ...completion.choices[0]!, logprobs: { content: merged, refusal: null } }],
+      }),
       2,
       0.5,
     )
@@ -303,7 +369,13 @@ describe('per-line sampling: (k + ½)/(N + 1) per sentence', () => {
 
   it('counts each sentence’s line over the samples', () => {
     const result = samplingSentences(
-      answers('1: True\n2: False', '1: True\n2: False', '1: True\n2: True', '1: False\n2: False', '1: True\n2: False'),
+      answers(
+        '1: True\n2: False',
+        '1: True\n2: False',
+        '1: True\n2: True',
+        '1: False\n2: False',
+        '1: True\n2: False',
+      ),
       1,
       2,
       0.5,
@@ -335,8 +407,20 @@ describe('the repair decision (pure)', () => {
   const decisionOf = (scores: Array<number | undefined>): GuardDecision => {
     const sentences = scores.map((score, index) =>
       score === undefined
-        ? { sentence: index + 1, ok: false as const, reason: 'unexpected-token' as const, message: 'x' }
-        : { sentence: index + 1, ok: true as const, score, pTrue: score, pFalse: 1 - score, mass: 1 },
+        ? {
+            sentence: index + 1,
+            ok: false as const,
+            reason: 'unexpected-token' as const,
+            message: 'x',
+          }
+        : {
+            sentence: index + 1,
+            ok: true as const,
+            score,
+            pTrue: score,
+            pFalse: 1 - score,
+            mass: 1,
+          },
     )
     const lowest = Math.min(...scores.filter((score) => score !== undefined))
     return {
@@ -365,7 +449,11 @@ describe('the repair decision (pure)', () => {
 
   it('removes the sentences below the block threshold: flag, reason repaired, their numbers', () => {
     const repaired = repairDecision(decisionOf([0.9, 0.1, 0.8, 0.5]), thresholds)
-    expect(repaired).toMatchObject({ verdict: 'flag', reason: 'repaired', repaired: { removed: [2], sentences: 4 } })
+    expect(repaired).toMatchObject({
+      verdict: 'flag',
+      reason: 'repaired',
+      repaired: { removed: [2], sentences: 4 },
+    })
   })
 
   it('exactly half removed is repaired; more than half, or all, stays a block', () => {
@@ -387,6 +475,8 @@ describe('the repair decision (pure)', () => {
     expect(repairedText('A day pass costs $12. Children ride free. It lasts a day.\n', [2])).toBe(
       'A day pass costs $12. It lasts a day.',
     )
-    expect(repairedText('日票价格为十二美元。儿童免费乘车。周日有效。', [2])).toBe('日票价格为十二美元。周日有效。')
+    expect(repairedText('日票价格为十二美元。儿童免费乘车。周日有效。', [2])).toBe(
+      '日票价格为十二美元。周日有效。',
+    )
   })
 })

@@ -124,12 +124,10 @@ export function buildAll(rows: readonly Row[]): SentenceExample[] {
     else pair.hallucinated = row
     byItem.set(item, pair)
   }
-  return [...byItem.keys()]
-    .sort()
-    .flatMap((item) => {
-      const { right, hallucinated } = byItem.get(item)!
-      return right && hallucinated ? (buildItem(right, hallucinated) ?? []) : []
-    })
+  return [...byItem.keys()].sort().flatMap((item) => {
+    const { right, hallucinated } = byItem.get(item)!
+    return right && hallucinated ? (buildItem(right, hallucinated) ?? []) : []
+  })
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

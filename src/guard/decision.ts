@@ -262,7 +262,9 @@ function scoredDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDec
     if (scores.length === 0) return unjudged
     const lowest = Math.min(...scores)
     const scored = decide(lowest, thresholdsOf(policy, result.check))
-    return SEVERITY[scored] > SEVERITY[unjudged.verdict] ? { ...unjudged, verdict: scored } : unjudged
+    return SEVERITY[scored] > SEVERITY[unjudged.verdict]
+      ? { ...unjudged, verdict: scored }
+      : unjudged
   }
   const score: JudgeScore = result
   return {

@@ -198,9 +198,7 @@ export class Exchange {
     return decideCheck(this.settings, this.judging, question, context, {
       check,
       answer,
-      ...(check === 'groundedness'
-        ? { granularity: this.settings.groundednessGranularity }
-        : {}),
+      ...(check === 'groundedness' ? { granularity: this.settings.groundednessGranularity } : {}),
       scope: this.scope,
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),

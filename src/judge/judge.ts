@@ -27,14 +27,7 @@ import {
   type Check,
   type ConversationTurn,
 } from './prompt'
-import type {
-  Estimate,
-  Estimator,
-  Failure,
-  JudgeNoScore,
-  JudgeResult,
-  TokenUsage,
-} from './result'
+import type { Estimate, Estimator, Failure, JudgeNoScore, JudgeResult, TokenUsage } from './result'
 import { judgedText, splitSentences, type Granularity } from './sentences'
 
 export type { JudgeChatModel } from './chat'

@@ -154,7 +154,9 @@ export function buildPrompt(
   const answerBlock = perSentence
     ? block(
         'ANSWER',
-        sentences.map((sentence, index) => `${open(`SENTENCE ${index + 1}`)} ${sentence}`).join('\n'),
+        sentences
+          .map((sentence, index) => `${open(`SENTENCE ${index + 1}`)} ${sentence}`)
+          .join('\n'),
       )
     : block('ANSWER', answer ?? '')
   const reply = perSentence

@@ -74,7 +74,13 @@ describe('eval at sentence granularity', () => {
         { sentence: 2, score: expect.closeTo(0.1, 9) },
       ],
     })
-    const loaded = loadScores(readFileSync(output, 'utf8'), output, undefined, undefined, 'groundedness')
+    const loaded = loadScores(
+      readFileSync(output, 'utf8'),
+      output,
+      undefined,
+      undefined,
+      'groundedness',
+    )
     expect(loaded.examples).toEqual([{ id: 'a', score: expect.closeTo(0.1, 9), sufficient: false }])
   })
 
@@ -90,9 +96,21 @@ describe('eval at sentence granularity', () => {
         data,
         JSON.stringify({ question: 'q', context: 'c', answer: 'a', grounded: true }),
       )
-      expect(await main(['eval', data, '--granularity', 'word', '--base-url', 'http://127.0.0.1:9/v1'])).toBe(2)
+      expect(
+        await main(['eval', data, '--granularity', 'word', '--base-url', 'http://127.0.0.1:9/v1']),
+      ).toBe(2)
       expect(errors.join('')).toContain('--granularity must be "answer" or "sentence", got "word"')
-      expect(await main(['eval', data, '--granularity', 'sentence', '--batch', '--base-url', 'http://127.0.0.1:9/v1'])).toBe(2)
+      expect(
+        await main([
+          'eval',
+          data,
+          '--granularity',
+          'sentence',
+          '--batch',
+          '--base-url',
+          'http://127.0.0.1:9/v1',
+        ]),
+      ).toBe(2)
       expect(errors.join('')).toContain('not available with --batch')
     } finally {
       spy.mockRestore()

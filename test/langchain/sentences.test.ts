@@ -100,8 +100,9 @@ describe('ragGuardMiddleware at sentence granularity', () => {
   })
 
   it('exitBehavior "error" throws on a block, not on a repair', async () => {
-    await expect(guardedAgent(judgeLines(0.95, 0.9, 0.02), { exitBehavior: 'error' })).resolves
-      .toMatchObject({ verdict: { reason: 'repaired' } })
+    await expect(
+      guardedAgent(judgeLines(0.95, 0.9, 0.02), { exitBehavior: 'error' }),
+    ).resolves.toMatchObject({ verdict: { reason: 'repaired' } })
     await expect(
       guardedAgent(judgeLines(0.05, 0.9, 0.02), { exitBehavior: 'error' }),
     ).rejects.toBeInstanceOf(RagGuardBlockedError)

@@ -260,9 +260,7 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
         token,
         logprob: index === 0 ? logprob : 0,
         alternatives:
-          index === 0
-            ? (step.topLogprobs ?? [{ token, logprob }])
-            : [{ token, logprob: 0 }],
+          index === 0 ? (step.topLogprobs ?? [{ token, logprob }]) : [{ token, logprob: 0 }],
       }))
   const tokens = scripted.map(({ token }) => token)
   const logprobs =
