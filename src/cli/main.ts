@@ -42,7 +42,7 @@ const EVAL_USAGE = `  rag-guard eval <data.jsonl> [options]
                                                                     labels for, else sufficiency)
       --granularity <g>       groundedness judged per "answer" or per "sentence" (one call;
                               the line keeps the lowest sentence's score and each one's
-                              beside it; not with --batch)                  (answer)
+                              beside it)                                    (answer)
       --out <file>            output file                                  (scores.jsonl)
       --concurrency <n>       judge calls at once, 1 to ${MAX_CONCURRENCY}                (4)
       --retries <n>           retries of a failed call                     (3)
@@ -311,13 +311,15 @@ async function evalCommand(args: string[]): Promise<number> {
   const read = readExamples(readFileSync(input, 'utf8'), input, { checks: asked })
   const checks = read.checks
   const examples = read.examples.slice(0, limit)
-  if (values.batch || values.status || values.cancel) {
-    if (granularity === 'sentence')
-      throw new UsageError(
-        '--granularity sentence is not available with --batch yet: run it online (without --batch)',
-      )
-    return await batchEval({ examples, checks, output, judge: options, values })
-  }
+  if (values.batch || values.status || values.cancel)
+    return await batchEval({
+      examples,
+      checks,
+      output,
+      judge: options,
+      values,
+      ...(granularity ? { granularity } : {}),
+    })
   refuseWhileBatched(output)
   const judge = (await loadJudge())(options)
   refuseOtherEstimators(output, judge.estimator)

@@ -390,27 +390,44 @@ export function prepareInput(
     return { ok: false, reason: 'no-context', message: 'there are no documents to judge' }
   if (check === 'groundedness' && (input.answer ?? '').trim() === '')
     return { ok: false, reason: 'no-answer', message: 'there is no answer to check' }
-  const sentences =
-    check === 'groundedness' && granularity === 'sentence'
-      ? splitSentences(input.answer!).map(judgedText)
-      : undefined
-  const perSentence = sentences !== undefined && sentences.length <= maxSentences
+  const plan = sentencePlan(check, input.answer, granularity, maxSentences)
   const { messages } = buildPrompt(check, {
     question: input.question,
     documents,
     history: input.history,
     answer: input.answer,
-    ...(perSentence ? { sentences } : {}),
+    ...(plan.lines !== undefined ? { sentences: plan.sentences } : {}),
   })
+  const { sentences: _sentences, ...planned } = plan
   return {
     ok: true,
     prompt: messages.map(({ role, content }): [string, string] => [role, content]),
-    ...(sentences === undefined
-      ? {}
-      : perSentence
-        ? { granularity: 'sentence' as const, lines: sentences.length }
-        : { granularity: 'answer' as const, sentenceCount: sentences.length }),
+    ...planned,
   }
+}
+
+/**
+ * How an answer is asked about at `granularity`: per sentence (`lines`: how many, `sentences`:
+ * their text as the judge sees it), whole past `maxSentences` (`sentenceCount`), or, for answer
+ * granularity and the sufficiency check, nothing to say. Shared by the judge and the Batch API's
+ * requests, so both number the same sentences.
+ */
+export function sentencePlan(
+  check: Check,
+  answer: string | undefined,
+  granularity: Granularity = 'answer',
+  maxSentences: number = JUDGE_SETTINGS.maxSentences.default!,
+): {
+  granularity?: Granularity
+  lines?: number
+  sentenceCount?: number
+  sentences?: string[]
+} {
+  if (check !== 'groundedness' || granularity !== 'sentence' || answer === undefined) return {}
+  const sentences = splitSentences(answer).map(judgedText)
+  return sentences.length <= maxSentences
+    ? { granularity: 'sentence', lines: sentences.length, sentences }
+    : { granularity: 'answer', sentenceCount: sentences.length }
 }
 
 /** What the judge asks for one input and check, or why it asks nothing. */

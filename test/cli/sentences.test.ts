@@ -11,7 +11,8 @@ import { readExamples } from '../../src/cli/data'
 import { runEval } from '../../src/cli/eval'
 import { main } from '../../src/cli/main'
 import { createJudge } from '../../src/judge/judge'
-import { SENTENCE_PROMPT_VERSION } from '../../src/judge/prompt'
+import { PROMPT_VERSIONS, SENTENCE_PROMPT_VERSION } from '../../src/judge/prompt'
+import { createJudgeRequests } from '../../src/judge/requests'
 import { startOpenAIStub, type OpenAIStub, type StubLine } from '../stub/openai-stub'
 
 const line = (p: number): StubLine => ({
@@ -84,7 +85,7 @@ describe('eval at sentence granularity', () => {
     expect(loaded.examples).toEqual([{ id: 'a', score: expect.closeTo(0.1, 9), sufficient: false }])
   })
 
-  it('refuses a granularity it does not know, and sentence granularity with --batch', async () => {
+  it('refuses a granularity it does not know', async () => {
     const errors: string[] = []
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((text) => {
       errors.push(String(text))
@@ -100,20 +101,69 @@ describe('eval at sentence granularity', () => {
         await main(['eval', data, '--granularity', 'word', '--base-url', 'http://127.0.0.1:9/v1']),
       ).toBe(2)
       expect(errors.join('')).toContain('--granularity must be "answer" or "sentence", got "word"')
-      expect(
-        await main([
-          'eval',
-          data,
-          '--granularity',
-          'sentence',
-          '--batch',
-          '--base-url',
-          'http://127.0.0.1:9/v1',
-        ]),
-      ).toBe(2)
-      expect(errors.join('')).toContain('not available with --batch')
     } finally {
       spy.mockRestore()
     }
+  })
+
+  it('the Batch API asks and reads per sentence as the online judge does', () => {
+    const requests = createJudgeRequests({ apiKey: 'k' }, 'sentence')
+    expect(requests.promptVersions.groundedness).toBe(SENTENCE_PROMPT_VERSION)
+    const answer = 'It opened in 1900. It closed in 1950.'
+    const built = requests.request(
+      { question: 'When?', context: 'It opened in 1900.', answer },
+      'groundedness',
+    )
+    expect(built.ok).toBe(true)
+    const body = (built as { body: Record<string, unknown> }).body
+    expect(body.max_tokens).toBe(10)
+    expect(JSON.stringify(body.messages)).toContain('Is each numbered sentence')
+    const token = (text: string, p = 1) => ({ token: text, logprob: Math.log(p), top_logprobs: [] })
+    const completion = {
+      model: 'gpt-4o-mini',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: '1: True\n2: False' },
+          logprobs: {
+            content: [
+              token('1'),
+              token(':'),
+              {
+                ...token(' True', 0.9),
+                top_logprobs: [
+                  { token: ' True', logprob: Math.log(0.9) },
+                  { token: ' False', logprob: Math.log(0.1) },
+                ],
+              },
+              token('\n'),
+              token('2'),
+              token(':'),
+              {
+                ...token(' False', 0.8),
+                top_logprobs: [
+                  { token: ' False', logprob: Math.log(0.8) },
+                  { token: ' True', logprob: Math.log(0.2) },
+                ],
+              },
+            ],
+          },
+          finish_reason: 'stop',
+        },
+      ],
+    }
+    const result = requests.read('groundedness', completion, answer)
+    expect(result).toMatchObject({
+      ok: true,
+      score: expect.closeTo(0.2, 9),
+      granularity: 'sentence',
+      promptVersion: SENTENCE_PROMPT_VERSION,
+      sentences: [
+        { sentence: 1, score: expect.closeTo(0.9, 9) },
+        { sentence: 2, score: expect.closeTo(0.2, 9) },
+      ],
+    })
+    // Sufficiency is asked as ever.
+    expect(requests.promptVersions.sufficiency).toBe(PROMPT_VERSIONS.sufficiency)
   })
 })
