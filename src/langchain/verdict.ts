@@ -55,6 +55,8 @@ export interface RagGuardVerdict {
 /** One sentence's score, or why it has none. */
 export interface RagGuardSentence {
   sentence: number
+  /** The sentence's own verdict by the groundedness thresholds (or its reason's policy). */
+  verdict: Verdict
   score?: number
   reason?: GuardReason
 }
@@ -89,15 +91,7 @@ function checkVerdictOf(
     ...(decision.cache ? { cache: decision.cache } : {}),
     ...(decision.truncated ? { truncated: true } : {}),
     promptVersion: judge?.promptVersion ?? promptVersion(check),
-    ...(judge?.sentences
-      ? {
-          sentences: judge.sentences.map((sentence) =>
-            sentence.ok
-              ? { sentence: sentence.sentence, score: sentence.score }
-              : { sentence: sentence.sentence, reason: sentence.reason },
-          ),
-        }
-      : {}),
+    ...(decision.sentences ? { sentences: decision.sentences.map((part) => ({ ...part })) } : {}),
     ...(decision.repaired ? { repaired: decision.repaired } : {}),
   }
 }

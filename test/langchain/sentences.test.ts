@@ -85,9 +85,9 @@ describe('ragGuardMiddleware at sentence granularity', () => {
       promptVersion: SENTENCE_PROMPT_VERSION,
       score: expect.closeTo(0.02, 9),
       sentences: [
-        { sentence: 1, score: expect.closeTo(0.95, 9) },
-        { sentence: 2, score: expect.closeTo(0.9, 9) },
-        { sentence: 3, score: expect.closeTo(0.02, 9) },
+        { sentence: 1, verdict: 'pass', score: expect.closeTo(0.95, 9) },
+        { sentence: 2, verdict: 'pass', score: expect.closeTo(0.9, 9) },
+        { sentence: 3, verdict: 'block', score: expect.closeTo(0.02, 9) },
       ],
     })
     expect(metadata).toMatchObject({ reason: 'repaired', repaired: { removed: [3] } })
@@ -162,7 +162,7 @@ describe('ragGuardRunnable at sentence granularity', () => {
       sentences: [
         { sentence: 1, score: expect.closeTo(0.95, 9) },
         { sentence: 2, score: expect.closeTo(0.9, 9) },
-        { sentence: 3, reason: 'missing-sentence-answer' },
+        { sentence: 3, verdict: 'block', reason: 'missing-sentence-answer' },
       ],
     })
   })
