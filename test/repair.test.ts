@@ -358,3 +358,139 @@ describe('the decision of a sentence-level check', () => {
     expect(prompt.split(`<<<END ANSWER ${boundary}>>>`)).toHaveLength(2)
   })
 })
+
+describe('sentence granularity and the rest of the guard', () => {
+  it('the verdict cache keeps answer- and sentence-level scores apart', async () => {
+    const entries = new Map<string, unknown>()
+    const cache = {
+      get: async (key: string) => entries.get(key) as never,
+      put: async (key: string, value: unknown) => void entries.set(key, value),
+    }
+    // One judge for both granularities: the same identity, so only the prompt tells them apart.
+    const model = await scriptModel({
+      rules: [{ contains: PER_SENTENCE, step: judgeLines(0.95, 0.9, 0.02) }],
+      otherwise: {
+        token: 'True',
+        logprob: Math.log(0.9),
+        topLogprobs: [
+          { token: 'True', logprob: Math.log(0.9) },
+          { token: 'False', logprob: Math.log(0.1) },
+        ],
+      },
+    })
+    const app = (groundednessGranularity: 'answer' | 'sentence') => {
+      const hono = new Hono()
+      hono.post(
+        '/ask',
+        ragGuard({
+          judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
+          answer: '/answer',
+          checks: ['groundedness'],
+          groundednessGranularity,
+          onUngrounded: 'repair',
+          details: 'everyone',
+          cache,
+        }),
+        (c) => c.json({ answer: ANSWER }),
+      )
+      return () => hono.request('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
+    }
+    const whole = await app('answer')()
+    expect(whole.headers.get('x-rag-guard-verdict')).toBe('pass')
+    const perSentence = app('sentence')
+    const first = await perSentence()
+    // Not read from the answer-level entry: the judge was asked again, per sentence.
+    expect(first.headers.get('x-rag-guard-cache')).toBe('miss')
+    expect(first.headers.get('x-rag-guard-reason')).toBe('repaired')
+    expect(await model.requests()).toHaveLength(2)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // The same answer again: its sentence-level score (and so its repair) comes from the cache.
+    const again = await perSentence()
+    expect(again.headers.get('x-rag-guard-cache')).toBe('hit')
+    expect(await again.json()).toEqual({ answer: REPAIRED })
+    expect(await model.requests()).toHaveLength(2)
+    expect(entries.size).toBe(2)
+  })
+
+  it('a sampling judge answers per line: (k + ½)/(N + 1) per sentence', async () => {
+    const samples = [
+      '1: True\n2: True\n3: False',
+      '1: True\n2: True\n3: False',
+      '1: True\n2: False\n3: False',
+      '1: True\n2: True\n3: False',
+    ]
+    const model = await scriptModel({ samples, content: samples[0] })
+    const records: GuardDecision[] = []
+    const app = new Hono()
+    app.use('/ask', async (c, next) => {
+      await next()
+      records.push(await c.var.ragGuard)
+    })
+    app.post(
+      '/ask',
+      ragGuard({
+        judge: {
+          apiKey: 'sk-test',
+          baseURL: model.baseURL,
+          maxRetries: 0,
+          estimator: 'sampling',
+          samples: 4,
+        },
+        answer: '/answer',
+        checks: ['groundedness'],
+        groundednessGranularity: 'sentence',
+        groundednessBlockBelow: 0.2,
+        onUngrounded: 'repair',
+        details: 'everyone',
+      }),
+      (c) => c.json({ answer: ANSWER }),
+    )
+    const response = await app.request('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
+    expect(records[0]!.sentences).toEqual([
+      { sentence: 1, verdict: 'pass', score: 4.5 / 5 },
+      { sentence: 2, verdict: 'pass', score: 3.5 / 5 },
+      { sentence: 3, verdict: 'block', score: 0.5 / 5 },
+    ])
+    expect(response.headers.get('x-rag-guard-estimator')).toBe('sampling')
+    expect(await response.json()).toEqual({ answer: REPAIRED })
+    // One request with n = 4, its budget grown for three lines.
+    const [request] = await model.requests()
+    expect(request!.body).toMatchObject({ n: 4, max_tokens: 15 })
+  })
+
+  it('a completion with several choices is judged per choice and never repaired: blocked choices get the fallback', async () => {
+    const choice = (index: number, content: string) => ({
+      index,
+      message: { role: 'assistant', content, refusal: null },
+      logprobs: null,
+      finish_reason: 'stop',
+    })
+    const { send } = await setupGuard(
+      {
+        json: {
+          id: 'chatcmpl-up1',
+          object: 'chat.completion',
+          created: 1,
+          model: 'rag-model',
+          choices: [choice(0, ANSWER), choice(1, ANSWER)],
+        },
+      },
+      judgeLines(0.95, 0.9, 0.02),
+      REPAIR_ENV,
+    )
+    const response = await send(
+      '/v1/chat/completions',
+      postJson({
+        model: 'm',
+        n: 2,
+        messages: [
+          { role: 'system', content: DOCUMENTS[0] },
+          { role: 'user', content: QUESTION },
+        ],
+      }),
+    )
+    expect(response.headers.get('x-rag-guard-verdict')).toBe('block')
+    const body = (await response.json()) as { choices: Array<{ message: { content: string } }> }
+    expect(body.choices.map((each) => each.message.content)).toEqual([FALLBACK, FALLBACK])
+  })
+})

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest'
 import type { ChatReply } from '../src/judge/chat'
 import { logprobsSentences, samplingSentences } from '../src/judge/estimators/sentences'
 import { buildPrompt, SENTENCE_PROMPT_VERSION } from '../src/judge/prompt'
-import { judgedText, readLines, splitSentences } from '../src/judge/sentences'
+import { sentenceOutputTokens } from '../src/judge/options'
+import { judgedText, readLines, SENTENCE_LINE_TOKENS, splitSentences } from '../src/judge/sentences'
 import { repairDecision, repairedText } from '../src/guard/repair'
 import type { GuardDecision } from '../src'
 import recorded from './fixtures/openai-logprobs/openai-dotnet_TokenLogProbabilities_True.json'
@@ -478,5 +479,15 @@ describe('the repair decision (pure)', () => {
     expect(repairedText('日票价格为十二美元。儿童免费乘车。周日有效。', [2])).toBe(
       '日票价格为十二美元。周日有效。',
     )
+  })
+})
+
+describe('the output budget of a per-sentence reply', () => {
+  it('grows with the sentences: 5 tokens a line, at least maxOutputTokens, on top of a reasoning budget', () => {
+    expect(sentenceOutputTokens(3, SENTENCE_LINE_TOKENS, undefined, false)).toBe(15)
+    expect(sentenceOutputTokens(3, SENTENCE_LINE_TOKENS, 50, false)).toBe(50)
+    expect(sentenceOutputTokens(32, SENTENCE_LINE_TOKENS, 50, false)).toBe(160)
+    expect(sentenceOutputTokens(3, SENTENCE_LINE_TOKENS, undefined, true)).toBe(4096 + 15)
+    expect(sentenceOutputTokens(3, SENTENCE_LINE_TOKENS, 1000, true)).toBe(1015)
   })
 })
