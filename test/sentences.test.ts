@@ -10,7 +10,7 @@ import { logprobsSentences, samplingSentences } from '../src/judge/estimators/se
 import { buildPrompt, SENTENCE_PROMPT_VERSION } from '../src/judge/prompt'
 import { sentenceOutputTokens } from '../src/judge/options'
 import { judgedText, readLines, SENTENCE_LINE_TOKENS, splitSentences } from '../src/judge/sentences'
-import { repairDecision, repairedText } from '../src/guard/repair'
+import { repairDecision, repairedText, repairOf, unrepaired } from '../src/guard/repair'
 import type { GuardDecision } from '../src'
 import recorded from './fixtures/openai-logprobs/openai-dotnet_TokenLogProbabilities_True.json'
 
@@ -470,6 +470,19 @@ describe('the repair decision (pure)', () => {
     expect(repairDecision(decisionOf([0.9, 0.8]), thresholds).verdict).toBe('pass')
     const partly = decisionOf([0.9, 0.1, undefined, 0.9])
     expect(repairDecision(partly, thresholds)).toBe(partly)
+  })
+
+  it('a repair is asked of the response only when enforced; one that cannot be made is a block', () => {
+    const repaired = repairDecision(decisionOf([0.9, 0.1, 0.8]), thresholds)
+    expect(repairOf(repaired)).toEqual({ removed: [2], sentences: 3 })
+    expect(repairOf({ ...repaired, mode: 'shadow' })).toBeUndefined()
+    const combined = { ...repaired, checks: { groundedness: repaired } }
+    const blocked = unrepaired(combined)
+    expect(blocked).toMatchObject({ verdict: 'block', score: 0.1 })
+    expect(blocked.reason).toBeUndefined()
+    expect(blocked.repaired).toBeUndefined()
+    expect(blocked.checks?.groundedness).toMatchObject({ verdict: 'block' })
+    expect(repairOf(blocked)).toBeUndefined()
   })
 
   it('the repaired text keeps the other sentences as written', () => {

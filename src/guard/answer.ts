@@ -9,7 +9,7 @@ import type { GuardDecision, Unjudged } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { relay } from './relay'
-import { repairedText, repairOf } from './repair'
+import { repairedText, repairOf, unrepaired } from './repair'
 import { blockedResponse, errorResponse, replacedBody, type Outcome } from './respond'
 
 const decoder = new TextDecoder()
@@ -114,9 +114,11 @@ export async function guardAnswer(exchange: Exchange, response: Response): Promi
   if ((decision.verdict !== 'block' && !repair) || settings.mode !== 'enforce') {
     return { response, decision, applied: false }
   }
+  // (A repair that cannot be made is the block it stands in for.)
+  const blocking = repair ? unrepaired(decision) : decision
   return {
-    response: await blocked(exchange, response, upstream, decision),
-    decision,
+    response: await blocked(exchange, response, upstream, blocking),
+    decision: blocking,
     applied: true,
   }
 }

@@ -58,3 +58,20 @@ export function repairedText(answer: string, removed: readonly number[]): string
     .join('')
     .trimEnd()
 }
+
+/**
+ * A repair that could not be made (the answer to cut was not at hand): the block it stands in
+ * for, as the record reports it.
+ */
+export function unrepaired(decision: GuardDecision): GuardDecision {
+  const { repaired: _repaired, reason: _reason, message: _message, ...rest } = decision
+  const checks = decision.checks?.groundedness?.repaired
+    ? { checks: { ...decision.checks, groundedness: unrepaired(decision.checks.groundedness) } }
+    : {}
+  return {
+    ...rest,
+    ...checks,
+    verdict: 'block',
+    message: 'the answer could not be repaired in place: blocked',
+  }
+}

@@ -14,7 +14,7 @@ import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { hold, relay, type HoldOutcome } from './relay'
-import { repairedText, repairOf } from './repair'
+import { repairedText, repairOf, unrepaired } from './repair'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
@@ -223,16 +223,17 @@ async function holdStream(
     () => (exchange.started ? pending.promise : undefined),
     watch.onChunk,
   )
-  const decision = await heldDecision(exchange, held.outcome, watch)
-  // Repair mode: the held answer is replaced by itself less its unsupported sentences.
-  const repair = repairOf(decision)
+  const heldVerdict = await heldDecision(exchange, held.outcome, watch)
+  // Repair mode: the held answer is replaced by itself less its unsupported sentences (without
+  // the answer at hand, the block it stands in for).
+  const repair = repairOf(heldVerdict)
   const repaired =
     repair && exchange.answer !== undefined
       ? repairedText(exchange.answer, repair.removed)
       : undefined
+  const decision = repair && repaired === undefined ? unrepaired(heldVerdict) : heldVerdict
 
-  // (A repair without the answer to repair is a block.)
-  if (decision.verdict === 'block' || repair) {
+  if (decision.verdict === 'block' || repaired !== undefined) {
     held.pending?.catch(() => {})
     void reader.cancel().catch(() => {})
     const fallback = format.blockStream(
