@@ -153,7 +153,7 @@ export interface LangChainSettings extends DecisionPolicy, InputLimits {
   /** The checks, each once: sufficiency before the answer, groundedness once it is complete. */
   checks: readonly Check[]
   groundednessGranularity: Granularity
-  /** `repair`: the final AI message (agent) or the chain's answer (`invoke`) loses its unsupported sentences. */
+  /** `repair`: the final AI message (agent) or the chain's answer (`invoke`, a held stream) loses its unsupported sentences. */
   onUngrounded: OnUngrounded
   cache?: VerdictCache
   fallbackMessage: string

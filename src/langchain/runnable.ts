@@ -93,7 +93,7 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     context: ReturnType<typeof chainContext>,
     config: RunnableConfig,
     runManager?: CallbackManagerForChainRun,
-    /** `invoke`: the answer can still be replaced by its repaired text (a stream blocks as before). */
+    /** The answer can still be replaced by its repaired text (`invoke`, a held stream). */
     repairable = false,
   ): Judgement {
     return new TurnJudgement(this.#settings, {
@@ -183,7 +183,9 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
           signal,
         }),
       config.signal,
-      (context) => this.#judge(input, context, config, runManager),
+      // Hold mode keeps every chunk until the verdict: a repair can still replace the answer (in
+      // shadow mode, the verdict says what it would have done).
+      (context) => this.#judge(input, context, config, runManager, settings.streamMode === 'hold'),
       (chunk) =>
         chunkHasContext(settings, chunk) ? chainContext(settings, chunk, this.#limits) : undefined,
       settings.checks.includes('groundedness') ? (chunk) => answerText(settings, chunk) : undefined,
@@ -248,7 +250,10 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
         pending = stream.next()
       }
     }
-    const blocks = enforcesBlock(decided.decision)
+    // Repair: the held answer's chunks become one carrying the answer less its unsupported
+    // sentences (the groundedness check decides once the chain has ended: every chunk is held).
+    const repair = repairOf(decided.decision)
+    const blocks = enforcesBlock(decided.decision) || repair !== undefined
     if (blocks && held.length === 0 && !ended && !settings.answer) {
       // The shape of the output (a text, an object) shows in its first chunk.
       const step = await pending
@@ -259,8 +264,10 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     if (blocks) {
       pending.catch(() => {})
       stream.stop()
-      for (const chunk of blockedChunks(settings, held, settings.fallbackMessage))
-        yield chunk as Guarded<Output>
+      const replacement = repair
+        ? repairedText(stream.answer, repair.removed)
+        : settings.fallbackMessage
+      for (const chunk of blockedChunks(settings, held, replacement)) yield chunk as Guarded<Output>
     } else {
       for (const chunk of held) yield chunk as Guarded<Output>
       if (!ended) {

@@ -166,4 +166,47 @@ describe('ragGuardRunnable at sentence granularity', () => {
       ],
     })
   })
+
+  it('a held stream with repair: the answer chunks become one with the repaired answer, then the verdict', async () => {
+    const guarded = await guardedChain(judgeLines(0.95, 0.9, 0.02), { onUngrounded: 'repair' })
+    const chunks: Array<Record<string, unknown>> = []
+    for await (const chunk of await guarded.stream({ input: QUESTION }))
+      chunks.push(chunk as Record<string, unknown>)
+    expect(chunks.filter((chunk) => 'answer' in chunk)).toEqual([{ answer: `${S1} ${S2}` }])
+    expect(chunks).toContainEqual({ input: QUESTION })
+    expect(chunks.at(-1)).toEqual({
+      ragGuard: expect.objectContaining({ verdict: 'flag', applied: true, reason: 'repaired' }),
+    })
+  })
+
+  it('an annotated stream is never repaired: every chunk goes out, and the verdict reports the block', async () => {
+    const guarded = await guardedChain(judgeLines(0.95, 0.9, 0.02), {
+      onUngrounded: 'repair',
+      streamMode: 'annotate',
+    })
+    const chunks: Array<Record<string, unknown>> = []
+    for await (const chunk of await guarded.stream({ input: QUESTION }))
+      chunks.push(chunk as Record<string, unknown>)
+    const answer = chunks.map((chunk) => (chunk.answer as string | undefined) ?? '').join('')
+    expect(answer).toBe(ANSWER)
+    expect(chunks.at(-1)).toEqual({
+      ragGuard: expect.objectContaining({ verdict: 'block', applied: false }),
+    })
+  })
+
+  it('a shadow stream goes out as the chain sent it; the verdict says what repair would have done', async () => {
+    const seen: RagGuardVerdict[] = []
+    const guarded = await guardedChain(judgeLines(0.95, 0.9, 0.02), {
+      onUngrounded: 'repair',
+      mode: 'shadow',
+      onVerdict: (verdict: RagGuardVerdict) => seen.push(verdict),
+    })
+    const chunks: Array<Record<string, unknown>> = []
+    for await (const chunk of await guarded.stream({ input: QUESTION }))
+      chunks.push(chunk as Record<string, unknown>)
+    const answer = chunks.map((chunk) => (chunk.answer as string | undefined) ?? '').join('')
+    expect(answer).toBe(ANSWER)
+    await expect.poll(() => seen.length).toBe(1)
+    expect(seen[0]).toMatchObject({ verdict: 'flag', applied: false, reason: 'repaired' })
+  })
 })
