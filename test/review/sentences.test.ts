@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { loadScores } from '../../src/cli/calibrate'
+import { overviewView, timeAxis } from '../../src/review/overview'
 import type { StubLine } from '../stub/openai-stub'
 import {
   ask,
@@ -110,5 +111,23 @@ describe('per-sentence groundedness in the store and on the review page', () => 
     expect(scores.examples).toEqual([
       { id: expect.any(String), score: expect.closeTo(0.02, 9), sufficient: false },
     ])
+  })
+
+  it('the overview counts a repaired answer as the flag it is, not as unjudged', () => {
+    const view = overviewView(
+      {
+        decisions: [
+          { slot: 0, verdict: 'flag', mode: 'enforce', reason: 'repaired', n: 3 },
+          { slot: 0, verdict: 'block', mode: 'enforce', reason: 'judge-timeout', n: 1 },
+        ],
+        checks: [],
+        earlier: [],
+        labels: [],
+        routes: [],
+      },
+      timeAxis('24h', Date.now()),
+    )
+    expect(view.reasons.map((series) => series.name)).toEqual(['judge-timeout'])
+    expect(view.verdicts.find((series) => series.kind === 'flag')!.values[0]).toBe(3)
   })
 })
