@@ -14,6 +14,7 @@ import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { hold, relay, type HoldOutcome } from './relay'
+import { repairedText, repairOf, unrepaired } from './repair'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
@@ -222,12 +223,24 @@ async function holdStream(
     () => (exchange.started ? pending.promise : undefined),
     watch.onChunk,
   )
-  const decision = await heldDecision(exchange, held.outcome, watch)
+  const heldVerdict = await heldDecision(exchange, held.outcome, watch)
+  // Repair mode: the held answer is replaced by itself less its unsupported sentences (without
+  // the answer at hand, the block it stands in for).
+  const repair = repairOf(heldVerdict)
+  const repaired =
+    repair && exchange.answer !== undefined
+      ? repairedText(exchange.answer, repair.removed)
+      : undefined
+  const decision = repair && repaired === undefined ? unrepaired(heldVerdict) : heldVerdict
 
-  if (decision.verdict === 'block') {
+  if (decision.verdict === 'block' || repaired !== undefined) {
     held.pending?.catch(() => {})
     void reader.cancel().catch(() => {})
-    const fallback = format.blockStream(watch.seen, exchange.input.body, settings.fallbackMessage)
+    const fallback = format.blockStream(
+      watch.seen,
+      exchange.input.body,
+      repaired ?? settings.fallbackMessage,
+    )
     const response = new Response(fallback, {
       status: upstream.status,
       headers: replacedBodyHeaders(upstream.headers),
