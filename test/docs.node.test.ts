@@ -48,7 +48,9 @@ describe('links and anchors', () => {
           continue
         }
         if (!anchors(readPage(file)).has(anchor))
-          broken.push(`${where(page, link.line)}: ${link.target} (no heading #${anchor} in ${file})`)
+          broken.push(
+            `${where(page, link.line)}: ${link.target} (no heading #${anchor} in ${file})`,
+          )
       }
     }
     expect(broken).toEqual([])

@@ -231,8 +231,9 @@ export function readmeExamples(host: 'workers' | 'node'): string[] {
   return typeScriptExamples()
     .map((example) => example.code)
     .filter(
-    (code) => /cloudflare:workers|ragGuard\(|rag-guard\/worker/.test(code) === (host === 'workers'),
-  )
+      (code) =>
+        /cloudflare:workers|ragGuard\(|rag-guard\/worker/.test(code) === (host === 'workers'),
+    )
 }
 
 /** Type-checks examples, each a module of its own, with the docs' prelude: the diagnostics. */
