@@ -1,5 +1,5 @@
 import { Hono, type Handler } from 'hono'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import {
   ConfigurationError,
   createJudge,
@@ -144,7 +144,9 @@ describe('ragGuard: verdicts', () => {
     expect(seen[0]).toMatchObject({ verdict: 'block', mode: 'enforce' })
   })
 
-  it('falls back to the default block when blockResponse throws', async () => {
+  it('falls back to the default block when blockResponse throws, and tells the operator', async () => {
+    // The hook's error goes to the operator's log (asserted here, kept off the test output).
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { app } = await guardedApp(answering(0.05), {
       answer: '/answer',
       blockResponse: () => {
@@ -157,6 +159,11 @@ describe('ragGuard: verdicts', () => {
     expect(((await response.json()) as { answer: string }).answer).toBe(
       "I can't answer that reliably from the information I have.",
     )
+    expect(logged).toHaveBeenCalledWith(
+      expect.stringContaining('blockResponse threw'),
+      expect.objectContaining({ message: 'broken hook' }),
+    )
+    logged.mockRestore()
   })
 })
 

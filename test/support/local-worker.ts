@@ -143,7 +143,8 @@ export async function startLocalWorker(
       host: '127.0.0.1',
       port: await freePort(),
       bindings: bindings as Record<string, string>,
-      ...(options.cache !== undefined ? { cache: options.cache } : {}),
+      // Miniflare 5 names it cacheAPI (a v4 `cache` key is dropped without a word).
+      cacheAPI: options.cache ?? true,
       ...(options.inspectorPort !== undefined ? { inspectorPort: options.inspectorPort } : {}),
       // workerd writes every console line as a structured log (level + message).
       ...(onLine
