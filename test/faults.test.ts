@@ -1,6 +1,6 @@
 /**
  * The fault suite: the Worker in workerd, a stub upstream and a stub judge that misbehave on
- * command. For each fault, the documented outcome (README, "What happens when things fail"):
+ * command. For each fault, the documented outcome (docs/operate.md, "When things fail"):
  * the ON_ERROR verdict with its reason, a clear 502/504 JSON error, or the upstream's own bytes;
  * never a 500, never a hang past the budgets, never a lost upstream answer on pass or flag.
  */

@@ -217,7 +217,7 @@ const judgeOptions = {
   'max-output-tokens': { type: 'string' },
 } as const
 
-/** The options of `rag-guard eval` (the README's table and USAGE list each). */
+/** The options of `rag-guard eval` (the table of docs/reference/cli.md and USAGE list each). */
 export const EVAL_OPTIONS = {
   ...judgeOptions,
   checks: { type: 'string' },

@@ -22,7 +22,7 @@ export interface RagGuardVerdict {
   check: GuardCheck
   /** P(True), when there is a score (a judge's, or `noDocumentsScore`). */
   score?: number
-  /** Why the verdict did not come from a judge's score (a reason code of the README's table). */
+  /** Why the verdict did not come from a judge's score (a reason code of docs/reference/responses.md). */
   reason?: GuardReason
   /** What went wrong, when there is a reason. */
   message?: string

@@ -13,7 +13,7 @@ import { openAIBatchProvider, BatchError, type BatchProvider } from './provider'
 import { describeParts, formatBatchSummary, runBatch } from './run'
 import { readState, stateFolder } from './state'
 
-/** The options of `eval` that belong to the Batch API (the README's table and USAGE list each). */
+/** The options of `eval` that belong to the Batch API (the table of docs/reference/cli.md and USAGE list each). */
 export const BATCH_OPTIONS = {
   batch: { type: 'boolean' },
   status: { type: 'boolean' },
