@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
 import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
-import type { StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
+import type { StubLine, StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
 
 export const SECRET = 'sk-test-secret-4f9a'
 export const FALLBACK = "I can't answer that reliably from the information I have."
@@ -19,6 +19,21 @@ export function judgeSays(p: number, extra: StubStep = {}): StubStep {
     ...extra,
   }
 }
+
+/** One line of a per-sentence reply (`i: True`): P(True) = p at its answer token. */
+export function judgeLine(p: number): StubLine {
+  return {
+    answer: p >= 0.5 ? 'True' : 'False',
+    logprob: Math.log(Math.max(p, 1 - p)),
+    topLogprobs: [
+      { token: ' True', logprob: Math.log(p) },
+      { token: ' False', logprob: Math.log(1 - p) },
+    ].sort((a, b) => b.logprob - a.logprob),
+  }
+}
+
+/** The judge's per-sentence reply: one line per sentence, P(True) of each in order. */
+export const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(judgeLine) })
 
 export interface GuardSetup {
   upstream: ScriptedModel

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest'
 import { ragGuard, type DecisionRecord, type GuardDecision, type RagGuardOptions } from '../src'
 import { SENTENCE_PROMPT_VERSION } from '../src/judge/prompt'
 import { SSEParser } from '../src/formats/sse'
-import { chunk, FALLBACK, postJson, setupGuard, sse } from './guard-helpers'
+import { chunk, FALLBACK, judgeLine, judgeLines, postJson, setupGuard, sse } from './guard-helpers'
 import { GROUNDEDNESS_PROMPT, scriptModel } from './helpers'
-import type { StubLine, StubStep } from './stub/openai-stub'
+import type { StubStep } from './stub/openai-stub'
 
 const QUESTION = 'What does a day pass cost?'
 const DOCUMENTS = ['A day pass costs $12 and includes unlimited rides of up to 45 minutes.']
@@ -26,19 +26,6 @@ const parseSSE = (text: string) => {
   const parser = new SSEParser()
   return [...parser.push(new TextEncoder().encode(text)), ...parser.end()]
 }
-
-/** One reply line: P(True) = p at its answer token. */
-function line(p: number): StubLine {
-  return {
-    answer: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: ' True', logprob: Math.log(p) },
-      { token: ' False', logprob: Math.log(1 - p) },
-    ].sort((a, b) => b.logprob - a.logprob),
-  }
-}
-const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(line) })
 
 const REPAIR_ENV = {
   GUARD_CHECKS: 'groundedness',
@@ -329,7 +316,7 @@ describe('the decision of a sentence-level check', () => {
 
   it('a sentence below the block threshold is not downgraded by another without a score', async () => {
     const step: StubStep = {
-      lines: [line(0.02), { answer: 'Maybe', topLogprobs: [{ token: ' Maybe', logprob: 0 }] }],
+      lines: [judgeLine(0.02), { answer: 'Maybe', topLogprobs: [{ token: ' Maybe', logprob: 0 }] }],
     }
     const { ask, seen } = await guarded(step, { onUnjudgeable: 'flag' }, `${S1} ${S3}`)
     const response = await ask()

@@ -16,7 +16,8 @@ import {
   type RagGuardVerdict,
 } from '../../src/langchain'
 import { scriptModel } from '../helpers'
-import type { StubLine, StubStep } from '../stub/openai-stub'
+import { judgeLines } from '../guard-helpers'
+import type { StubStep } from '../stub/openai-stub'
 import {
   answerModel,
   answers,
@@ -32,18 +33,6 @@ const S1 = 'A day pass costs $12.'
 const S2 = 'It includes rides of up to 45 minutes.'
 const S3 = 'Children ride free.'
 const ANSWER = `${S1} ${S2} ${S3}`
-
-function line(p: number): StubLine {
-  return {
-    answer: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: ' True', logprob: Math.log(p) },
-      { token: ' False', logprob: Math.log(1 - p) },
-    ].sort((a, b) => b.logprob - a.logprob),
-  }
-}
-const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(line) })
 
 async function guardedAgent(judgeStep: StubStep, options: Record<string, unknown> = {}) {
   const model = await scriptModel({

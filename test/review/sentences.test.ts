@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { loadScores } from '../../src/cli/calibrate'
 import { overviewView, timeAxis } from '../../src/review/overview'
-import type { StubLine } from '../stub/openai-stub'
+import { judgeLine } from '../guard-helpers'
 import {
   ask,
   formPost,
@@ -22,21 +22,10 @@ import {
 const DOCUMENTS = ['A day pass costs $12 and includes rides of up to 45 minutes.']
 const ANSWER = 'A day pass costs $12. It includes rides of up to 45 minutes. Children ride free.'
 
-function line(p: number): StubLine {
-  return {
-    answer: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: ' True', logprob: Math.log(p) },
-      { token: ' False', logprob: Math.log(1 - p) },
-    ],
-  }
-}
-
 async function withDecision(content = true) {
   const setup = await storeGuard(
     { json: { answer: ANSWER } },
-    { lines: [line(0.95), line(0.3), line(0.02)] },
+    { lines: [judgeLine(0.95), judgeLine(0.3), judgeLine(0.02)] },
     {
       STORE_CONTENT: content,
       GUARD_CHECKS: 'groundedness',
