@@ -80,25 +80,47 @@ function forwardedHeaders(
   for (const name of CLIENT_FORWARDING) headers.delete(name)
   // The guard's own credential is for the guard: it never reaches the upstream.
   if (hidden) headers.delete(hidden)
-  const url = new URL(request.url)
+  const { protocol, host } = requestUrlParts(request.url)
   const client = incoming.get('cf-connecting-ip')
   if (client) headers.set('x-forwarded-for', client)
-  headers.set('x-forwarded-proto', url.protocol.replace(':', ''))
-  headers.set('x-forwarded-host', url.host)
+  headers.set('x-forwarded-proto', protocol)
+  headers.set('x-forwarded-host', host)
   for (const [name, value] of Object.entries(upstream.headers ?? {})) headers.set(name, value)
   return headers
 }
 
-/** The upstream URL for a request: the configured origin and prefix, the request's path and query. */
-export function upstreamUrl(upstream: URL, requestUrl: string): URL {
-  const incoming = new URL(requestUrl)
-  const target = new URL(upstream.href)
-  const prefix = target.pathname.replace(/\/+$/, '')
-  // Only path and query come from the request: its scheme, host and port never choose the target.
-  target.pathname = `${prefix}${incoming.pathname}`
-  target.search = incoming.search
-  target.hash = ''
-  return target
+/**
+ * A request's URL in parts, read as text: a `Request`'s `url` is already serialized (scheme,
+ * `//`, host, then the path from the first `/`), so it need not be parsed again per request.
+ * A string of another shape goes through the URL parser.
+ */
+function requestUrlParts(url: string): { protocol: string; host: string; pathAndQuery: string } {
+  const scheme = url.indexOf('://')
+  const slash = scheme === -1 ? -1 : url.indexOf('/', scheme + 3)
+  if (slash === -1 || url.lastIndexOf('@', slash) > scheme) {
+    const parsed = new URL(url)
+    return {
+      protocol: parsed.protocol.replace(':', ''),
+      host: parsed.host,
+      pathAndQuery: `${parsed.pathname}${parsed.search}`,
+    }
+  }
+  const fragment = url.indexOf('#', slash)
+  let pathAndQuery = fragment === -1 ? url.slice(slash) : url.slice(slash, fragment)
+  // An empty query is no query (as `URL.search` has it).
+  if (pathAndQuery.endsWith('?') && pathAndQuery.indexOf('?') === pathAndQuery.length - 1)
+    pathAndQuery = pathAndQuery.slice(0, -1)
+  return { protocol: url.slice(0, scheme).toLowerCase(), host: url.slice(scheme + 3, slash), pathAndQuery }
+}
+
+/**
+ * The configured upstream as the text every target starts with: scheme, credentials if any,
+ * host and path prefix (no trailing slash), worked out once.
+ */
+function upstreamBase(upstream: URL): string {
+  const { href, pathname, search, hash } = upstream
+  const authority = href.slice(0, href.length - pathname.length - search.length - hash.length)
+  return `${authority}${pathname.replace(/\/+$/, '')}`
 }
 
 export interface ProxyOptions {
@@ -121,13 +143,15 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
   const fetcher = upstream.fetcher
   const customFetch = fetcher ? (request: Request) => fetcher.fetch(request) : undefined
   const timeoutMs = upstream.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
+  const base = upstreamBase(upstream.url)
   return async function proxy(c: Context): Promise<Response> {
     const method = c.req.method
     const hasBody = method !== 'GET' && method !== 'HEAD'
     // A body an earlier middleware read through Hono is rebuilt from what Hono kept.
     const source = hasBody && c.req.raw.bodyUsed ? await cloneRawRequest(c.req) : c.req.raw
     const body = hasBody ? source.body : null
-    const target = upstreamUrl(upstream.url, c.req.url)
+    // Only path and query come from the request: its scheme, host and port never choose the target.
+    const target = `${base}${requestUrlParts(c.req.url).pathAndQuery}`
     // One signal for the whole exchange: the client leaving, or no headers within the budget.
     const controller = new AbortController()
     const clientGone = () => controller.abort(c.req.raw.signal.reason)
@@ -139,7 +163,7 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
       // Hono's proxy helper asks the upstream for an uncompressed body and drops a
       // Content-Encoding the runtime has already undone: the client never gets bytes labelled
       // with an encoding they are not in, nor compression it did not ask for.
-      response = await forward(target.href, {
+      response = await forward(target, {
         method,
         headers: forwardedHeaders(c.req.raw, upstream, options.hideHeader),
         body,
@@ -154,7 +178,7 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
       console.error(
         JSON.stringify({
           message: timedOut ? 'RAG Guard: upstream timed out' : 'RAG Guard: upstream unreachable',
-          upstream: target.origin,
+          upstream: upstream.url.origin,
           error: String(error),
         }),
       )

@@ -20,6 +20,8 @@
  *   npm run bench -- --quick              fewer requests and rounds, no 10,000-event stream (~2 min)
  *   npm run bench -- --only cpu,streams   some phases
  *   npm run bench -- --breakdown          also the guard with one thing off at a time (cpu phase)
+ *   npm run bench -- --baseline old/worker.js   also a guard bundle built elsewhere, in the same rounds
+ *   npm run bench -- --only cpu --rounds 5      more rounds of the cpu phase
  *   npm run bench -- --seed 7 --verbose   another seed; every measurement as it is taken
  *
  * Loopback only. Numbers from a laptop or a CI machine are not Cloudflare's edge: they compare
@@ -62,6 +64,8 @@ function parseArguments(argv: string[]): BenchOptions & { phases: Phase[] } {
     verbose: argv.includes('--verbose'),
     concurrency: Number(value('concurrency') ?? 8),
     cacheSimulator: !argv.includes('--no-cache-simulator'),
+    baseline: value('baseline'),
+    rounds: value('rounds') === undefined ? undefined : Number(value('rounds')),
   }
 }
 

@@ -95,6 +95,14 @@ export async function startCpuTargets(
     // call the guard makes (key hashing, the Response it stores) and drops the simulator's work.
     const guard = await start('guard', bundles.guard.path, guardBindings(context), { cache: false })
     const variants: CpuTargets['variants'] = []
+    if (context.options.baseline && withFloors) {
+      variants.push({
+        label: 'baseline guard (--baseline)',
+        target: await start('guard baseline', context.options.baseline, guardBindings(context), {
+          cache: false,
+        }),
+      })
+    }
     if (context.options.breakdown && withFloors) {
       const variant = async (label: string, overrides: Record<string, unknown>, cache = false) =>
         variants.push({
