@@ -1,5 +1,4 @@
 import type { Context } from 'hono'
-import { proxy as forward } from 'hono/proxy'
 import { cloneRawRequest } from 'hono/request'
 import { errorResponse } from './guard/respond'
 import { httpUrl, integer } from './settings'
@@ -78,6 +77,9 @@ function forwardedHeaders(
   }
   for (const name of HOP_BY_HOP) headers.delete(name)
   for (const name of CLIENT_FORWARDING) headers.delete(name)
+  // The runtime asks for the codings it undoes itself: the client never gets bytes labelled with
+  // an encoding they are not in, nor compression it did not ask for.
+  headers.delete('accept-encoding')
   // The guard's own credential is for the guard: it never reaches the upstream.
   if (hidden) headers.delete(hidden)
   const { protocol, host } = requestUrlParts(request.url)
@@ -97,7 +99,8 @@ function forwardedHeaders(
 function requestUrlParts(url: string): { protocol: string; host: string; pathAndQuery: string } {
   const scheme = url.indexOf('://')
   const slash = scheme === -1 ? -1 : url.indexOf('/', scheme + 3)
-  if (slash === -1 || url.lastIndexOf('@', slash) > scheme) {
+  const authority = slash === -1 ? '' : url.slice(scheme + 3, slash)
+  if (slash === -1 || /[@?#]/.test(authority)) {
     const parsed = new URL(url)
     return {
       protocol: parsed.protocol.replace(':', ''),
@@ -110,7 +113,7 @@ function requestUrlParts(url: string): { protocol: string; host: string; pathAnd
   // An empty query is no query (as `URL.search` has it).
   if (pathAndQuery.endsWith('?') && pathAndQuery.indexOf('?') === pathAndQuery.length - 1)
     pathAndQuery = pathAndQuery.slice(0, -1)
-  return { protocol: url.slice(0, scheme).toLowerCase(), host: url.slice(scheme + 3, slash), pathAndQuery }
+  return { protocol: url.slice(0, scheme).toLowerCase(), host: authority, pathAndQuery }
 }
 
 /**
@@ -130,6 +133,45 @@ export interface ProxyOptions {
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = PROXY_SETTINGS.timeoutMs.default!
 
+/** Response headers that belong to the upstream's connection (RFC 9110 §7.6.1). */
+const RESPONSE_HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]
+const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z|~]+$/
+
+/**
+ * One request to the upstream, and its response as the client may get it: with headers of its
+ * own (the guard adds its verdict), less those of the upstream's connection, and less a
+ * Content-Encoding the runtime has already undone (with the length it gave). What Hono's proxy
+ * helper does, with the headers copied once each way instead of twice.
+ */
+async function forward(target: string, init: RequestInit, fetcher?: Fetcher): Promise<Response> {
+  const upstream = await (fetcher ? fetcher.fetch(target, init) : fetch(target, init))
+  const response = new Response(upstream.body, {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: upstream.headers,
+  })
+  const { headers } = response
+  for (const name of (headers.get('connection') ?? '').split(',')) {
+    const trimmed = name.trim()
+    if (TOKEN.test(trimmed)) headers.delete(trimmed)
+  }
+  for (const name of RESPONSE_HOP_BY_HOP) headers.delete(name)
+  if (headers.has('content-encoding')) {
+    headers.delete('content-encoding')
+    headers.delete('content-length')
+  }
+  return response
+}
+
 class UpstreamTimeout extends Error {
   override readonly name = 'UpstreamTimeout'
 }
@@ -137,11 +179,10 @@ class UpstreamTimeout extends Error {
 /**
  * The handler that forwards a request to the upstream and returns its response: method, path,
  * query, headers (less hop-by-hop ones), body and status, streamed both ways. On guarded
- * routes the guard has read the body and left `c.req.raw` holding it again, byte for byte.
+ * routes the guard has read a copy of the body and left `c.req.raw`'s own unread, byte for byte.
  */
 export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
   const fetcher = upstream.fetcher
-  const customFetch = fetcher ? (request: Request) => fetcher.fetch(request) : undefined
   const timeoutMs = upstream.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
   const base = upstreamBase(upstream.url)
   return async function proxy(c: Context): Promise<Response> {
@@ -160,19 +201,19 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
     const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), timeoutMs)
     let response: Response
     try {
-      // Hono's proxy helper asks the upstream for an uncompressed body and drops a
-      // Content-Encoding the runtime has already undone: the client never gets bytes labelled
-      // with an encoding they are not in, nor compression it did not ask for.
-      response = await forward(target, {
-        method,
-        headers: forwardedHeaders(c.req.raw, upstream, options.hideHeader),
-        body,
-        redirect: 'manual',
-        signal: controller.signal,
-        // Required by the Fetch standard for a stream body (Node enforces it; workerd ignores it).
-        duplex: 'half',
-        customFetch,
-      } as Parameters<typeof forward>[1])
+      response = await forward(
+        target,
+        {
+          method,
+          headers: forwardedHeaders(c.req.raw, upstream, options.hideHeader),
+          body,
+          redirect: 'manual',
+          signal: controller.signal,
+          // Required by the Fetch standard for a stream body (Node enforces it; workerd ignores it).
+          duplex: 'half',
+        } as RequestInit,
+        fetcher,
+      )
     } catch (error) {
       const timedOut = controller.signal.reason instanceof UpstreamTimeout
       console.error(

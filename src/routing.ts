@@ -29,7 +29,8 @@ function pathOf(url: string): string {
   const scheme = url.indexOf('://')
   if (scheme !== -1) {
     const slash = url.indexOf('/', scheme + 3)
-    if (slash === -1) return new URL(url).pathname
+    // No path, or a query or fragment before it: the parser says what the path is.
+    if (slash === -1 || /[?#]/.test(url.slice(scheme + 3, slash))) return new URL(url).pathname
     let end = url.length
     const query = url.indexOf('?', slash)
     if (query !== -1) end = query

@@ -106,8 +106,8 @@ async function main(): Promise<void> {
     // Only the Workers the chosen phases need.
     const need = {
       guard: true,
-      passthrough: has('cpu') || has('streams') || has('memory'),
-      floorChatOpenAI: has('cpu') || has('bundle') || has('memory'),
+      passthrough: has('cpu') || has('streams') || has('memory') || has('latency'),
+      floorChatOpenAI: has('cpu') || has('bundle') || has('memory') || has('latency'),
       floorFetch: has('cpu'),
       streamLab: has('streams'),
       opLab: has('cpu') && options.breakdown,

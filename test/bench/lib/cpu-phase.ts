@@ -199,7 +199,19 @@ async function runOperationCosts(context: BenchContext) {
   const { options } = context
   const lab = await startTarget('op lab', context.bundles.opLab.path, upstreamBindings(context))
   try {
-    const ops = ['parse', 'cache-key', 'log-hashes', 'log-line', 'prompt']
+    const ops = [
+      'parse',
+      'cache-key',
+      'log-hashes',
+      'log-line',
+      'prompt',
+      'digest',
+      'digest-encoded',
+      'body-none',
+      'body-rewrap',
+      'body-clone',
+      'body-text',
+    ]
     const parts: string[] = []
     for (const [sizeIndex, size] of SIZES.entries()) {
       const contextJson = JSON.stringify(documents(options.seed + sizeIndex, size.bytes))
