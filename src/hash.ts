@@ -13,40 +13,15 @@ export async function sha256Hex(text: string): Promise<string> {
 
 const listDigests = new WeakMap<readonly string[], Promise<string>>()
 
-/** Workers' `crypto.DigestStream`, where the runtime has it (not in Node). */
-type DigestStreamClass = new (algorithm: string) => WritableStream<string | ArrayBufferView> & {
-  readonly digest: Promise<ArrayBuffer>
-}
-
-/**
- * SHA-256 of a text's UTF-8. In Workers the text goes to a native digest stream, which encodes
- * it as it hashes: no copy of it is made in JavaScript (for a megabyte of documents, megabytes
- * of bytes not allocated). Elsewhere, or if the stream refuses a string, it is encoded first.
- */
-async function sha256OfText(text: string): Promise<ArrayBuffer> {
-  const { DigestStream } = crypto as unknown as { DigestStream?: DigestStreamClass }
-  if (DigestStream) {
-    try {
-      const stream = new DigestStream('SHA-256')
-      const writer = stream.getWriter()
-      await Promise.all([writer.write(text), writer.close()])
-      return await stream.digest
-    } catch {
-      // An older runtime takes bytes only.
-    }
-  }
-  return crypto.subtle.digest('SHA-256', encoder.encode(text))
-}
-
 /**
  * SHA-256 of a list of texts (of its JSON), computed once per list: the verdict cache's keys
  * (one per check) and the decision log's `contextHash` share it, so a request's documents are
- * serialized and hashed once however many use them, and never encoded into a copy of their own.
+ * encoded and hashed once however many use them.
  */
 export function listDigest(texts: readonly string[]): Promise<string> {
   let digest = listDigests.get(texts)
   if (!digest) {
-    digest = sha256OfText(JSON.stringify(texts)).then(hex)
+    digest = sha256Hex(JSON.stringify(texts))
     listDigests.set(texts, digest)
   }
   return digest

@@ -195,7 +195,7 @@ export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
  * The cost of single operations of the guard's request path (op-lab Worker): each repeated n
  * times per request; (CPU with n − CPU with 0) / n.
  */
-async function runOperationCosts(context: BenchContext) {
+export async function runOperationCosts(context: BenchContext) {
   const { options } = context
   const lab = await startTarget('op lab', context.bundles.opLab.path, upstreamBindings(context))
   try {
@@ -206,7 +206,7 @@ async function runOperationCosts(context: BenchContext) {
       'log-line',
       'prompt',
       'digest',
-      'digest-encoded',
+      'digest-stream',
       'body-none',
       'body-rewrap',
       'body-clone',

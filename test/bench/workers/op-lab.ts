@@ -8,8 +8,10 @@
  *   log-hashes   the decision log's hashes: SHA-256 of the question and of JSON.stringify(documents)
  *   log-line     one decision-log line: JSON.stringify of a record + console.log
  *   prompt       the judge prompt for question and documents
- *   digest       the documents' digest as the guard takes it (`listDigest`, a new list each time)
- *   digest-encoded   the same digest with the JSON encoded to bytes first (the guard before issue 26)
+ *   digest       the documents' digest as the guard takes it (`listDigest`, a new list each time:
+ *                JSON.stringify, UTF-8 encode, SHA-256)
+ *   digest-stream    the same digest with the JSON written as a string to Workers' native
+ *                `crypto.DigestStream` (no encoded copy in JavaScript; measured slower)
  *   body-none    a request with the body built (common to the next three), its body cancelled
  *   body-rewrap  + the body read (`arrayBuffer`), a new Request around the bytes, `TextDecoder`
  *                (the guard before issue 26); the new Request's body cancelled
@@ -19,7 +21,7 @@
 import { describeInput, logDecision, type DecisionRecord } from '../../../src/guard/decision-log'
 import { cacheKey } from '../../../src/judge/cache'
 import { buildJudgePrompt, PROMPT_VERSION } from '../../../src/judge/prompt'
-import { listDigest, sha256Hex } from '../../../src/hash'
+import { listDigest } from '../../../src/hash'
 
 const decoder = new TextDecoder()
 
@@ -73,7 +75,12 @@ export default {
         sink += Object.keys(await describeInput(question, context, false)).length
       else if (op === 'log-line') logDecision(RECORD)
       else if (op === 'digest') sink += (await listDigest([...context])).length
-      else if (op === 'digest-encoded') sink += (await sha256Hex(JSON.stringify(context))).length
+      else if (op === 'digest-stream') {
+        const stream = new crypto.DigestStream('SHA-256')
+        const writer = stream.getWriter()
+        await Promise.all([writer.write(JSON.stringify(context) as never), writer.close()])
+        sink += (await stream.digest).byteLength
+      }
       else if (op.startsWith('body-')) {
         const built = new Request(url, {
           method: 'POST',
