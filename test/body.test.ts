@@ -88,7 +88,11 @@ describe('readRequestBody', () => {
   })
 
   /** What the guard read, and the request the handler then got, for a body of declared length. */
-  async function declared(body: Uint8Array | string, headers: Record<string, string>, limit: number) {
+  async function declared(
+    body: Uint8Array | string,
+    headers: Record<string, string>,
+    limit: number,
+  ) {
     let read: RequestBody | undefined
     let sent: Request | undefined
     let got: Request | undefined
@@ -127,9 +131,15 @@ describe('readRequestBody', () => {
   it('a gzip body of declared length: decoded for the guard, the handler gets the compressed bytes', async () => {
     const json = JSON.stringify({ question: 'q', context: ['é'.repeat(500)] })
     const bytes = new Uint8Array(
-      await new Response(new Blob([json]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer(),
+      await new Response(
+        new Blob([json]).stream().pipeThrough(new CompressionStream('gzip')),
+      ).arrayBuffer(),
     )
-    const { read, got, sent, handlerSaw } = await declared(bytes, { 'content-encoding': 'gzip' }, 4096)
+    const { read, got, sent, handlerSaw } = await declared(
+      bytes,
+      { 'content-encoding': 'gzip' },
+      4096,
+    )
     expect(read).toEqual({ kind: 'read', text: json })
     expect(got).toBe(sent)
     expect(handlerSaw).toEqual(bytes)
@@ -138,7 +148,9 @@ describe('readRequestBody', () => {
   it('a gzip body of declared length that decodes past the limit is oversize, and still whole for the handler', async () => {
     const json = JSON.stringify({ context: ['0'.repeat(8192)] })
     const bytes = new Uint8Array(
-      await new Response(new Blob([json]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer(),
+      await new Response(
+        new Blob([json]).stream().pipeThrough(new CompressionStream('gzip')),
+      ).arrayBuffer(),
     )
     expect(bytes.byteLength).toBeLessThan(1024)
     const { read, handlerSaw } = await declared(bytes, { 'content-encoding': 'gzip' }, 1024)

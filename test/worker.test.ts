@@ -53,7 +53,9 @@ describe('format json', () => {
 
   it('the guarded body goes up byte for byte, with its Content-Length, and the query as sent', async () => {
     const reply = { headers: { 'content-type': 'application/json' }, body: upstreamBody }
-    const { env, upstream } = await setup([reply, reply], { steps: [judgeSays(0.95), judgeSays(0.95)] })
+    const { env, upstream } = await setup([reply, reply], {
+      steps: [judgeSays(0.95), judgeSays(0.95)],
+    })
     const body = `\ufeff${JSON.stringify({ ...request, note: 'café — 10 €' })}  `
     const bytes = new TextEncoder().encode(body)
     for (const [path, query] of [

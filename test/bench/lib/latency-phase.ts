@@ -73,6 +73,13 @@ export async function runLatencyPhase(context: BenchContext) {
     context.bundles.floorChatOpenAI.path,
     upstreamBindings(context),
   )
+  // --baseline: the first bundle given, in the same scenarios, right after the guard.
+  const baselineBundle = options.baseline?.split(',')[0]
+  const baseline = baselineBundle
+    ? await startTarget('guard baseline (latency)', baselineBundle, guardBindings(context), {
+        cache: options.cacheSimulator,
+      })
+    : undefined
   const stub = context.stub.origin
   try {
     /**
@@ -140,6 +147,18 @@ export async function runLatencyPhase(context: BenchContext) {
 
     for (const regime of REGIMES) {
       const direct = await run(regime, 'd', 'lat-json', `${stub}/s/lat-json/ask`, json, ask)
+      const baselineFirst =
+        baseline && process.env.BENCH_BASELINE_FIRST === '1'
+          ? await run(
+              regime,
+              'pb0',
+              'lat-json',
+              `${baseline.url}/lat-json/ask`,
+              json,
+              ask,
+              verdict('pass', 'miss'),
+            )
+          : undefined
       const parallel = await run(
         regime,
         'p',
@@ -182,6 +201,26 @@ export async function runLatencyPhase(context: BenchContext) {
         goal: '≤ 15 ms (p50)',
         met: p(excess, 50) <= 15,
       })
+      if (baseline) {
+        const before =
+          baselineFirst ??
+          (await run(
+            regime,
+            'pb',
+            'lat-json',
+            `${baseline.url}/lat-json/ask`,
+            json,
+            ask,
+            verdict('pass', 'miss'),
+          ))
+        context.rows.push({
+          section: SECTION,
+          figure: `  baseline guard (--baseline), parallel mode, ${regime.name}`,
+          guard: pair(overMax(before)),
+          floors: '',
+          goal: '',
+        })
+      }
 
       const directStream = await run(
         regime,
@@ -286,6 +325,30 @@ export async function runLatencyPhase(context: BenchContext) {
           goal: '≤ 5 ms',
           met: hit <= 5,
         })
+        if (baseline) {
+          await post(
+            `${baseline.url}/lat-cached/ask`,
+            `{"question":"When do harbor district stations close?","context":${contextJson}}`,
+          )
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          const before = await run(
+            regime,
+            'cb',
+            'lat-cached',
+            `${baseline.url}/lat-cached/ask`,
+            json,
+            cachedBody,
+            verdict('pass', 'hit'),
+          )
+          const hitBefore = p(overUpstream(before), 50) - p(overUpstream(directCached), 50)
+          context.rows.push({
+            section: SECTION,
+            figure: '  baseline guard (--baseline), cache hit over the upstream alone (p50)',
+            guard: `${signedMs(hitBefore, 1)}; over the pass-through Worker ${signedMs(hitBefore - hop, 1)}`,
+            floors: '',
+            goal: '',
+          })
+        }
 
         // Context in the response: the judge runs after the upstream.
         const withSources = (delayMs: number): StubStep => ({
@@ -317,6 +380,7 @@ export async function runLatencyPhase(context: BenchContext) {
     )
   } finally {
     await guard.dispose()
+    await baseline?.dispose()
     await passthrough.dispose()
     await floor.dispose()
   }

@@ -80,8 +80,7 @@ export default {
         const writer = stream.getWriter()
         await Promise.all([writer.write(JSON.stringify(context) as never), writer.close()])
         sink += (await stream.digest).byteLength
-      }
-      else if (op.startsWith('body-')) {
+      } else if (op.startsWith('body-')) {
         const built = new Request(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
