@@ -42,9 +42,13 @@ function pathOf(url: string): string {
   return new URL(url).pathname
 }
 
-/** Paths already normalized in this isolate (a route is matched many times), bounded. */
+/**
+ * Paths already normalized in this isolate (a route is matched many times), bounded in number and
+ * in length: longer paths, which no route of a RAG endpoint has, are worked out every time.
+ */
 const normalized = new Map<string, string>()
 const NORMALIZED_KEPT = 1024
+const NORMALIZED_LONGEST = 256
 
 /**
  * A request path as the guard matches it: ASCII escapes decoded, backslashes as slashes, empty
@@ -53,6 +57,7 @@ const NORMALIZED_KEPT = 1024
  */
 export function normalizedPath(url: string): string {
   const path = pathOf(url)
+  if (path.length > NORMALIZED_LONGEST) return normalizedPathOf(path)
   let found = normalized.get(path)
   if (found === undefined) {
     found = normalizedPathOf(path)

@@ -171,4 +171,25 @@ describe('readRequestBody', () => {
     expect(read).toEqual({ kind: 'oversize' })
     expect(handlerSaw).toEqual(bytes)
   })
+
+  it('a body of declared length whose reader something else holds is unreadable, not an error', async () => {
+    let read: RequestBody | undefined
+    const app = new Hono()
+    app.post(
+      '/',
+      async (c, next) => {
+        c.req.raw.body!.getReader()
+        read = await readRequestBody(c, 1024)
+        await next()
+      },
+      (c) => c.text('handled'),
+    )
+    const response = await app.request('/', {
+      method: 'POST',
+      headers: { 'content-length': '2' },
+      body: '{}',
+    })
+    expect(read).toEqual({ kind: 'unreadable' })
+    expect(await response.text()).toBe('handled')
+  })
 })

@@ -61,4 +61,10 @@ describe('normalizedPath', () => {
     }
     expect(normalizedPath('https://guard.example.com/ASK')).toBe('/ask')
   })
+
+  it('a path longer than it keeps is worked out every time, the same way', () => {
+    const long = `https://guard.example.com/${'Segment/'.repeat(64)}./x/../ASK?q=1`
+    expect(normalizedPath(long)).toBe(parsed(long))
+    expect(normalizedPath(long)).toBe(parsed(long))
+  })
 })

@@ -188,8 +188,8 @@ async function readDeclared(
   coding: Coding | undefined,
   limit: number,
 ): Promise<RequestBody> {
-  const copy = request.clone()
   try {
+    const copy = request.clone()
     if (!coding) {
       // `text()` decodes UTF-8 as the TextDecoder does (BOM dropped, bad bytes replaced).
       const text = await copy.text()
@@ -204,7 +204,7 @@ async function readDeclared(
     if ('broken' in decoded) return { kind: 'unreadable' }
     return { kind: 'read', text: decoded.text }
   } catch {
-    // The client broke the upload off.
+    // The client broke the upload off (or something else holds the body's reader).
     return { kind: 'unreadable' }
   }
 }
