@@ -96,13 +96,30 @@ export async function setupGuard(
     send: async (path, init) => {
       const ctx = createExecutionContext()
       contexts.push(ctx)
-      const request = new Request(new URL(path, 'https://guard.example.com'), init)
+      const request = new Request(new URL(path, 'https://guard.example.com'), withLength(init))
       return worker.fetch(request as Parameters<typeof worker.fetch>[0], fullEnv, ctx)
     },
     settle: async () => {
       await Promise.all(contexts.map((ctx) => waitOnExecutionContext(ctx)))
     },
   }
+}
+
+/**
+ * `init` as a request from the internet arrives: a body of fixed size with its `Content-Length`
+ * (the runtime gives a request built in-process none), so that the guard reads it as it does in
+ * production. Streamed bodies keep none, as a chunked upload has none.
+ */
+export function withLength(init: RequestInit = {}): RequestInit {
+  const headers = new Headers(init.headers)
+  const { body } = init
+  if (headers.has('content-length') || body === undefined || body === null) return init
+  let length: number | undefined
+  if (typeof body === 'string') length = new TextEncoder().encode(body).byteLength
+  else if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) length = body.byteLength
+  if (length === undefined) return init
+  headers.set('content-length', String(length))
+  return { ...init, headers }
 }
 
 export const postJson = (body: unknown, init: RequestInit = {}): RequestInit => ({

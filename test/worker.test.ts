@@ -51,6 +51,33 @@ describe('format json', () => {
     expectNoSecret(response, text)
   })
 
+  it('the guarded body goes up byte for byte, with its Content-Length, and the query as sent', async () => {
+    const reply = { headers: { 'content-type': 'application/json' }, body: upstreamBody }
+    const { env, upstream } = await setup([reply, reply], {
+      steps: [judgeSays(0.95), judgeSays(0.95)],
+    })
+    const body = `\ufeff${JSON.stringify({ ...request, note: 'café — 10 €' })}  `
+    const bytes = new TextEncoder().encode(body)
+    for (const [path, query] of [
+      ['/ask?tenant=a/b&next=%2Fx#fragment', '?tenant=a/b&next=%2Fx'],
+      ['/ask?', ''],
+    ]) {
+      const response = await callWorker(
+        new Request(`https://guard.example.com${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
+          body: bytes,
+        }),
+        { ...env, UPSTREAM_URL: `${upstream.root}/` },
+      )
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+      expect(await response.text()).toBe(upstreamBody)
+      const forwarded = (await upstream.requests()).at(-1)!
+      expect(forwarded).toMatchObject({ path: '/ask', query, rawBody: body })
+      expect(forwarded.headers['content-length']).toBe(String(bytes.length))
+    }
+  })
+
   it('flag: the upstream bytes, verdict flag', async () => {
     const { send } = await setup(
       { headers: { 'content-type': 'application/json' }, body: upstreamBody },
