@@ -23,6 +23,11 @@ export default defineConfig({
         // The guard: inside workerd, the Workers runtime it ships to.
         plugins: [
           cloudflareTest(async ({ inject }) => ({
+            // The plugin starts workerd with --verbose unless told otherwise: then workerd logs
+            // its own view of every fetch a test makes fail on purpose (a refused port, an
+            // upstream broken off), with raw stack addresses, even when the guard handles the
+            // error. Errors a test does not expect still fail it, with their message.
+            verbose: false,
             miniflare: {
               // What deploys: wrangler.toml's date and flags, but for the opt-out of Node.js
               // compatibility: Vitest's runner inside workerd needs node:* modules (the plugin
@@ -54,6 +59,9 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/**/*.test.ts'],
+          // Chosen, not defaulted: each file gets fresh module state (the judge remembers which
+          // models refused n or logprobs; stubs and ports are per file).
+          isolate: true,
           exclude: [
             'test/cli/**',
             'test/node/**',
@@ -76,6 +84,7 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['test/cli/**/*.test.ts', 'test/node/**/*.test.ts', 'test/**/*.node.test.ts'],
+          isolate: true,
           environment: 'node',
           testTimeout: 30_000,
         },
@@ -87,6 +96,7 @@ export default defineConfig({
         test: {
           name: 'clients',
           include: ['test/clients/**/*.test.ts'],
+          isolate: true,
           environment: 'node',
           globalSetup: ['test/clients/global-setup.ts'],
           testTimeout: 30_000,

@@ -7,7 +7,10 @@
  * - a judge call (the RAG Guard judge prompt) gets P(True) = how much of the question's
  *   vocabulary the documents contain (sufficiency), or, for the least covered sentence of the
  *   answer, of that sentence's vocabulary (groundedness: one unsupported sentence is enough),
- *   through a logistic curve. With `logprobs: true` it is answered True or False with that
+ *   through a logistic curve. A per-sentence groundedness prompt (numbered sentences, one line
+ *   each asked for) is answered `1: True`, `2: False`, … with each sentence's own P(True) in the
+ *   `top_logprobs` at its line's answer token, or per sample line when sampling.
+ *   With `logprobs: true` it is answered True or False with that
  *   P(True) in `top_logprobs` (the logprobs estimator); without, it gives `n` answers (1 by
  *   default), "True" or "False", True for a share P(True) of them (the sampling estimator). The
  *   answers are not random: sample k of a question is True when frac(h + k·0.618…) < P(True), h
@@ -72,7 +75,13 @@ export function standInProbability(share: number): number {
 }
 
 /** Reads question, documents and answer out of the RAG Guard judge prompt, by its boundary markers. */
-function judgeInput(prompt: string): { question: string; documents: string[]; answer?: string } {
+function judgeInput(prompt: string): {
+  question: string
+  documents: string[]
+  answer?: string
+  /** A per-sentence prompt: the answer's numbered sentences. */
+  sentences?: string[]
+} {
   const boundary = prompt.match(/<<<QUESTION ([0-9a-f]+)>>>/)?.[1]
   if (!boundary) return { question: prompt, documents: [] }
   const blocks = [
@@ -80,12 +89,22 @@ function judgeInput(prompt: string): { question: string; documents: string[]; an
       new RegExp(`<<<([A-Z0-9 ]+) ${boundary}>>>\\n([\\s\\S]*?)\\n<<<END \\1 ${boundary}>>>`, 'g'),
     ),
   ]
+  const answer = blocks.find((block) => block[1] === 'ANSWER')?.[2]
+  const marker = new RegExp(`<<<SENTENCE \\d+ ${boundary}>>> ?`)
+  const sentences =
+    answer !== undefined && marker.test(answer)
+      ? answer
+          .split(marker)
+          .slice(1)
+          .map((sentence) => sentence.trim())
+      : undefined
   return {
     question: blocks.find((block) => block[1] === 'QUESTION')?.[2] ?? '',
     documents: blocks
       .filter((block) => block[1]?.startsWith('DOCUMENT'))
       .map((block) => block[2] ?? ''),
-    answer: blocks.find((block) => block[1] === 'ANSWER')?.[2],
+    answer,
+    ...(sentences ? { sentences } : {}),
   }
 }
 
@@ -125,16 +144,22 @@ function fraction(text: string): number {
 
 /** `count` answers to a judge prompt, True for a share P(True) of them (a Weyl sequence). */
 export function sampledAnswers(prompt: string, count: number): string[] {
-  const { question, documents, answer } = judgeInput(prompt)
-  const p = judgeProbability(prompt)
+  const { question, documents, answer, sentences } = judgeInput(prompt)
   const key = JSON.stringify([question, documents, answer ?? null])
   if (drawn.size > 10_000) drawn.clear()
   const first = drawn.get(key) ?? 0
   drawn.set(key, first + count)
-  const offset = fraction(key)
-  return Array.from({ length: count }, (_, k) =>
-    (offset + (first + k) * GOLDEN) % 1 < p ? 'True' : 'False',
-  )
+  const word = (p: number, salt: string, k: number) =>
+    (fraction(key + salt) + (first + k) * GOLDEN) % 1 < p ? 'True' : 'False'
+  if (sentences) {
+    // One line per sentence, each drawn with its own P(True).
+    const ps = sentences.map((sentence) => standInProbability(coverage(sentence, documents)))
+    return Array.from({ length: count }, (_, k) =>
+      ps.map((p, index) => `${index + 1}: ${word(p, String(index), k)}`).join('\n'),
+    )
+  }
+  const p = judgeProbability(prompt)
+  return Array.from({ length: count }, (_, k) => word(p, '', k))
 }
 
 /**
@@ -156,7 +181,40 @@ function judgeProbability(prompt: string): number {
   return standInProbability(share)
 }
 
+/** A per-sentence reply: `i: True|False` lines, each answer token with its sentence's P(True). */
+function sentenceLines(request: ChatRequest, sentences: string[], documents: string[]) {
+  const plain = (token: string) => ({
+    token,
+    logprob: 0,
+    bytes: null,
+    top_logprobs: request.top_logprobs ? [{ token, logprob: 0, bytes: null }] : [],
+  })
+  const content = sentences.flatMap((sentence, index) => {
+    const p = standInProbability(coverage(sentence, documents))
+    const alternatives = [
+      { token: ' True', logprob: Math.log(p), bytes: null },
+      { token: ' False', logprob: Math.log(1 - p), bytes: null },
+    ].sort((a, b) => b.logprob - a.logprob)
+    return [
+      plain(String(index + 1)),
+      plain(':'),
+      {
+        ...alternatives[0]!,
+        top_logprobs: alternatives.slice(0, Math.max(request.top_logprobs ?? 0, 0)),
+      },
+      ...(index < sentences.length - 1 ? [plain('\n')] : []),
+    ]
+  })
+  return {
+    content: content.map((token) => token.token).join(''),
+    logprobs: { content, refusal: null },
+    finishReason: 'stop',
+  }
+}
+
 function judgeAnswer(request: ChatRequest, prompt: string) {
+  const { sentences, documents } = judgeInput(prompt)
+  if (sentences) return sentenceLines(request, sentences, documents)
   const p = judgeProbability(prompt)
   const alternatives = [
     { token: 'True', logprob: Math.log(p) },

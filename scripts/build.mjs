@@ -45,7 +45,7 @@ await build({
   logLevel: 'warning',
 })
 
-// The bundle trims for a user's wrangler.toml `[alias]` (README "Install"): the stand-ins of
+// The bundle trims for a user's wrangler.toml `[alias]` (docs/install.md): the stand-ins of
 // src/bundle/ with the zod and langsmith files they take from node_modules built in, so that the
 // alias lines point only into this package and work wherever npm put zod and langsmith.
 // zod.mjs and zod-core.mjs share one copy of zod's core (a chunk).

@@ -88,6 +88,8 @@ export function buildGuardApp(config: GuardConfig): Hono {
       groundednessFlagBelow: route.groundednessThresholds.flagBelow,
       fallbackMessage: route.fallbackMessage,
       streamMode: route.streamMode,
+      groundednessGranularity: route.groundednessGranularity,
+      onUngrounded: route.onUngrounded,
       cache,
       onDecision: observe
         ? decisionSinks(

@@ -7,8 +7,14 @@ import * as z from 'zod'
 import { ConfigurationError } from './errors'
 import { createFormat, FORMAT_NAMES, type RouteFormat } from './formats'
 import type { CallerCheckOptions } from './guard/auth'
-import { GUARD_SETTINGS, type RagGuardOptions, type StreamMode } from './guard/options'
+import {
+  GUARD_SETTINGS,
+  type OnUngrounded,
+  type RagGuardOptions,
+  type StreamMode,
+} from './guard/options'
 import type { Check } from './judge/prompt'
+import type { Granularity } from './judge/sentences'
 import { validateThresholds, type Thresholds } from './guard/policy'
 import { CACHE_TTL_SECONDS } from './judge/cache'
 import type { JudgeOptions } from './judge/judge'
@@ -88,6 +94,8 @@ export interface RouteConfig {
   checks: Check[]
   thresholds: Thresholds
   groundednessThresholds: Thresholds
+  groundednessGranularity: Granularity
+  onUngrounded: OnUngrounded
   fallbackMessage: string
   streamMode: StreamMode
 }
@@ -194,6 +202,8 @@ const ROUTE_KEYS = [
   'flagBelow',
   'groundednessBlockBelow',
   'groundednessFlagBelow',
+  'groundednessGranularity',
+  'onUngrounded',
   'fallbackMessage',
   'streamMode',
 ] as const
@@ -227,6 +237,8 @@ const routeSchema = z.strictObject(
     flagBelow: GUARD_SETTINGS.flagBelow.fromEnv.optional(),
     groundednessBlockBelow: GUARD_SETTINGS.groundednessBlockBelow.fromEnv.optional(),
     groundednessFlagBelow: GUARD_SETTINGS.groundednessFlagBelow.fromEnv.optional(),
+    groundednessGranularity: GUARD_SETTINGS.groundednessGranularity.fromEnv.optional(),
+    onUngrounded: GUARD_SETTINGS.onUngrounded.fromEnv.optional(),
     fallbackMessage: GUARD_SETTINGS.fallbackMessage.fromEnv.optional(),
     streamMode: GUARD_SETTINGS.streamMode.fromEnv.optional(),
   } satisfies Record<(typeof ROUTE_KEYS)[number], z.ZodType>,
@@ -468,6 +480,9 @@ export function parseConfig(env: GuardEnv): GuardConfig {
         },
         OWNER,
       ),
+      groundednessGranularity:
+        rule.groundednessGranularity ?? value(GUARD_SETTINGS.groundednessGranularity),
+      onUngrounded: rule.onUngrounded ?? value(GUARD_SETTINGS.onUngrounded),
       fallbackMessage: rule.fallbackMessage ?? value(GUARD_SETTINGS.fallbackMessage),
       streamMode: rule.streamMode ?? value(GUARD_SETTINGS.streamMode),
     }
@@ -534,6 +549,7 @@ export function parseConfig(env: GuardEnv): GuardConfig {
       samplingTemperature: value(JUDGE_SETTINGS.samplingTemperature),
       reasoningEffort: optional(JUDGE_SETTINGS.reasoningEffort),
       maxOutputTokens: optional(JUDGE_SETTINGS.maxOutputTokens),
+      maxSentences: value(JUDGE_SETTINGS.maxSentences),
     },
     auth: {
       methods: methods!,

@@ -9,6 +9,7 @@ export {
   type CacheScope,
   type DetailsAudience,
   type InputOverflow,
+  type OnUngrounded,
   type RagGuardOptions,
   type StreamMode,
 } from './guard/options'
@@ -18,6 +19,7 @@ export {
   type GuardMode,
   type GuardReason,
   type ReasonPolicy,
+  type SentenceDecision,
 } from './guard/decision'
 export {
   HEADER_CACHE,
@@ -88,8 +90,11 @@ export {
   type JudgeScore,
   type LogprobsEstimate,
   type SamplingEstimate,
+  type SentenceResult,
+  type Granularity,
   type TokenUsage,
 } from './judge/judge'
+export { splitSentences, type Sentence } from './judge/sentences'
 export { readAnswer, smoothedShare } from './judge/estimators/sampling'
 export {
   buildJudgePrompt,
@@ -97,6 +102,7 @@ export {
   CHECKS,
   PROMPT_VERSION,
   PROMPT_VERSIONS,
+  SENTENCE_PROMPT_VERSION,
   type Check,
   type ConversationTurn,
   type PromptInput,

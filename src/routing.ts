@@ -17,12 +17,59 @@ function decodedAscii(path: string): string {
   return path
 }
 
+/** Characters a serialized URL's path may hold (RFC 3986 §3.3 pchar, `/` and `%`), nothing else. */
+const SERIALIZED_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/
+
+/**
+ * The path of an absolute URL. A `Request`'s `url` is already serialized, so its path is the text
+ * between the authority and the query: read as text, without parsing the URL again. Anything
+ * else (a character a serialized path cannot hold) goes through the URL parser.
+ */
+function pathOf(url: string): string {
+  const scheme = url.indexOf('://')
+  if (scheme !== -1) {
+    const slash = url.indexOf('/', scheme + 3)
+    // No path, or a query or fragment before it: the parser says what the path is.
+    if (slash === -1 || /[?#]/.test(url.slice(scheme + 3, slash))) return new URL(url).pathname
+    let end = url.length
+    const query = url.indexOf('?', slash)
+    if (query !== -1) end = query
+    const fragment = url.indexOf('#', slash)
+    if (fragment !== -1 && fragment < end) end = fragment
+    const path = url.slice(slash, end)
+    if (SERIALIZED_PATH.test(path)) return path
+  }
+  return new URL(url).pathname
+}
+
+/**
+ * Paths already normalized in this isolate (a route is matched many times), bounded in number and
+ * in length: longer paths, which no route of a RAG endpoint has, are worked out every time.
+ */
+const normalized = new Map<string, string>()
+const NORMALIZED_KEPT = 1024
+const NORMALIZED_LONGEST = 256
+
 /**
  * A request path as the guard matches it: ASCII escapes decoded, backslashes as slashes, empty
  * and `.` segments dropped, `..` resolved, `;params` dropped, lower case, no trailing slash.
+ * Worked out once per path and isolate.
  */
 export function normalizedPath(url: string): string {
-  const decoded = decodedAscii(new URL(url).pathname).replace(/\\/g, '/')
+  const path = pathOf(url)
+  if (path.length > NORMALIZED_LONGEST) return normalizedPathOf(path)
+  let found = normalized.get(path)
+  if (found === undefined) {
+    found = normalizedPathOf(path)
+    // Bounded: paths are the client's to choose. Starting over costs one parse per path.
+    if (normalized.size >= NORMALIZED_KEPT) normalized.clear()
+    normalized.set(path, found)
+  }
+  return found
+}
+
+function normalizedPathOf(pathname: string): string {
+  const decoded = decodedAscii(pathname).replace(/\\/g, '/')
   const segments: string[] = []
   for (const raw of decoded.split('/')) {
     const segment = raw.split(';')[0]!

@@ -1,6 +1,6 @@
 /**
  * The Worker entry (`main` in wrangler.toml): RAG Guard as its own Worker in front of an existing
- * RAG endpoint, configured from the environment. See README.md for every setting.
+ * RAG endpoint, configured from the environment. See docs/reference/settings.md for every setting.
  */
 import type { Hono } from 'hono'
 import { createGuardApp } from './app'

@@ -236,7 +236,10 @@ describe('failure policy through the Worker', () => {
       for (const onError of ['pass', 'flag', 'block'] as const) {
         const { send } = await setupGuard({ json: { answer: 'upstream answer' } }, step, {
           [setting]: onError,
-          JUDGE_TIMEOUT_MS: '200',
+          // A budget the retries of a failure that comes at once fit in on a busy machine; the
+          // slow and the rate-limited judge (retry-after 1 s) run past a short one.
+          JUDGE_TIMEOUT_MS:
+            reason === 'judge-timeout' || reason === 'judge-rate-limited' ? '200' : '2000',
           JUDGE_MAX_RETRIES: '2',
         })
         const response = await send('/ask', postJson(request))

@@ -65,7 +65,9 @@ describe('decisions', () => {
 
   it('every reason has a policy, and only a failure of the judge’s infrastructure follows onError', () => {
     for (const [reason, policyName] of Object.entries(REASON_POLICY)) {
-      expect(['onError', 'onUnjudgeable', 'noDocuments', 'pass']).toContain(policyName)
+      expect(['onError', 'onUnjudgeable', 'noDocuments', 'pass', 'onUngrounded']).toContain(
+        policyName,
+      )
       if (policyName === 'onError') expect(reason).toMatch(/^judge-/)
     }
     // What the judge replied to the request's data is unjudgeable, never onError (issue 24).
@@ -77,9 +79,12 @@ describe('decisions', () => {
       'no-samples',
       'judge-refusal',
       'judge-content-filter',
+      'missing-sentence-answer',
     ] as const) {
       expect(REASON_POLICY[reason], reason).toBe('onUnjudgeable')
     }
+    // A repair is a flag, never a way to pass what the thresholds block entirely.
+    expect(REASON_POLICY.repaired).toBe('onUngrounded')
   })
 
   it.each<[GuardReason, number]>([

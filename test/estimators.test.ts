@@ -203,6 +203,7 @@ describe('sampling against the model server', () => {
   })
 
   it('a server that refuses n: N concurrent requests instead, and remembered', async () => {
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const { model, judge } = await sampler({ n: 'reject', samples: ['True'] })
     expect(await judge.judge(input)).toMatchObject({ ok: true, score: byHand(5, 0), requests: 5 })
     const requests = await model.requests()
@@ -210,6 +211,12 @@ describe('sampling against the model server', () => {
 
     await judge.judge(input)
     expect(await model.requests()).toHaveLength(6 + 5)
+    // Said once to the operator, not at every call.
+    expect(warned).toHaveBeenCalledTimes(1)
+    expect(String(warned.mock.calls[0]![0])).toContain(
+      'the model does not honour n (it refused \\"n\\")',
+    )
+    warned.mockRestore()
   })
 
   it('a failed sample request is asked again alone; the answers already read are kept', async () => {

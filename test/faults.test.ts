@@ -1,10 +1,10 @@
 /**
  * The fault suite: the Worker in workerd, a stub upstream and a stub judge that misbehave on
- * command. For each fault, the documented outcome (README, "What happens when things fail"):
+ * command. For each fault, the documented outcome (docs/operate.md, "When things fail"):
  * the ON_ERROR verdict with its reason, a clear 502/504 JSON error, or the upstream's own bytes;
  * never a 500, never a hang past the budgets, never a lost upstream answer on pass or flag.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { StubStep } from './stub/openai-stub'
 import { chunk, FALLBACK, judgeSays, postJson, setupGuard, sse } from './guard-helpers'
 
@@ -72,6 +72,8 @@ describe('the judge misbehaves: the ON_ERROR verdict with its reason, the answer
 
 describe('the upstream misbehaves', () => {
   it('down → 502 upstream_unreachable, at once', async () => {
+    // The operator's log names the upstream (asserted here, kept off the test output).
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { send } = await setupGuard({}, judgeSays(0.9), { UPSTREAM_URL: 'http://127.0.0.1:9' })
     const response = await send('/ask', postJson(request))
     expect(response.status).toBe(502)
@@ -81,9 +83,14 @@ describe('the upstream misbehaves', () => {
         message: 'The upstream RAG endpoint could not be reached.',
       },
     })
+    expect(String(logged.mock.calls[0]?.[0])).toContain(
+      '"message":"RAG Guard: upstream unreachable"',
+    )
+    logged.mockRestore()
   })
 
   it('slower than UPSTREAM_TIMEOUT_MS → 504 upstream_timeout within the budget', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { send } = await setupGuard({ json: answer, delayMs: 5000 }, judgeSays(0.9), {
       UPSTREAM_TIMEOUT_MS: '300',
       PASS_THROUGH: [{ path: '/unguarded', methods: ['POST'] }],
@@ -100,6 +107,12 @@ describe('the upstream misbehaves', () => {
         },
       })
     }
+    // Once per request, for the operator.
+    expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([
+      expect.stringContaining('"message":"RAG Guard: upstream timed out"'),
+      expect.stringContaining('"message":"RAG Guard: upstream timed out"'),
+    ])
+    logged.mockRestore()
   })
 
   it('non-JSON on a JSON route: passed untouched, or judged from the request; unjudgeable (blocked) when the context was to come from it', async () => {

@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
 import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
-import type { StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
+import type { StubLine, StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
 
 export const SECRET = 'sk-test-secret-4f9a'
 export const FALLBACK = "I can't answer that reliably from the information I have."
@@ -19,6 +19,21 @@ export function judgeSays(p: number, extra: StubStep = {}): StubStep {
     ...extra,
   }
 }
+
+/** One line of a per-sentence reply (`i: True`): P(True) = p at its answer token. */
+export function judgeLine(p: number): StubLine {
+  return {
+    answer: p >= 0.5 ? 'True' : 'False',
+    logprob: Math.log(Math.max(p, 1 - p)),
+    topLogprobs: [
+      { token: ' True', logprob: Math.log(p) },
+      { token: ' False', logprob: Math.log(1 - p) },
+    ].sort((a, b) => b.logprob - a.logprob),
+  }
+}
+
+/** The judge's per-sentence reply: one line per sentence, P(True) of each in order. */
+export const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(judgeLine) })
 
 export interface GuardSetup {
   upstream: ScriptedModel
@@ -81,13 +96,30 @@ export async function setupGuard(
     send: async (path, init) => {
       const ctx = createExecutionContext()
       contexts.push(ctx)
-      const request = new Request(new URL(path, 'https://guard.example.com'), init)
+      const request = new Request(new URL(path, 'https://guard.example.com'), withLength(init))
       return worker.fetch(request as Parameters<typeof worker.fetch>[0], fullEnv, ctx)
     },
     settle: async () => {
       await Promise.all(contexts.map((ctx) => waitOnExecutionContext(ctx)))
     },
   }
+}
+
+/**
+ * `init` as a request from the internet arrives: a body of fixed size with its `Content-Length`
+ * (the runtime gives a request built in-process none), so that the guard reads it as it does in
+ * production. Streamed bodies keep none, as a chunked upload has none.
+ */
+export function withLength(init: RequestInit = {}): RequestInit {
+  const headers = new Headers(init.headers)
+  const { body } = init
+  if (headers.has('content-length') || body === undefined || body === null) return init
+  let length: number | undefined
+  if (typeof body === 'string') length = new TextEncoder().encode(body).byteLength
+  else if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) length = body.byteLength
+  if (length === undefined) return init
+  headers.set('content-length', String(length))
+  return { ...init, headers }
 }
 
 export const postJson = (body: unknown, init: RequestInit = {}): RequestInit => ({

@@ -1,10 +1,12 @@
 /**
- * The README's reference tables say what the code does: every reason code with the policy it
- * follows, every option and Worker setting with its default. A change to one without the other
- * fails here.
+ * The reference pages (docs/reference/) say what the code does: every reason code with the
+ * policy it follows, every option and Worker setting with its default. A change to one without
+ * the other fails here.
  */
 import { describe, expect, it } from 'vitest'
-import readme from '../README.md?raw'
+import options from '../docs/reference/options.md?raw'
+import responses from '../docs/reference/responses.md?raw'
+import settings from '../docs/reference/settings.md?raw'
 import { REASON_POLICY } from '../src'
 import { WORKER_SETTINGS } from '../src/config'
 import { GUARD_SETTINGS } from '../src/guard/options'
@@ -12,11 +14,11 @@ import { JUDGE_SETTINGS } from '../src/judge/options'
 import { LANGCHAIN_SETTINGS, SHARED_SETTINGS } from '../src/langchain/options'
 import type { Setting } from '../src/settings'
 
-/** The section of the README under `heading`, up to the next heading. */
-function section(heading: string): string {
-  const start = readme.indexOf(`\n${heading}\n`)
-  if (start === -1) throw new Error(`README has no heading ${heading}`)
-  const rest = readme.slice(start + heading.length + 2)
+/** The section of a page under `heading`, up to the next heading. */
+function section(page: string, heading: string): string {
+  const start = page.indexOf(`\n${heading}\n`)
+  if (start === -1) throw new Error(`no heading ${heading}`)
+  const rest = page.slice(start + heading.length + 2)
   const end = rest.search(/\n#{1,4} /)
   return end === -1 ? rest : rest.slice(0, end)
 }
@@ -46,54 +48,71 @@ function defaultOf(setting: Setting<unknown>, worker: boolean): unknown {
   return worker ? (setting.workerDefault ?? setting.default) : setting.default
 }
 
-describe('README reference tables', () => {
+describe('reference tables', () => {
   it('the reason table lists every reason code with the policy the code gives it', () => {
-    const rows = table(section('## Response headers'), 'code')
+    const rows = table(section(responses, '## Response headers'), 'code')
     const documented = Object.fromEntries(
       rows.flatMap(([code, policy]) => codes(code!).map((name) => [name, codes(policy!)[0]])),
     )
     expect(documented).toEqual({ ...REASON_POLICY })
   })
 
-  /** Every setting has a row in the table under `heading`, and the row shows its default. */
+  /** Every setting of `owner` has a row in the table of `text`, and the row shows its default. */
   function expectDocumented(
-    heading: string,
+    text: string,
+    owner: string,
     first: string,
-    settings: Record<string, Setting<unknown>>,
+    definitions: Record<string, Setting<unknown>>,
     worker: boolean,
   ) {
-    const rows = table(section(heading), first)
+    const rows = table(text, first)
     const byName = new Map(rows.map((row) => [codes(row[0]!)[0], row[1]!]))
-    for (const [name, setting] of Object.entries(settings)) {
-      expect(byName.has(name), `${name} is in the table under ${heading}`).toBe(true)
+    for (const [name, setting] of Object.entries(definitions)) {
+      expect(byName.has(name), `${name} (${owner}) is in its table`).toBe(true)
       const value = defaultOf(setting, worker)
       if (value !== undefined)
-        expect(byName.get(name), `default of ${name}`).toContain(String(value))
+        expect(byName.get(name), `default of ${name} (${owner})`).toContain(String(value))
     }
   }
 
   it('the options of ragGuard() are all documented, with their defaults', () => {
-    expectDocumented('### Options of `ragGuard(options)`', 'option', GUARD_SETTINGS, false)
+    expectDocumented(
+      section(options, '## Options of `ragGuard(options)`'),
+      'ragGuard()',
+      'option',
+      GUARD_SETTINGS,
+      false,
+    )
   })
 
   it('the options of createJudge() are all documented, with their defaults', () => {
-    expectDocumented('### Options of `createJudge(options)`', 'option', JUDGE_SETTINGS, false)
+    expectDocumented(
+      section(options, '## Options of `createJudge(options)`'),
+      'createJudge()',
+      'option',
+      JUDGE_SETTINGS,
+      false,
+    )
   })
 
   it('the options of the LangChain forms are all documented, with their defaults', () => {
-    const settings = {
+    const langchain = {
       ...Object.fromEntries(SHARED_SETTINGS.map((name) => [name, GUARD_SETTINGS[name]])),
       ...LANGCHAIN_SETTINGS,
     }
     expectDocumented(
-      '### Options of `ragGuardMiddleware(options)` and `ragGuardRunnable(chain, options)`',
+      section(
+        options,
+        '## Options of `ragGuardMiddleware(options)` and `ragGuardRunnable(chain, options)`',
+      ),
+      'the LangChain forms',
       'option',
-      settings,
+      langchain,
       false,
     )
   })
 
   it('the Worker settings are all documented, with the Worker’s defaults', () => {
-    expectDocumented('### Settings', 'setting', WORKER_SETTINGS, true)
+    expectDocumented(settings, 'the Worker settings', 'setting', WORKER_SETTINGS, true)
   })
 })

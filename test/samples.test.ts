@@ -1,6 +1,6 @@
 import { createExecutionContext } from 'cloudflare:test'
 import { parse } from 'smol-toml'
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
 import sampleService from '../samples/rag-service/worker'
@@ -52,6 +52,20 @@ const judgedDocuments = async (judge: Awaited<ReturnType<typeof scriptModel>>) =
     .content
 
 describe('the sample RAG service behind the guard, as wrangler.toml configures it', () => {
+  // wrangler.toml turns the decision log on: every guarded request writes its line (asserted here,
+  // kept off the test output).
+  let logged: string[] = []
+  beforeEach(() => {
+    logged = []
+    vi.spyOn(console, 'log').mockImplementation((line: unknown) => void logged.push(String(line)))
+  })
+  afterEach(() => {
+    vi.restoreAllMocks()
+    expect(logged.length).toBeGreaterThan(0)
+    for (const line of logged)
+      expect(JSON.parse(line)).toMatchObject({ message: 'rag-guard decision' })
+  })
+
   it('json /ask: retrieved sources reach the judge; pass keeps the answer, block replaces it', async () => {
     const passed = await guardInFrontOfSample(0.95)
     const response = await passed.send('/ask', { question: 'What does a day pass cost?' })

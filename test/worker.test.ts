@@ -1,6 +1,6 @@
 import { createExecutionContext } from 'cloudflare:test'
 import OpenAI from 'openai'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ConfigurationError } from '../src'
 import { createGuardApp } from '../src/app'
 import type { GuardEnv } from '../src/config'
@@ -49,6 +49,33 @@ describe('format json', () => {
       rawBody: JSON.stringify(request),
     })
     expectNoSecret(response, text)
+  })
+
+  it('the guarded body goes up byte for byte, with its Content-Length, and the query as sent', async () => {
+    const reply = { headers: { 'content-type': 'application/json' }, body: upstreamBody }
+    const { env, upstream } = await setup([reply, reply], {
+      steps: [judgeSays(0.95), judgeSays(0.95)],
+    })
+    const body = `\ufeff${JSON.stringify({ ...request, note: 'café — 10 €' })}  `
+    const bytes = new TextEncoder().encode(body)
+    for (const [path, query] of [
+      ['/ask?tenant=a/b&next=%2Fx#fragment', '?tenant=a/b&next=%2Fx'],
+      ['/ask?', ''],
+    ]) {
+      const response = await callWorker(
+        new Request(`https://guard.example.com${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
+          body: bytes,
+        }),
+        { ...env, UPSTREAM_URL: `${upstream.root}/` },
+      )
+      expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
+      expect(await response.text()).toBe(upstreamBody)
+      const forwarded = (await upstream.requests()).at(-1)!
+      expect(forwarded).toMatchObject({ path: '/ask', query, rawBody: body })
+      expect(forwarded.headers['content-length']).toBe(String(bytes.length))
+    }
   })
 
   it('flag: the upstream bytes, verdict flag', async () => {
@@ -399,7 +426,8 @@ describe('PASS_THROUGH paths are proxied untouched', () => {
     expect(response.headers.get('x-reply')).toBe('r')
     expect(response.headers.get('set-cookie')).toBe('a=1')
     expect(response.headers.get('x-rag-guard-verdict')).toBeNull()
-    expect(await response.text()).toBe('short and stout')
+    // Bytes, as a client of an application/x-custom body reads them (not .text()).
+    expect(new TextDecoder().decode(await response.arrayBuffer())).toBe('short and stout')
     const [forwarded] = await upstream.requests()
     expect(forwarded).toMatchObject({
       method: 'PUT',
@@ -477,6 +505,7 @@ describe('PASS_THROUGH paths are proxied untouched', () => {
       GUARD_AUTH: 'none',
       GUARD_DETAILS: 'everyone',
       CACHE_TTL_SECONDS: 0,
+      LOG_DECISIONS: false,
       GUARD_ROUTES: JSON.stringify([{ path: '/ask', format: 'json', answer: '/answer' }]),
     }
     const response = await callWorker(
@@ -490,7 +519,16 @@ describe('PASS_THROUGH paths are proxied untouched', () => {
 })
 
 describe('upstream down', () => {
+  // The operator's log says which upstream could not be reached (asserted, kept off the output).
+  const expectUnreachableLogged = (logged: { mock: { calls: unknown[][] } }) =>
+    expect(logged.mock.calls.map((call) => String(call[0]))).toContainEqual(
+      expect.stringContaining(
+        '"message":"RAG Guard: upstream unreachable","upstream":"http://127.0.0.1:9"',
+      ),
+    )
+
   it('answers a clear 502 JSON on an unguarded path', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { send } = await setup({}, judgeSays(0.5), {
       UPSTREAM_URL: 'http://127.0.0.1:9',
       ...OPEN,
@@ -503,9 +541,12 @@ describe('upstream down', () => {
         message: 'The upstream RAG endpoint could not be reached.',
       },
     })
+    expectUnreachableLogged(logged)
+    logged.mockRestore()
   })
 
   it('answers the same 502 on a guarded path, and does not wait for the judge', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { send } = await setup(
       {},
       { ...judgeSays(0.5), delayMs: 5000 },
@@ -517,6 +558,8 @@ describe('upstream down', () => {
     expect(((await response.json()) as { error: { type: string } }).error.type).toBe(
       'upstream_unreachable',
     )
+    expectUnreachableLogged(logged)
+    logged.mockRestore()
   })
 })
 
@@ -633,6 +676,7 @@ describe('configuration', () => {
       /context "system" is only for the openai-chat format/,
     ],
   ] as const)('%j is refused at startup, naming %s', async (change, setting, message) => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const env = { ...base, ...change } as GuardEnv
     let error: unknown
     try {
@@ -652,6 +696,8 @@ describe('configuration', () => {
       type: 'guard_misconfigured',
       message: "The guard is misconfigured. Its operator can find the reason in the Worker's logs.",
     })
+    expect(logged).toHaveBeenCalledWith(expect.stringMatching(message))
+    logged.mockRestore()
   })
 
   it('never repeats a secret in its errors', () => {

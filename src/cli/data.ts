@@ -240,4 +240,10 @@ export interface ScoreRecord {
   promptVersion: string
   /** The Batch API batch the result came from (`eval --batch`). */
   batch?: string
+  /** Groundedness asked per sentence (`--granularity sentence`): as judged, or `answer` past the limit. */
+  granularity?: 'answer' | 'sentence'
+  /** Each sentence's score (or reason), beside the answer-level (lowest) `score`. */
+  sentences?: Array<{ sentence: number; score?: number; reason?: string }>
+  /** Past the sentence limit: the answer's sentence count (it was judged whole). */
+  sentenceCount?: number
 }

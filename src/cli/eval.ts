@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
 import { REASON_POLICY } from '../guard/decision'
-import type { Judge, JudgeResult } from '../judge/judge'
+import type { Granularity, Judge, JudgeResult } from '../judge/judge'
 import { recordCheck, type Check } from '../review/checks'
 import { DataError, type Example, type ScoreRecord } from './data'
 import { Progress, type ProgressStream } from './progress'
@@ -36,9 +36,23 @@ export function scoreRecord(example: Example, result: JudgeResult): ScoreRecord 
     promptVersion: result.promptVersion,
     ...(result.estimator ? { estimator: result.estimator } : {}),
   }
-  const usage = result.usage
-    ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
-    : {}
+  const usage = {
+    ...(result.usage
+      ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
+      : {}),
+    // Per sentence: each one's score beside the answer-level (lowest) one.
+    ...(result.granularity ? { granularity: result.granularity } : {}),
+    ...(result.sentences
+      ? {
+          sentences: result.sentences.map((sentence) =>
+            sentence.ok
+              ? { sentence: sentence.sentence, score: sentence.score }
+              : { sentence: sentence.sentence, reason: sentence.reason },
+          ),
+        }
+      : {}),
+    ...(result.sentenceCount !== undefined ? { sentenceCount: result.sentenceCount } : {}),
+  }
   if (!result.ok) {
     return {
       ...base,
@@ -146,6 +160,11 @@ export interface EvalOptions {
   checks?: readonly Check[]
   /** The JSONL file results are appended to, one line per example as it is judged. */
   output: string
+  /**
+   * Groundedness: judge each answer whole, or per sentence (the line keeps the answer-level,
+   * lowest, score, and each sentence's beside it). @default 'answer'
+   */
+  granularity?: Granularity
   /** Judge calls in flight at once (never more than the calls to make, nor {@link MAX_CONCURRENCY}). @default 4 */
   concurrency?: number
   /** Stops taking new examples (those in flight finish and are written). */
@@ -215,7 +234,12 @@ export async function runEval(options: EvalOptions): Promise<EvalSummary> {
           context: example.context,
           ...(check === 'groundedness' ? { answer: example.answer } : {}),
         },
-        { check },
+        {
+          check,
+          ...(check === 'groundedness' && options.granularity
+            ? { granularity: options.granularity }
+            : {}),
+        },
       )
       write(scoreRecord(example, result))
       judged++

@@ -27,6 +27,7 @@ import { CHECK_LABEL_VALUES, DataError, readExamples } from './data'
 import { isFinalReason, MAX_CONCURRENCY, refuseOtherEstimators, runEval } from './eval'
 import { renderReports } from './report'
 import { isUrl, readSource, TOKEN_ENV } from './source'
+import { GRANULARITIES, type Granularity } from '../judge/sentences'
 
 const EVAL_USAGE = `  rag-guard eval <data.jsonl> [options]
       Judges every example with each check and appends one line per example and check to the
@@ -39,6 +40,9 @@ const EVAL_USAGE = `  rag-guard eval <data.jsonl> [options]
       --checks <list>         sufficiency, groundedness or both (sufficiency,groundedness);
                               groundedness judges the "answer"     (the checks the lines have
                                                                     labels for, else sufficiency)
+      --granularity <g>       groundedness judged per "answer" or per "sentence" (one call;
+                              the line keeps the lowest sentence's score and each one's
+                              beside it)                                    (answer)
       --out <file>            output file                                  (scores.jsonl)
       --concurrency <n>       judge calls at once, 1 to ${MAX_CONCURRENCY}                (4)
       --retries <n>           retries of a failed call                     (3)
@@ -213,10 +217,11 @@ const judgeOptions = {
   'max-output-tokens': { type: 'string' },
 } as const
 
-/** The options of `rag-guard eval` (the README's table and USAGE list each). */
+/** The options of `rag-guard eval` (the table of docs/reference/cli.md and USAGE list each). */
 export const EVAL_OPTIONS = {
   ...judgeOptions,
   checks: { type: 'string' },
+  granularity: { type: 'string' },
   out: { type: 'string' },
   concurrency: { type: 'string' },
   retries: { type: 'string' },
@@ -285,6 +290,11 @@ async function evalCommand(args: string[]): Promise<number> {
   refuseDirectory('--out', output)
   // Every flag is checked before the banner: a mistake is the only thing printed.
   const asked = values.checks === undefined ? undefined : checkList(values.checks)
+  const granularity = values.granularity as Granularity | undefined
+  if (granularity !== undefined && !(GRANULARITIES as readonly string[]).includes(granularity))
+    throw new UsageError(
+      `--granularity must be "answer" or "sentence", got ${JSON.stringify(granularity)}`,
+    )
   const limit = number('limit', values.limit, Infinity, integer(1), 'a positive integer')
   const concurrency = number(
     'concurrency',
@@ -302,7 +312,14 @@ async function evalCommand(args: string[]): Promise<number> {
   const checks = read.checks
   const examples = read.examples.slice(0, limit)
   if (values.batch || values.status || values.cancel)
-    return await batchEval({ examples, checks, output, judge: options, values })
+    return await batchEval({
+      examples,
+      checks,
+      output,
+      judge: options,
+      values,
+      ...(granularity ? { granularity } : {}),
+    })
   refuseWhileBatched(output)
   const judge = (await loadJudge())(options)
   refuseOtherEstimators(output, judge.estimator)
@@ -326,6 +343,7 @@ async function evalCommand(args: string[]): Promise<number> {
     examples,
     judge,
     checks,
+    ...(granularity ? { granularity } : {}),
     output,
     concurrency,
     signal: interrupt.signal,

@@ -9,6 +9,7 @@ import type { GuardDecision, Unjudged } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
 import { relay } from './relay'
+import { repairedText, repairOf, unrepaired } from './repair'
 import { blockedResponse, errorResponse, replacedBody, type Outcome } from './respond'
 
 const decoder = new TextDecoder()
@@ -105,14 +106,42 @@ export async function guardAnswer(exchange: Exchange, response: Response): Promi
     }
   }
   const decision = await exchange.pending.promise
-  if (decision.verdict !== 'block' || settings.mode !== 'enforce') {
+  const repair = settings.mode === 'enforce' ? repairOf(decision) : undefined
+  if (repair) {
+    const repaired = repairedResponse(exchange, response, upstream, repair.removed)
+    if (repaired) return { response: repaired, decision, applied: true }
+  }
+  if ((decision.verdict !== 'block' && !repair) || settings.mode !== 'enforce') {
     return { response, decision, applied: false }
   }
+  // (A repair that cannot be made is the block it stands in for.)
+  const blocking = repair ? unrepaired(decision) : decision
   return {
-    response: await blocked(exchange, response, upstream, decision),
-    decision,
+    response: await blocked(exchange, response, upstream, blocking),
+    decision: blocking,
     applied: true,
   }
+}
+
+/**
+ * Repair mode: the response with its answer replaced by the answer less the removed sentences, in
+ * the endpoint's own shape (a completion's message content, the JSON or LangServe answer).
+ * Undefined when it cannot be built (the answer was not read): the guard then blocks.
+ */
+function repairedResponse(
+  exchange: Exchange,
+  response: Response,
+  upstream: Parsed | undefined,
+  removed: readonly number[],
+): Response | undefined {
+  const { answer, settings } = exchange
+  if (!upstream?.ok || answer === undefined) return undefined
+  const text = repairedText(answer, removed)
+  const { format } = settings
+  const body =
+    format.blockAnswers?.(upstream.value, [0], text) ??
+    format.blockBody(upstream.value, exchange.input.body, text)
+  return body === undefined ? undefined : replacedBody(response, body)
 }
 
 /** The block response: the operator's hook, or the answer replaced in the endpoint's own shape. */

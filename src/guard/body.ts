@@ -131,13 +131,22 @@ async function decodedText(
  * and leaves `c.req.raw` a request whose body is still whole, byte for byte: the handler (or the
  * proxy) reads it again, in any form, through Hono's public API. Streamed bodies work under Node
  * as well as workerd (`duplex: 'half'`).
+ *
+ * A body whose declared length is within the limit (the common case) is read natively, in one
+ * piece, from a copy (`clone()`, a tee the runtime keeps in native code), and `c.req.raw` stays
+ * the request that came, its body unread: no second Request is built and no bytes are copied
+ * into it, and the proxy forwards the body as the runtime holds it.
  */
 export async function readRequestBody(c: Context, limit: number): Promise<RequestBody> {
   const original = c.req.raw
   const encoding = encodingOf(original.headers)
   if ('problem' in encoding) return { kind: 'unsupported-encoding', message: encoding.problem }
+  const declared = declaredLength(original)
   // Declared too large: not a byte is read, and the body goes on untouched if it goes at all.
-  if ((declaredLength(original) ?? 0) > limit) return { kind: 'oversize' }
+  if ((declared ?? 0) > limit) return { kind: 'oversize' }
+  if (declared !== undefined && !original.bodyUsed && original.body) {
+    return readDeclared(original, encoding.coding, limit)
+  }
   let bytes: Uint8Array
   if (original.bodyUsed) {
     // An earlier middleware read the body through Hono, which keeps what it read.
@@ -167,6 +176,37 @@ export async function readRequestBody(c: Context, limit: number): Promise<Reques
   if ('oversize' in decoded) return { kind: 'oversize' }
   if ('broken' in decoded) return { kind: 'unreadable' }
   return { kind: 'read', text: decoded.text }
+}
+
+/**
+ * A body of declared length within the limit: read from a copy, natively and whole (the
+ * connection's framing holds it to its length; more is still caught after undoing a coding),
+ * the request's own body left unread for the handler.
+ */
+async function readDeclared(
+  request: Request,
+  coding: Coding | undefined,
+  limit: number,
+): Promise<RequestBody> {
+  try {
+    const copy = request.clone()
+    if (!coding) {
+      // `text()` decodes UTF-8 as the TextDecoder does (BOM dropped, bad bytes replaced).
+      const text = await copy.text()
+      // More than declared (a Request built in-process can claim any length): at least this
+      // many bytes too.
+      return text.length > limit ? { kind: 'oversize' } : { kind: 'read', text }
+    }
+    const bytes = new Uint8Array(await copy.arrayBuffer())
+    if (bytes.byteLength > limit) return { kind: 'oversize' }
+    const decoded = await decodedText(bytes, coding, limit)
+    if ('oversize' in decoded) return { kind: 'oversize' }
+    if ('broken' in decoded) return { kind: 'unreadable' }
+    return { kind: 'read', text: decoded.text }
+  } catch {
+    // The client broke the upload off (or something else holds the body's reader).
+    return { kind: 'unreadable' }
+  }
 }
 
 /** `request` with a new body and everything else (headers, method, signal) kept. */

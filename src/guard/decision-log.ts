@@ -66,6 +66,22 @@ export interface DecisionRecord {
   contextHash?: string
   question?: string
   context?: string[]
+  /** Groundedness asked per sentence: `sentence`, or `answer` when it had more than the limit. */
+  granularity?: 'answer' | 'sentence'
+  /** Each sentence's score (or reason), numbered from 1; `score` above is the lowest. */
+  sentences?: SentenceRecord[]
+  /** Past `maxSentences`: the answer's sentence count (it was judged whole). */
+  sentenceCount?: number
+  /** Repair mode: the numbers of the sentences removed, and how many the answer had. */
+  repaired?: { removed: number[]; sentences: number }
+}
+
+/** One sentence's outcome in a record: its verdict by the thresholds, its score or why it has none. */
+export interface SentenceRecord {
+  sentence: number
+  verdict: Verdict
+  score?: number
+  reason?: string
 }
 
 /**
@@ -95,6 +111,23 @@ export interface CheckRecord {
   cache?: 'hit' | 'miss'
   judgeLatencyMs?: number
   promptVersion?: string
+  granularity?: DecisionRecord['granularity']
+  sentences?: SentenceRecord[]
+  sentenceCount?: number
+  repaired?: DecisionRecord['repaired']
+}
+
+/** What a decision says of its sentences: granularity, each one's score, the repair. */
+export function sentenceFields(
+  decision: GuardDecision,
+): Pick<DecisionRecord, 'granularity' | 'sentences' | 'sentenceCount' | 'repaired'> {
+  const judge = decision.judge
+  return {
+    ...(judge?.granularity ? { granularity: judge.granularity } : {}),
+    ...(decision.sentences ? { sentences: decision.sentences.map((part) => ({ ...part })) } : {}),
+    ...(judge?.sentenceCount !== undefined ? { sentenceCount: judge.sentenceCount } : {}),
+    ...(decision.repaired ? { repaired: decision.repaired } : {}),
+  }
 }
 
 function checkRecord(decision: GuardDecision): CheckRecord {
@@ -106,6 +139,7 @@ function checkRecord(decision: GuardDecision): CheckRecord {
     ...(decision.reason ? { reason: decision.reason } : {}),
     ...(decision.cache ? { cache: decision.cache } : {}),
     ...(judge ? { judgeLatencyMs: judge.latencyMs, promptVersion: judge.promptVersion } : {}),
+    ...sentenceFields(decision),
   }
 }
 
@@ -204,6 +238,7 @@ export async function decisionRecord(
     addedLatencyMs: Math.max(0, where.sentAt - (where.answeredAt ?? where.sentAt)),
     status: where.status,
     promptVersion: decision.judge?.promptVersion ?? where.promptVersion,
+    ...sentenceFields(decision),
     ...(await describeInput(where.question, where.documents, where.logContent)),
   }
 }

@@ -44,6 +44,11 @@ export type GuardReason =
   | 'invalid-context'
   /** The handler answered with a non-2xx status: there is no answer to judge, it is passed on. */
   | 'response-not-ok'
+  /**
+   * `onUngrounded: 'repair'`: the answer's unsupported sentences were removed and the rest sent,
+   * flagged (`repaired` in the decision numbers the removed ones).
+   */
+  | 'repaired'
 
 /**
  * Which setting gives the verdict for a reason:
@@ -55,9 +60,10 @@ export type GuardReason =
  *   data may have caused it, so whatever a client or a document sends, it never gets more than
  *   this setting gives (by default, a block in enforce mode);
  * - `noDocuments`: the score `noDocumentsScore`, through the thresholds;
- * - `pass`: always pass (there is no answer to judge).
+ * - `pass`: always pass (there is no answer to judge);
+ * - `onUngrounded`: `'repair'` sent the answer without its unsupported sentences: a flag.
  */
-export type ReasonPolicy = 'onError' | 'onUnjudgeable' | 'noDocuments' | 'pass'
+export type ReasonPolicy = 'onError' | 'onUnjudgeable' | 'noDocuments' | 'pass' | 'onUngrounded'
 
 /**
  * Every reason code and the policy it follows: the one place where a reason's policy is decided.
@@ -79,6 +85,7 @@ export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object
   'unexpected-token': 'onUnjudgeable',
   'low-answer-mass': 'onUnjudgeable',
   'no-samples': 'onUnjudgeable',
+  'missing-sentence-answer': 'onUnjudgeable',
   'judge-refusal': 'onUnjudgeable',
   'judge-content-filter': 'onUnjudgeable',
   // The input, and what answers it (no documents: the no-documents score; no answer to judge).
@@ -102,6 +109,8 @@ export const REASON_POLICY: Readonly<Record<GuardReason, ReasonPolicy>> = Object
   'stream-buffer-exceeded': 'onUnjudgeable',
   'upstream-stream-error': 'onUnjudgeable',
   'response-not-ok': 'pass',
+  // The answer, repaired.
+  repaired: 'onUngrounded',
 })
 
 /**
@@ -143,6 +152,24 @@ export interface GuardDecision {
    * order; the check's decision is the most severe.
    */
   choices?: GuardDecision[]
+  /**
+   * `onUngrounded: 'repair'`: the numbers (from 1) of the sentences removed from the answer, and
+   * how many it had. Never their text: the client got the rest.
+   */
+  repaired?: { removed: number[]; sentences: number }
+  /**
+   * Groundedness per sentence: each sentence's own verdict by the check's thresholds (or its
+   * reason's policy), with its score or reason, numbered from 1.
+   */
+  sentences?: SentenceDecision[]
+}
+
+/** One sentence's part of a groundedness decision. */
+export interface SentenceDecision {
+  sentence: number
+  verdict: Verdict
+  score?: number
+  reason?: GuardReason
 }
 
 /** What decisions are made from: the route's thresholds and the verdict of each policy. */
@@ -193,14 +220,52 @@ export function unjudgedDecision(
       }
     case 'pass':
       return { verdict: 'pass', ...base }
+    case 'onUngrounded':
+      return { verdict: 'flag', ...base }
   }
 }
 
 /** The decision for a judge call: its score through the thresholds, or its failure's reason. */
 export function judgedDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDecision {
+  const decision = scoredDecision(policy, outcome)
+  const sentences = outcome.result.sentences
+  if (!sentences) return decision
+  const thresholds = thresholdsOf(policy, outcome.result.check)
+  return {
+    ...decision,
+    sentences: sentences.map((sentence) =>
+      sentence.ok
+        ? {
+            sentence: sentence.sentence,
+            verdict: decide(sentence.score, thresholds),
+            score: sentence.score,
+          }
+        : {
+            sentence: sentence.sentence,
+            verdict: unjudgedDecision(policy, sentence).verdict,
+            reason: sentence.reason,
+          },
+    ),
+  }
+}
+
+function scoredDecision(policy: DecisionPolicy, outcome: JudgeOutcome): GuardDecision {
   const { result, cache } = outcome
   const extra = { check: result.check, ...(cache ? { cache } : {}) }
-  if (!result.ok) return unjudgedDecision(policy, result, { judge: result, ...extra })
+  if (!result.ok) {
+    const unjudged = unjudgedDecision(policy, result, { judge: result, ...extra })
+    // Per sentence, a sentence without a score does not undo another's: a sentence already below
+    // the thresholds decides when its verdict is the more severe (no verdict is downgraded).
+    const scores = (result.sentences ?? []).flatMap((sentence) =>
+      sentence.ok ? [sentence.score] : [],
+    )
+    if (scores.length === 0) return unjudged
+    const lowest = Math.min(...scores)
+    const scored = decide(lowest, thresholdsOf(policy, result.check))
+    return SEVERITY[scored] > SEVERITY[unjudged.verdict]
+      ? { ...unjudged, verdict: scored }
+      : unjudged
+  }
   const score: JudgeScore = result
   return {
     verdict: decide(score.score, thresholdsOf(policy, result.check)),

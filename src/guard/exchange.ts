@@ -19,6 +19,7 @@ import {
 import type { Question, RequestInput } from './extract'
 import type { Judging } from './judging'
 import type { GuardSettings } from './options'
+import { repairDecision } from './repair'
 
 export class Exchange {
   /** The decision: the first of the judge and whatever settles it otherwise. */
@@ -115,7 +116,21 @@ export class Exchange {
     if (!this.needsAnswer || !this.#parts.canStart('groundedness')) return
     if (!question || !context || 'verdict' in context) return
     if (answers.length <= 1) {
-      this.#parts.add('groundedness', this.#judged(question, 'groundedness', context, first))
+      const judged = this.#judged(question, 'groundedness', context, first)
+      // Repair mode: one answer, whose unsupported sentences can be removed in its place (the
+      // choices of `n` > 1 and a batch's items are blocked as before; an annotated stream is
+      // sent before its verdict, so nothing of it can be removed).
+      const repairable =
+        this.settings.onUngrounded === 'repair' &&
+        !(this.input.streaming && this.settings.streamMode === 'annotate')
+      this.#parts.add(
+        'groundedness',
+        repairable
+          ? Promise.resolve(judged).then((decision) =>
+              repairDecision(decision, this.settings.groundednessThresholds),
+            )
+          : judged,
+      )
       return
     }
     const limit = this.settings.maxBatchItems
@@ -183,6 +198,7 @@ export class Exchange {
     return decideCheck(this.settings, this.judging, question, context, {
       check,
       answer,
+      ...(check === 'groundedness' ? { granularity: this.settings.groundednessGranularity } : {}),
       scope: this.scope,
       signal: this.#judgeCall.signal,
       defer: (task) => this.defer(task),

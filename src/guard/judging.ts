@@ -5,7 +5,8 @@
  */
 import { cacheKey, type CacheKeyParts, type VerdictCache } from '../judge/cache'
 import type { Judge, JudgeResult } from '../judge/judge'
-import type { Check, ConversationTurn } from '../judge/prompt'
+import { SENTENCE_PROMPT_VERSION, type Check, type ConversationTurn } from '../judge/prompt'
+import type { Granularity } from '../judge/sentences'
 import type { JudgeOutcome } from './decision'
 
 /** The longest a verdict-cache lookup may take before it counts as a miss. */
@@ -19,6 +20,8 @@ export interface JudgeRequest {
   /** What to ask: sufficiency, or groundedness of `answer`. */
   check: Check
   answer?: string
+  /** Groundedness: the answer judged whole, or per sentence. @default 'answer' */
+  granularity?: Granularity
   /** Whose cached scores this request may read and write ('' when the cache is shared). */
   scope: string
   /** Cancels the judge call (the client went away, or the answer no longer needs a verdict). */
@@ -57,7 +60,11 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
           context: request.documents,
           answer: request.answer,
         },
-        { signal: request.signal, check: request.check },
+        {
+          signal: request.signal,
+          check: request.check,
+          ...(request.granularity ? { granularity: request.granularity } : {}),
+        },
       )
     } catch (error) {
       return {
@@ -73,9 +80,13 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
   }
   if (!cache) return async (request) => ({ result: await call(request) })
   return async (request) => {
+    const perSentence = request.check === 'groundedness' && request.granularity === 'sentence'
     const parts: CacheKeyParts = {
       judge: judge.identity,
-      promptVersion: judge.promptVersions?.[request.check] ?? judge.promptVersion,
+      // Per sentence, the prompt (and, past the sentence limit, the granularity) differ.
+      promptVersion: perSentence
+        ? `${SENTENCE_PROMPT_VERSION} max ${judge.maxSentences ?? 32}`
+        : (judge.promptVersions?.[request.check] ?? judge.promptVersion),
       check: request.check,
       estimator: judge.currentEstimator,
       scope: request.scope,

@@ -8,6 +8,7 @@ import { createFormat, type ContextLocation, type FormatName, type RouteFormat }
 import { createJudge, type Judge, type JudgeOptions } from '../judge/judge'
 import type { VerdictCache } from '../judge/cache'
 import { CHECKS, type Check } from '../judge/prompt'
+import { GRANULARITIES, type Granularity } from '../judge/sentences'
 import {
   boolean,
   check,
@@ -34,6 +35,8 @@ export type StreamMode = 'hold' | 'annotate'
 export type DetailsAudience = 'operators' | 'everyone' | 'nobody'
 export type CacheScope = 'caller' | 'shared'
 export type InputOverflow = 'truncate' | 'refuse'
+/** What a groundedness block does: block the answer, or send it without its unsupported sentences. */
+export type OnUngrounded = 'block' | 'repair'
 
 export const DEFAULT_FALLBACK_MESSAGE = "I can't answer that reliably from the information I have."
 
@@ -56,6 +59,11 @@ export const GUARD_SETTINGS = {
     env: 'GROUNDEDNESS_FLAG_BELOW',
     default: DEFAULT_THRESHOLDS.flagBelow,
   }),
+  groundednessGranularity: choice(GRANULARITIES, {
+    env: 'GROUNDEDNESS_GRANULARITY',
+    default: 'answer',
+  }),
+  onUngrounded: choice(['block', 'repair'], { env: 'ON_UNGROUNDED', default: 'block' }),
   mode: choice(['enforce', 'shadow'], {
     env: 'GUARD_MODE',
     default: 'enforce',
@@ -157,6 +165,22 @@ export interface RagGuardOptions {
   groundednessBlockBelow?: number
   /** Groundedness scores below this are flagged. @default 0.5 */
   groundednessFlagBelow?: number
+  /**
+   * The groundedness check judges the answer whole (`'answer'`), or each of its sentences
+   * (`'sentence'`: one judge call, one `i: True`/`i: False` line per sentence, each sentence
+   * scored at its line's answer token; the answer's score is the lowest sentence's). More
+   * sentences than the judge's `maxSentences`: judged whole.
+   * @default 'answer'
+   */
+  groundednessGranularity?: Granularity
+  /**
+   * What a groundedness block does at sentence granularity: `'block'` replaces the answer with
+   * `fallbackMessage`; `'repair'` sends it without the sentences scored below
+   * `groundednessBlockBelow`, flagged (reason `repaired`, the removed sentences' numbers in the
+   * decision). When no sentence would be left, or more than half would go, it blocks.
+   * @default 'block'
+   */
+  onUngrounded?: OnUngrounded
   /**
    * `enforce` applies the verdict; `shadow` never alters the response and only reports, in
    * `c.var.ragGuard` and the decision record (and to operators, in headers), what it would have done.
@@ -270,6 +294,8 @@ export interface RagGuardOptions {
 /** The options, checked, with every default filled in. */
 export interface GuardSettings extends DecisionPolicy {
   judge: Judge
+  groundednessGranularity: Granularity
+  onUngrounded: OnUngrounded
   format: RouteFormat
   checks: readonly Check[]
   maxDocuments: number
@@ -381,6 +407,8 @@ export function resolveOptions(options: RagGuardOptions): GuardSettings {
     checks,
     thresholds,
     groundednessThresholds,
+    groundednessGranularity: option('groundednessGranularity'),
+    onUngrounded: option('onUngrounded'),
     mode: option('mode'),
     onError: option('onError'),
     onUnjudgeable: option('onUnjudgeable'),

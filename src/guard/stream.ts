@@ -22,6 +22,7 @@ import {
   untilBroken,
   type HoldOutcome,
 } from './relay'
+import { repairedText, repairOf, unrepaired } from './repair'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
 const encoder = new TextEncoder()
@@ -217,16 +218,16 @@ async function holdStream(
   watch: StreamWatch,
 ): Promise<Outcome> {
   const { settings, pending } = exchange
-  const known = pending.settled
-  if (known) {
+  if (pending.settled) {
     // The verdict came before the stream (a cached verdict, a fast judge): nothing to hold.
-    if (known.verdict === 'block') {
+    const { decision, repaired } = applied(exchange, pending.settled)
+    if (decision.verdict === 'block' || repaired !== undefined) {
       void upstream.body!.cancel().catch(() => {})
-      return blocked(exchange, upstream, format, known, [])
+      return blocked(exchange, upstream, format, decision, [], repaired)
     }
     return {
       response: new Response(upstream.body, upstream),
-      decision: known,
+      decision,
       applied: false,
       stream: 'hold',
     }
@@ -251,29 +252,57 @@ async function holdStream(
   // The probe has served (a read still pending ends with it); from here the held branch alone
   // keeps the upstream open.
   void reader.cancel().catch(() => {})
-  const decision = await heldDecision(exchange, holding.outcome, watch)
+  const { decision, repaired } = applied(
+    exchange,
+    await heldDecision(exchange, holding.outcome, watch),
+  )
   const broken = holding.outcome.kind === 'failed'
 
-  if (decision.verdict === 'block') {
-    // The held bytes are parsed only now, to shape the block after the upstream's events (all
-    // that arrived before a break; else what the probe counted, the rest never read).
+  if (decision.verdict === 'block' || repaired !== undefined) {
+    // The held bytes are parsed only now, to shape the replacement after the upstream's events
+    // (all that arrived before a break; else what the probe counted, the rest never read).
     const seen = heldEvents(await readHeld(held, broken ? undefined : holding.received))
-    return blocked(exchange, upstream, format, decision, seen)
+    return blocked(exchange, upstream, format, decision, seen, repaired)
   }
   // Passed on: what arrived before a break, then a clean end; else the held branch as it is.
   const body = broken ? untilBroken(held) : held
   return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
 }
 
-/** A blocked stream: the format's fallback stream, shaped after the upstream events `seen`. */
+/**
+ * The decision a held stream acts on. Repair mode: the held answer is replaced by itself less its
+ * unsupported sentences (without the answer at hand, the block it stands in for).
+ */
+function applied(
+  exchange: Exchange,
+  verdict: GuardDecision,
+): { decision: GuardDecision; repaired?: string } {
+  const repair = repairOf(verdict)
+  const repaired =
+    repair && exchange.answer !== undefined
+      ? repairedText(exchange.answer, repair.removed)
+      : undefined
+  const decision = repair && repaired === undefined ? unrepaired(verdict) : verdict
+  return { decision, repaired }
+}
+
+/**
+ * A replaced stream: the format's own stream shaped after the upstream events `seen`, carrying
+ * the repaired answer, or the fallback message (a block).
+ */
 function blocked(
   exchange: Exchange,
   upstream: Response,
   format: StreamFormat,
   decision: GuardDecision,
   seen: readonly SSEEvent[],
+  repaired?: string,
 ): Outcome {
-  const fallback = format.blockStream(seen, exchange.input.body, exchange.settings.fallbackMessage)
+  const fallback = format.blockStream(
+    seen,
+    exchange.input.body,
+    repaired ?? exchange.settings.fallbackMessage,
+  )
   const response = new Response(fallback, {
     status: upstream.status,
     headers: replacedBodyHeaders(upstream.headers),

@@ -16,11 +16,19 @@ import {
 } from './chat'
 import { logprobsEstimate } from './estimators/logprobs'
 import { sampleCollector, samplingEstimate, type NReply } from './estimators/sampling'
+import { logprobsSentences, samplingSentences } from './estimators/sentences'
 import type { RefusedParameter } from './failures'
 import { givenModels, openAIModels, type JudgeModels } from './models'
 import { JUDGE_SETTINGS, type EstimatorOption, type ReasoningEffort } from './options'
-import { buildPrompt, PROMPT_VERSIONS, type Check, type ConversationTurn } from './prompt'
+import {
+  buildPrompt,
+  PROMPT_VERSIONS,
+  SENTENCE_PROMPT_VERSION,
+  type Check,
+  type ConversationTurn,
+} from './prompt'
 import type { Estimate, Estimator, Failure, JudgeNoScore, JudgeResult, TokenUsage } from './result'
+import { judgedText, splitSentences, type Granularity } from './sentences'
 
 export type { JudgeChatModel } from './chat'
 export type { EstimatorOption, ReasoningEffort } from './options'
@@ -32,8 +40,10 @@ export type {
   JudgeScore,
   LogprobsEstimate,
   SamplingEstimate,
+  SentenceResult,
   TokenUsage,
 } from './result'
+export type { Granularity } from './sentences'
 
 export interface JudgeInput {
   question: string
@@ -56,6 +66,13 @@ export interface JudgeCallOptions {
   signal?: AbortSignal
   /** What to ask. @default 'sufficiency' */
   check?: Check
+  /**
+   * Groundedness: judge the answer whole, or each of its sentences (one line per sentence in one
+   * reply; the answer's score is its lowest sentence's). Past `maxSentences` sentences, the
+   * answer is judged whole and the result says so (`sentenceCount`).
+   * @default 'answer'
+   */
+  granularity?: Granularity
 }
 
 export interface Judge {
@@ -76,6 +93,8 @@ export interface Judge {
    * none, `sampling` from then on. Part of the cache key (absent: `logprobs`).
    */
   readonly currentEstimator?: Estimator
+  /** Sentence granularity: the most sentences judged one by one (part of the cache key). @default 32 */
+  readonly maxSentences?: number
   /** Resolves to a score or a no-score outcome. Never rejects. */
   judge(input: JudgeInput, options?: JudgeCallOptions): Promise<JudgeResult>
 }
@@ -178,6 +197,14 @@ export interface JudgeOptions {
    * 4096 for reasoning models, which think before they answer and are billed for what they use.
    */
   maxOutputTokens?: number
+  /**
+   * Groundedness at sentence granularity: the most sentences of an answer judged one by one,
+   * 1 to 200. The output budget grows with the sentence count (about 5 tokens a line); an answer
+   * with more sentences is judged whole (the result's `sentenceCount` says how many it had).
+   * A `chatModel` passed in keeps its own output budget: give it room for the lines.
+   * @default 32
+   */
+  maxSentences?: number
 }
 
 /**
@@ -296,6 +323,7 @@ export function resolveJudgeOptions(options: JudgeOptions) {
     samplingTemperature: setting('samplingTemperature'),
     reasoningEffort: optional('reasoningEffort'),
     maxOutputTokens: optional('maxOutputTokens'),
+    maxSentences: setting('maxSentences'),
   }
   for (const name of ['apiKey', 'baseURL', 'headers', 'identity'] as const) optional(name)
   if (options.chatModel) checkChatModel(options.chatModel, settings.estimator)
@@ -350,9 +378,9 @@ export function judgeIdentity(
 export function prepareInput(
   check: Check,
   input: JudgeInput,
-):
-  | { ok: true; prompt: JudgePromptMessages }
-  | { ok: false; reason: 'no-question' | 'no-context' | 'no-answer'; message: string } {
+  granularity: Granularity = 'answer',
+  maxSentences: number = JUDGE_SETTINGS.maxSentences.default!,
+): PreparedInput {
   const documents = (typeof input.context === 'string' ? [input.context] : input.context).filter(
     (document) => document.trim() !== '',
   )
@@ -362,15 +390,75 @@ export function prepareInput(
     return { ok: false, reason: 'no-context', message: 'there are no documents to judge' }
   if (check === 'groundedness' && (input.answer ?? '').trim() === '')
     return { ok: false, reason: 'no-answer', message: 'there is no answer to check' }
+  const plan = sentencePlan(check, input.answer, granularity, maxSentences)
   const { messages } = buildPrompt(check, {
     question: input.question,
     documents,
     history: input.history,
     answer: input.answer,
+    ...(plan.lines !== undefined ? { sentences: plan.sentences } : {}),
   })
+  const { sentences: _sentences, ...planned } = plan
   return {
     ok: true,
     prompt: messages.map(({ role, content }): [string, string] => [role, content]),
+    ...planned,
+  }
+}
+
+/**
+ * How an answer is asked about at `granularity`: per sentence (`lines`: how many, `sentences`:
+ * their text as the judge sees it), whole past `maxSentences` (`sentenceCount`), or, for answer
+ * granularity and the sufficiency check, nothing to say. Shared by the judge and the Batch API's
+ * requests, so both number the same sentences.
+ */
+export function sentencePlan(
+  check: Check,
+  answer: string | undefined,
+  granularity: Granularity = 'answer',
+  maxSentences: number = JUDGE_SETTINGS.maxSentences.default!,
+): {
+  granularity?: Granularity
+  lines?: number
+  sentenceCount?: number
+  sentences?: string[]
+} {
+  if (check !== 'groundedness' || granularity !== 'sentence' || answer === undefined) return {}
+  const sentences = splitSentences(answer).map(judgedText)
+  return sentences.length <= maxSentences
+    ? { granularity: 'sentence', lines: sentences.length, sentences }
+    : { granularity: 'answer', sentenceCount: sentences.length }
+}
+
+/** What the judge asks for one input and check, or why it asks nothing. */
+export type PreparedInput =
+  | {
+      ok: true
+      prompt: JudgePromptMessages
+      /** Asked at sentence granularity: judged per sentence, or (past the limit) whole. */
+      granularity?: Granularity
+      /** Per sentence: the number of sentences, so of reply lines. */
+      lines?: number
+      /** Past the limit: the answer's sentence count. */
+      sentenceCount?: number
+    }
+  | { ok: false; reason: 'no-question' | 'no-context' | 'no-answer'; message: string }
+
+/** The version of the prompt a prepared input was asked with. */
+export function promptVersionOf(check: Check, prepared: PreparedInput): string {
+  return prepared.ok && prepared.lines !== undefined
+    ? SENTENCE_PROMPT_VERSION
+    : PROMPT_VERSIONS[check]
+}
+
+/** What a result says of its granularity, for a prepared input asked at sentence granularity. */
+export function granularityOf(
+  prepared: PreparedInput,
+): Pick<JudgeResult, 'granularity' | 'sentenceCount'> {
+  if (!prepared.ok || !prepared.granularity) return {}
+  return {
+    granularity: prepared.granularity,
+    ...(prepared.sentenceCount !== undefined ? { sentenceCount: prepared.sentenceCount } : {}),
   }
 }
 
@@ -393,7 +481,7 @@ export function prepareInput(
  */
 export function createJudge(options: JudgeOptions = {}): Judge {
   const settings = resolveJudgeOptions(options)
-  const { model, timeoutMs, maxRetries, minMass, estimator, samples } = settings
+  const { model, timeoutMs, maxRetries, minMass, estimator, samples, maxSentences } = settings
 
   const models: JudgeModels = options.chatModel
     ? givenModels(options.chatModel)
@@ -459,18 +547,24 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     prompt: Array<[string, string]>,
     budget: Budget,
     tracing: Omit<ChatCall, 'signal'>,
+    /** Per sentence: how many lines the reply has. */
+    lines?: number,
   ): Promise<Estimated> {
     const call = { ...tracing, signal: budget.signal }
     if (which === 'logprobs') {
       const asked = await retrying(budget, maxRetries, () =>
-        askOne(models.logprobs(), prompt, call),
+        askOne(models.logprobs(lines), prompt, call),
       )
       if (!asked.ok) return failed(which, asked.failure)
       const reply = asked.value
-      return { result: logprobsEstimate(reply, minMass), model: reply.model, usage: reply.usage }
+      const result =
+        lines === undefined
+          ? logprobsEstimate(reply, minMass)
+          : logprobsSentences(reply, lines, minMass)
+      return { result, model: reply.model, usage: reply.usage }
     }
     const attempt = sampleCollector(
-      models.sampling(prompt),
+      models.sampling(prompt, lines),
       samples,
       !nNotHonoured.has(model),
       learnN,
@@ -478,7 +572,11 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     const asked = await retrying(budget, maxRetries, () => attempt(call))
     if (!asked.ok) return failed(which, asked.failure)
     const { answers, requests, model: answeredBy, usage } = asked.value
-    return { result: samplingEstimate(answers, requests, minMass), model: answeredBy, usage }
+    const result =
+      lines === undefined
+        ? samplingEstimate(answers, requests, minMass)
+        : samplingSentences(answers, requests, lines, minMass)
+    return { result, model: answeredBy, usage }
   }
 
   async function judge(
@@ -487,25 +585,27 @@ export function createJudge(options: JudgeOptions = {}): Judge {
   ): Promise<JudgeResult> {
     const startedAt = Date.now()
     const check = callOptions.check ?? 'sufficiency'
+    const prepared = prepareInput(check, input, callOptions.granularity, maxSentences)
     const base = () => ({
       check,
       model,
-      promptVersion: PROMPT_VERSIONS[check],
+      promptVersion: promptVersionOf(check, prepared),
       latencyMs: Date.now() - startedAt,
+      ...granularityOf(prepared),
     })
-    const prepared = prepareInput(check, input)
     if (!prepared.ok) return { ...prepared, ...base() }
+    const lines = prepared.lines
 
     const budget = startBudget(timeoutMs, callOptions.signal)
     const prompt = prepared.prompt
     const planned = current()
     const tracing = traced(callOptions)
     try {
-      let estimated = await estimate(planned, prompt, budget, tracing)
+      let estimated = await estimate(planned, prompt, budget, tracing, lines)
       let usage = estimated.usage
       if (estimator === 'auto' && planned === 'logprobs' && withoutLogprobs(estimated)) {
         turnToSampling('it refused "logprobs"')
-        estimated = await estimate('sampling', prompt, budget, tracing)
+        estimated = await estimate('sampling', prompt, budget, tracing, lines)
         usage = addUsage(usage, estimated.usage) // the logprobs request was paid for too
       }
       return {
@@ -538,6 +638,7 @@ export function createJudge(options: JudgeOptions = {}): Judge {
     get currentEstimator() {
       return current()
     },
+    maxSentences,
     judge,
   }
 }

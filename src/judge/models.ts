@@ -8,13 +8,22 @@ import { coerceMessageLikeToMessage } from '@langchain/core/messages'
 import { ChatOpenAI, convertMessagesToCompletionsMessageParams } from '@langchain/openai'
 import { askAll, type ChatCall, type JudgeChatModel, type JudgePromptMessages } from './chat'
 import type { SampleSource } from './estimators/sampling'
-import { isReasoningModel, OUTPUT_TOKENS, type ReasoningEffort } from './options'
+import {
+  isReasoningModel,
+  OUTPUT_TOKENS,
+  sentenceOutputTokens,
+  type ReasoningEffort,
+} from './options'
+import { SENTENCE_LINE_TOKENS } from './sentences'
 
 export interface JudgeModels {
-  /** The model the logprobs estimator asks (`invoke`). */
-  logprobs(): JudgeChatModel
-  /** Where the sampling estimator's answers come from. */
-  sampling(prompt: JudgePromptMessages): SampleSource
+  /**
+   * The model the logprobs estimator asks (`invoke`); with `lines`, one whose output budget holds
+   * that many lines of a per-sentence reply.
+   */
+  logprobs(lines?: number): JudgeChatModel
+  /** Where the sampling estimator's answers come from (`lines`: as for `logprobs`). */
+  sampling(prompt: JudgePromptMessages, lines?: number): SampleSource
 }
 
 /**
@@ -23,10 +32,10 @@ export interface JudgeModels {
  * conversion), so a batched request asks exactly what the online judge asks.
  */
 export interface JudgeRequestBodies {
-  /** The logprobs estimator's request. */
-  logprobs(prompt: JudgePromptMessages): Record<string, unknown>
+  /** The logprobs estimator's request (`lines`: a per-sentence reply of that many lines). */
+  logprobs(prompt: JudgePromptMessages, lines?: number): Record<string, unknown>
   /** The sampling estimator's first request: all N answers at once (`n`). */
-  sampling(prompt: JudgePromptMessages): Record<string, unknown>
+  sampling(prompt: JudgePromptMessages, lines?: number): Record<string, unknown>
 }
 
 export interface OpenAIModelSettings {
@@ -57,9 +66,12 @@ export function thinks(model: string, reasoningEffort?: ReasoningEffort): boolea
  */
 function openAIChatModels(settings: OpenAIModelSettings) {
   const reasoning = thinks(settings.model, settings.reasoningEffort)
-  const budget = (estimator: 'logprobs' | 'sampling') => {
+  const budget = (estimator: 'logprobs' | 'sampling', lines?: number) => {
     const tokens =
-      settings.maxOutputTokens ?? (reasoning ? OUTPUT_TOKENS.reasoning : OUTPUT_TOKENS[estimator])
+      lines !== undefined
+        ? sentenceOutputTokens(lines, SENTENCE_LINE_TOKENS, settings.maxOutputTokens, reasoning)
+        : (settings.maxOutputTokens ??
+          (reasoning ? OUTPUT_TOKENS.reasoning : OUTPUT_TOKENS[estimator]))
     // `@langchain/openai` turns `maxTokens` into `max_completion_tokens` only for the names it
     // knows as reasoning models (the rule of `isReasoningModel`); an Azure deployment or a gateway
     // alias of one would get `max_tokens`, which OpenAI's reasoning models refuse. For those the
@@ -91,24 +103,34 @@ function openAIChatModels(settings: OpenAIModelSettings) {
       },
       ...fields,
     })
-  const sampling = { temperature: settings.samplingTemperature, ...budget('sampling') }
+  const sampling = (lines?: number) => ({
+    temperature: settings.samplingTemperature,
+    ...budget('sampling', lines),
+  })
+  // One model per output budget: the answer-level one, and one per sentence count asked (at most
+  // `maxSentences` of them), each built on first use.
   return {
-    logprobs: once(() =>
+    logprobs: perLines((lines) =>
       build({
         temperature: 0,
-        ...budget('logprobs'),
+        ...budget('logprobs', lines),
         logprobs: true,
         topLogprobs: settings.topLogprobs,
       }),
     ),
-    all: once(() => build({ ...sampling, n: settings.samples })),
-    one: once(() => build(sampling)),
+    all: perLines((lines) => build({ ...sampling(lines), n: settings.samples })),
+    one: perLines((lines) => build(sampling(lines))),
   }
 }
 
-function once<T>(make: () => T): () => T {
-  let made: T | undefined
-  return () => (made ??= make())
+/** `make(lines)`, built once for each `lines` (undefined: the answer-level budget). */
+function perLines<T>(make: (lines?: number) => T): (lines?: number) => T {
+  const made = new Map<number | undefined, T>()
+  return (lines) => {
+    let model = made.get(lines)
+    if (model === undefined) made.set(lines, (model = make(lines)))
+    return model
+  }
 }
 
 /** The judge's `ChatOpenAI` models, as the judge asks them. */
@@ -116,9 +138,9 @@ export function openAIModels(settings: OpenAIModelSettings): JudgeModels {
   const { logprobs, all, one } = openAIChatModels(settings)
   return {
     logprobs,
-    sampling: (prompt) => ({
-      many: (call) => askAll(all(), prompt, call),
-      one: (call) => askAll(one(), prompt, call),
+    sampling: (prompt, lines) => ({
+      many: (call) => askAll(all(lines), prompt, call),
+      one: (call) => askAll(one(lines), prompt, call),
     }),
   }
 }
@@ -138,11 +160,11 @@ export function openAIRequestBodies(settings: OpenAIModelSettings): JudgeRequest
       model: settings.model,
     }),
   })
-  const logprobsParameters = once(() => logprobs().invocationParams({}))
-  const samplingParameters = once(() => all().invocationParams({}))
+  const logprobsParameters = perLines((lines) => logprobs(lines).invocationParams({}))
+  const samplingParameters = perLines((lines) => all(lines).invocationParams({}))
   return {
-    logprobs: (prompt) => body(logprobsParameters, prompt),
-    sampling: (prompt) => body(samplingParameters, prompt),
+    logprobs: (prompt, lines) => body(() => logprobsParameters(lines), prompt),
+    sampling: (prompt, lines) => body(() => samplingParameters(lines), prompt),
   }
 }
 

@@ -49,6 +49,8 @@ export const JUDGE_SETTINGS = {
   reasoningEffort: choice(REASONING_EFFORTS, { env: 'JUDGE_REASONING_EFFORT' }),
   /** The output budget of each answer; by default 1 token (logprobs), 5 (sampling), 4096 (reasoning models). */
   maxOutputTokens: integer(1, 100_000, { env: 'JUDGE_MAX_OUTPUT_TOKENS' }),
+  /** Sentence granularity: the most sentences judged one by one; a longer answer is judged whole. */
+  maxSentences: integer(1, 200, { env: 'JUDGE_MAX_SENTENCES', default: 32 }),
 } satisfies Record<string, Setting<unknown>>
 
 export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
@@ -60,6 +62,7 @@ export const DEFAULT_JUDGE_OPTIONS = Object.freeze({
   estimator: JUDGE_SETTINGS.estimator.default!,
   samples: JUDGE_SETTINGS.samples.default!,
   samplingTemperature: JUDGE_SETTINGS.samplingTemperature.default!,
+  maxSentences: JUDGE_SETTINGS.maxSentences.default!,
 })
 
 /**
@@ -80,3 +83,20 @@ export const OUTPUT_TOKENS = {
   /** Reasoning models think first; they are billed for what they use, not for the budget. */
   reasoning: 4096,
 } as const
+
+/**
+ * The output budget of a reply of one line per sentence (`lines` of them, each about
+ * `SENTENCE_LINE_TOKENS` tokens): at least that, or `maxOutputTokens` when it is larger; a
+ * reasoning model gets it on top of its thinking budget.
+ */
+export function sentenceOutputTokens(
+  lines: number,
+  lineTokens: number,
+  maxOutputTokens: number | undefined,
+  reasoning: boolean,
+): number {
+  const answer = lines * lineTokens
+  return reasoning
+    ? (maxOutputTokens ?? OUTPUT_TOKENS.reasoning) + answer
+    : Math.max(maxOutputTokens ?? 0, answer)
+}

@@ -9,10 +9,20 @@ import { ConfigurationError } from '../errors'
 import { replyFromCompletion } from './chat'
 import { logprobsEstimate } from './estimators/logprobs'
 import { samplingEstimate } from './estimators/sampling'
+import { logprobsSentences, samplingSentences } from './estimators/sentences'
 import { classifyFailure } from './failures'
-import { judgeIdentity, prepareInput, resolveJudgeOptions, type JudgeOptions } from './judge'
+import {
+  granularityOf,
+  judgeIdentity,
+  prepareInput,
+  promptVersionOf,
+  resolveJudgeOptions,
+  sentencePlan,
+  type JudgeOptions,
+} from './judge'
 import { openAIRequestBodies } from './models'
-import { PROMPT_VERSIONS, type Check } from './prompt'
+import { PROMPT_VERSIONS, SENTENCE_PROMPT_VERSION, type Check } from './prompt'
+import type { Granularity } from './sentences'
 import type { Estimator, JudgeNoScore, JudgeResult } from './result'
 import type { JudgeInput } from './judge'
 
@@ -32,8 +42,12 @@ export interface JudgeRequests {
     input: JudgeInput,
     check: Check,
   ): { ok: true; body: Record<string, unknown> } | { ok: false; result: JudgeNoScore }
-  /** The result of a 200 reply's body, scored by the online judge's estimators. */
-  read(check: Check, completion: unknown): JudgeResult
+  /**
+   * The result of a 200 reply's body, scored by the online judge's estimators. `answer`: the
+   * answer the request asked about (per sentence, its sentences are counted again, as the request
+   * numbered them).
+   */
+  read(check: Check, completion: unknown, answer?: string): JudgeResult
   /**
    * The result of a request the provider answered with an error status (`body` its error
    * object): the online judge's reason code for that status, never the provider's own text.
@@ -54,14 +68,18 @@ function apiError(status: number, body: unknown): Error {
  * which a batch submitted in advance cannot; and only models built from settings (the Batch
  * API takes chat-completions bodies, not a LangChain model).
  */
-export function createJudgeRequests(options: JudgeOptions): JudgeRequests {
+export function createJudgeRequests(
+  options: JudgeOptions,
+  /** Groundedness per answer, or per sentence (one request each, one line per sentence). */
+  granularity: Granularity = 'answer',
+): JudgeRequests {
   if (options.chatModel)
     throw new ConfigurationError(
       'RAG Guard judge requests: a "chatModel" cannot be sent through the Batch API; give the model by name',
       'chatModel',
     )
   const settings = resolveJudgeOptions(options)
-  const { estimator, model, minMass, samples } = settings
+  const { estimator, model, minMass, samples, maxSentences } = settings
   if (estimator === 'auto')
     throw new ConfigurationError(
       'the Batch API needs the estimator chosen in advance: use --estimator logprobs or --estimator sampling (auto decides from each reply)',
@@ -73,39 +91,64 @@ export function createJudgeRequests(options: JudgeOptions): JudgeRequests {
     baseURL: options.baseURL,
     headers: options.headers,
   })
-  const base = (check: Check) => ({
-    check,
-    model,
-    promptVersion: PROMPT_VERSIONS[check],
-    // A batched request has no latency of its own: the batch's window is what it took.
-    latencyMs: 0,
-  })
+  const base = (check: Check, answer?: string) => {
+    const plan = sentencePlan(check, answer, granularity, maxSentences)
+    return {
+      check,
+      model,
+      promptVersion: plan.lines !== undefined ? SENTENCE_PROMPT_VERSION : PROMPT_VERSIONS[check],
+      // A batched request has no latency of its own: the batch's window is what it took.
+      latencyMs: 0,
+      ...(plan.granularity ? { granularity: plan.granularity } : {}),
+      ...(plan.sentenceCount !== undefined ? { sentenceCount: plan.sentenceCount } : {}),
+    }
+  }
 
   return {
     model,
     identity: judgeIdentity(options, settings),
     estimator,
     samples,
-    promptVersions: PROMPT_VERSIONS,
+    // Per sentence, groundedness is asked with its own prompt: a batch state of the other
+    // granularity is refused as another judge's.
+    promptVersions:
+      granularity === 'sentence'
+        ? { ...PROMPT_VERSIONS, groundedness: SENTENCE_PROMPT_VERSION }
+        : PROMPT_VERSIONS,
     request(input, check) {
-      const prepared = prepareInput(check, input)
-      if (!prepared.ok) return { ok: false, result: { ...prepared, ...base(check) } }
-      return { ok: true, body: bodies[estimator](prepared.prompt) }
+      const prepared = prepareInput(check, input, granularity, maxSentences)
+      if (!prepared.ok)
+        return {
+          ok: false,
+          result: {
+            ...prepared,
+            ...base(check),
+            promptVersion: promptVersionOf(check, prepared),
+            ...granularityOf(prepared),
+          },
+        }
+      return { ok: true, body: bodies[estimator](prepared.prompt, prepared.lines) }
     },
-    read(check, completion) {
+    read(check, completion, answer) {
       let reply
       try {
         reply = replyFromCompletion(completion)
       } catch (error) {
         const { retryable: _retryable, retryAfterMs: _wait, ...failure } = classifyFailure(error)
-        return { ok: false, estimator, ...failure, ...base(check) }
+        return { ok: false, estimator, ...failure, ...base(check, answer) }
       }
+      const lines = sentencePlan(check, answer, granularity, maxSentences).lines
+      const answers = reply.answers.slice(0, samples)
       const estimate =
-        estimator === 'logprobs'
-          ? logprobsEstimate(reply, minMass)
-          : samplingEstimate(reply.answers.slice(0, samples), 1, minMass)
+        lines === undefined
+          ? estimator === 'logprobs'
+            ? logprobsEstimate(reply, minMass)
+            : samplingEstimate(answers, 1, minMass)
+          : estimator === 'logprobs'
+            ? logprobsSentences(reply, lines, minMass)
+            : samplingSentences(answers, 1, lines, minMass)
       return {
-        ...base(check),
+        ...base(check, answer),
         model: reply.model ?? model,
         ...(reply.usage ? { usage: reply.usage } : {}),
         ...estimate,

@@ -1,9 +1,10 @@
-import type { Check } from './prompt'
 /**
  * What a judge call gives: a score, from one of two estimators of P(True), or a no-score outcome
  * with a reason. Shared by the judge, its estimators and everything that reads their results.
  */
+import type { Check } from './prompt'
 import type { LogprobScore, ScoringFailureReason } from './scoring'
+import type { Granularity } from './sentences'
 
 /**
  * How P(True) was estimated: from the first token's `top_logprobs` (one request, one token), or
@@ -42,6 +43,8 @@ export type JudgeFailureReason =
   | 'no-question'
   /** The groundedness check had no answer to check. */
   | 'no-answer'
+  /** Sentence granularity: the judge's reply had no line for a sentence, or its lines were out of order. */
+  | 'missing-sentence-answer'
   /** There were no documents to judge. */
   | 'no-context'
 
@@ -61,7 +64,37 @@ export interface JudgeResultBase {
   latencyMs: number
   /** Tokens of every request that made up the result (all samples' requests, for sampling). */
   usage?: TokenUsage
+  /**
+   * Groundedness asked per sentence (`granularity: 'sentence'`): `sentence` when it was judged so
+   * (`sentences` holds each one's result); `answer` when the answer had more sentences than
+   * `maxSentences` and was judged whole (`sentenceCount` says how many).
+   */
+  granularity?: Granularity
+  /** Each sentence's result, in order (sentence granularity). */
+  sentences?: SentenceResult[]
+  /** The answer's sentence count, when it passed `maxSentences` and was judged whole. */
+  sentenceCount?: number
 }
+
+/**
+ * One sentence's result: its P(True) read at its line's answer token (logprobs) or counted over
+ * the samples' lines (sampling), by the same rules as an answer's; or why it has none.
+ */
+export type SentenceResult = { sentence: number } & (
+  | {
+      ok: true
+      score: number
+      pTrue: number
+      pFalse: number
+      mass: number
+      /** Logprobs: the token read at the sentence's answer position. */
+      token?: string
+      /** Sampling: how many samples' lines said True and False. */
+      trueCount?: number
+      falseCount?: number
+    }
+  | { ok: false; reason: JudgeFailureReason; message: string; token?: string; mass?: number }
+)
 
 /** A score read from the first token's `top_logprobs` (see `scoreLogprobs`). */
 export type LogprobsEstimate = Extract<LogprobScore, { ok: true }> & { estimator: 'logprobs' }

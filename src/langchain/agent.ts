@@ -13,6 +13,7 @@ import { createMiddleware } from 'langchain'
 import * as z from 'zod'
 import { readLimits } from '../guard/extract'
 import { combinedDecision } from '../guard/decision'
+import { repairedText, repairOf } from '../guard/repair'
 import type { Check } from '../judge/prompt'
 import { cacheScope, decideTurn, promptVersionOf } from './decide'
 import { answerDigest, StateSeal, turnDigest, type RagGuardAgentState } from './agent-state'
@@ -22,6 +23,7 @@ import {
   checkPart,
   combinedVerdict,
   enforcesBlock,
+  repairOfVerdict,
   RAG_GUARD_KEY,
   RagGuardBlockedError,
   verdictOf,
@@ -124,6 +126,8 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
         // The node's run, where LangChain keeps it (AsyncLocalStorage): the judge call is its child.
         callbacks: AsyncLocalStorageProviderSingleton.getRunnableConfig()?.callbacks,
         signal: runtime.signal,
+        // The final AI message can still be replaced by its repaired text.
+        repairable: answer !== undefined,
       },
       answer,
       checks,
@@ -131,14 +135,14 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
     // With several checks the verdict names its parts, even when only one was asked so far.
     const whole =
       several && !decision.checks ? combinedDecision([[checks[0]!, decision]]) : decision
-    const applied = enforcesBlock(whole)
+    const applied = enforcesBlock(whole) || repairOf(whole) !== undefined
     return verdictOf(whole, { applied, documents, promptVersion })
   }
 
   /** Hands out the turn's verdict: to `onVerdict`, and, blocked with `exitBehavior: 'error'`, thrown. */
   function report(verdict: RagGuardVerdict): RagGuardVerdict {
     settings.onVerdict?.(verdict)
-    if (verdict.applied && settings.exitBehavior === 'error')
+    if (enforcesBlock(verdict) && settings.exitBehavior === 'error')
       throw new RagGuardBlockedError(verdict)
     return verdict
   }
@@ -214,11 +218,17 @@ export function ragGuardMiddleware(options: RagGuardMiddlewareOptions) {
           ],
           { mode: settings.mode, applied: false, documents: verdict.documents },
         )
-        verdict.applied = enforcesBlock(verdict)
+        verdict.applied = enforcesBlock(verdict) || repairOfVerdict(verdict) !== undefined
       }
       report(verdict)
-      // A block replaces the answer the model wrote (the message keeps its id).
-      const content = verdict.applied ? settings.fallbackMessage : answer.content
+      // A block replaces the answer the model wrote (the message keeps its id); a repair, with
+      // the answer less its unsupported sentences.
+      const repair = repairOfVerdict(verdict)
+      const content = repair
+        ? repairedText(answer.text, repair.removed)
+        : verdict.applied
+          ? settings.fallbackMessage
+          : answer.content
       const through =
         found.at(-1)?.id ?? (found.length > 0 ? `tool-result-${found.length}` : undefined)
       const ragGuard = await seal.sealed({

@@ -47,6 +47,11 @@ export class ChainStream<Output> {
     this.#opened = open(stopped).then((chunks) => (this.#chunks = chunks[Symbol.asyncIterator]()))
   }
 
+  /** The answer read so far (the whole answer once the chain has ended), when a check needs it. */
+  get answer(): string {
+    return this.#answer
+  }
+
   /** The judgement, once started. */
   get decided(): Promise<Decided> | undefined {
     return this.#judgement?.decided

@@ -18,6 +18,7 @@ import {
 } from '../guard/decision'
 import { boundedQuestion, type Question } from '../guard/extract'
 import { createJudging, type Judging } from '../guard/judging'
+import { repairDecision } from '../guard/repair'
 import type { Judge } from '../judge/judge'
 import type { Check } from '../judge/prompt'
 import type { LangChainSettings } from './options'
@@ -30,6 +31,11 @@ export interface Turn {
   /** The callbacks of the run the judge call belongs to: tracing shows it as its child. */
   callbacks?: Callbacks
   signal?: AbortSignal
+  /**
+   * Whether a groundedness block may become a repair (`onUngrounded: 'repair'`): where the answer
+   * can still be replaced by its repaired text (the agent's final message, a chain's `invoke`).
+   */
+  repairable?: boolean
 }
 
 export interface Decided {
@@ -64,6 +70,7 @@ export class TurnJudgement {
   readonly #judging: Judging
   readonly #scope: string
   readonly #signal: AbortSignal
+  readonly #repair: boolean
   /** The question and its documents, within the judge's limits; undefined when the decision was made without them. */
   readonly #input: { question: Question; context: BoundedContext } | undefined
   /** The decision, once every check (or an enforced block) has decided. */
@@ -75,6 +82,7 @@ export class TurnJudgement {
     this.#parts = new CheckParts({ mode: settings.mode, checks }, this.#pending)
     this.#judging = createJudging(tracedJudge(settings.judge, turn.callbacks), settings.cache)
     this.#scope = turn.scope
+    this.#repair = settings.onUngrounded === 'repair' && turn.repairable === true
     this.#signal = turn.signal
       ? AbortSignal.any([turn.signal, this.#stop.signal])
       : this.#stop.signal
@@ -128,16 +136,23 @@ export class TurnJudgement {
 
   #start(check: Check, answer?: string): void {
     const { question, context } = this.#input!
+    const grounded = check === 'groundedness'
+    const decision = decideCheck(this.#settings, this.#judging, question, context, {
+      check,
+      answer,
+      ...(grounded ? { granularity: this.#settings.groundednessGranularity } : {}),
+      scope: this.#scope,
+      signal: this.#signal,
+      // No runtime to keep alive here: the cache write runs on its own (it never rejects).
+      defer: (work) => void work.catch(() => {}),
+    })
     this.#parts.add(
       check,
-      decideCheck(this.#settings, this.#judging, question, context, {
-        check,
-        answer,
-        scope: this.#scope,
-        signal: this.#signal,
-        // No runtime to keep alive here: the cache write runs on its own (it never rejects).
-        defer: (work) => void work.catch(() => {}),
-      }),
+      grounded && this.#repair
+        ? Promise.resolve(decision).then((decided) =>
+            repairDecision(decided, this.#settings.groundednessThresholds),
+          )
+        : decision,
     )
   }
 }

@@ -19,5 +19,6 @@ export {
   RagGuardBlockedError,
   type GuardCheck,
   type RagGuardVerdict,
+  type RagGuardSentence,
 } from './verdict'
 export { JUDGE_RUN_NAME } from '../judge/judge'

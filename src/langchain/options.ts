@@ -12,11 +12,13 @@ import {
   GUARD_SETTINGS,
   resolveChecks,
   type CacheScope,
+  type OnUngrounded,
   type RagGuardOptions,
   type StreamMode,
 } from '../guard/options'
 import type { VerdictCache } from '../judge/cache'
 import type { Check } from '../judge/prompt'
+import type { Granularity } from '../judge/sentences'
 import { createJudge, type Judge, type JudgeOptions } from '../judge/judge'
 import { check, choice, custom, type Setting } from '../settings'
 import type { RagGuardVerdict } from './verdict'
@@ -62,6 +64,8 @@ export const SHARED_SETTINGS = [
   'flagBelow',
   'groundednessBlockBelow',
   'groundednessFlagBelow',
+  'groundednessGranularity',
+  'onUngrounded',
   'mode',
   'onError',
   'onUnjudgeable',
@@ -86,6 +90,8 @@ export interface RagGuardLangChainOptions extends Pick<
   | 'flagBelow'
   | 'groundednessBlockBelow'
   | 'groundednessFlagBelow'
+  | 'groundednessGranularity'
+  | 'onUngrounded'
   | 'mode'
   | 'onError'
   | 'onUnjudgeable'
@@ -146,6 +152,9 @@ export interface LangChainSettings extends DecisionPolicy, InputLimits {
   judge: Judge
   /** The checks, each once: sufficiency before the answer, groundedness once it is complete. */
   checks: readonly Check[]
+  groundednessGranularity: Granularity
+  /** `repair`: the final AI message (agent) or the chain's answer (`invoke`, a held stream) loses its unsupported sentences. */
+  onUngrounded: OnUngrounded
   cache?: VerdictCache
   fallbackMessage: string
   cacheScope: CacheScope
@@ -215,6 +224,8 @@ function resolveShared(owner: string, options: RagGuardLangChainOptions): LangCh
   return {
     judge: isJudge(options.judge) ? options.judge : createJudge(options.judge),
     ...resolveChecks(owner, options),
+    groundednessGranularity: option('groundednessGranularity'),
+    onUngrounded: option('onUngrounded'),
     mode: option('mode'),
     onError: option('onError'),
     onUnjudgeable: option('onUnjudgeable'),

@@ -10,6 +10,7 @@
 import type { CallbackManagerForChainRun } from '@langchain/core/callbacks/manager'
 import { patchConfig, Runnable, type RunnableConfig } from '@langchain/core/runnables'
 import { readLimits } from '../guard/extract'
+import { repairedText, repairOf } from '../guard/repair'
 import {
   answerText,
   blockedChunks,
@@ -92,6 +93,8 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     context: ReturnType<typeof chainContext>,
     config: RunnableConfig,
     runManager?: CallbackManagerForChainRun,
+    /** The answer can still be replaced by its repaired text (`invoke`, a held stream). */
+    repairable = false,
   ): Judgement {
     return new TurnJudgement(this.#settings, {
       question: chainQuestion(this.#settings, input),
@@ -99,6 +102,7 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
       scope: cacheScope(this.#settings, { configurable: config.configurable }),
       callbacks: runManager?.getChild('rag-guard:judge'),
       signal: config.signal,
+      repairable,
     })
   }
 
@@ -123,7 +127,7 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     // Documents in the input: the judge runs while the chain generates.
     const early =
       settings.context.in === 'input'
-        ? this.#judge(input, chainContext(settings, input, this.#limits), config, runManager)
+        ? this.#judge(input, chainContext(settings, input, this.#limits), config, runManager, true)
         : undefined
     let output: Output
     try {
@@ -136,14 +140,23 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
       throw error
     }
     const judgement =
-      early ?? this.#judge(input, chainContext(settings, output, this.#limits), config, runManager)
+      early ??
+      this.#judge(input, chainContext(settings, output, this.#limits), config, runManager, true)
     // The answer is complete: groundedness, if it is a check, starts now.
-    judgement.answer(answerText(settings, output))
+    const answer = answerText(settings, output)
+    judgement.answer(answer)
     const decided = await judgement.decided
-    const applied = enforcesBlock(decided.decision)
+    // Repair: the answer less its unsupported sentences, where "answer" points.
+    const repair = settings.mode === 'enforce' ? repairOf(decided.decision) : undefined
+    const repaired =
+      repair && answer !== undefined
+        ? blockedOutput(settings, output, repairedText(answer, repair.removed))
+        : undefined
+    // (A repair that cannot be made is a block.)
+    const applied = enforcesBlock(decided.decision) || repair !== undefined
     const verdict = this.#verdict(decided, applied)
-    let result: unknown = output
-    if (applied) {
+    let result: unknown = repaired ?? output
+    if (applied && repaired === undefined) {
       result = blockedOutput(settings, output, settings.fallbackMessage)
       if (result === undefined) {
         throw new RagGuardBlockedError(
@@ -170,7 +183,9 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
           signal,
         }),
       config.signal,
-      (context) => this.#judge(input, context, config, runManager),
+      // Hold mode keeps every chunk until the verdict: a repair can still replace the answer (in
+      // shadow mode, the verdict says what it would have done).
+      (context) => this.#judge(input, context, config, runManager, settings.streamMode === 'hold'),
       (chunk) =>
         chunkHasContext(settings, chunk) ? chainContext(settings, chunk, this.#limits) : undefined,
       settings.checks.includes('groundedness') ? (chunk) => answerText(settings, chunk) : undefined,
@@ -235,7 +250,10 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
         pending = stream.next()
       }
     }
-    const blocks = enforcesBlock(decided.decision)
+    // Repair: the held answer's chunks become one carrying the answer less its unsupported
+    // sentences (the groundedness check decides once the chain has ended: every chunk is held).
+    const repair = repairOf(decided.decision)
+    const blocks = enforcesBlock(decided.decision) || repair !== undefined
     if (blocks && held.length === 0 && !ended && !settings.answer) {
       // The shape of the output (a text, an object) shows in its first chunk.
       const step = await pending
@@ -246,8 +264,10 @@ export class RagGuardRunnable<Input = unknown, Output = unknown> extends Runnabl
     if (blocks) {
       pending.catch(() => {})
       stream.stop()
-      for (const chunk of blockedChunks(settings, held, settings.fallbackMessage))
-        yield chunk as Guarded<Output>
+      const replacement = repair
+        ? repairedText(stream.answer, repair.removed)
+        : settings.fallbackMessage
+      for (const chunk of blockedChunks(settings, held, replacement)) yield chunk as Guarded<Output>
     } else {
       for (const chunk of held) yield chunk as Guarded<Output>
       if (!ended) {

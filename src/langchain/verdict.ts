@@ -22,7 +22,7 @@ export interface RagGuardVerdict {
   check: GuardCheck
   /** P(True), when there is a score (a judge's, or `noDocumentsScore`). */
   score?: number
-  /** Why the verdict did not come from a judge's score (a reason code of the README's table). */
+  /** Why the verdict did not come from a judge's score (a reason code of docs/reference/responses.md). */
   reason?: GuardReason
   /** What went wrong, when there is a reason. */
   message?: string
@@ -38,11 +38,27 @@ export interface RagGuardVerdict {
   /** How many documents the judge was given. */
   documents: number
   /**
+   * Groundedness per sentence (`groundednessGranularity: 'sentence'`): each sentence's score
+   * (or the reason it has none), numbered from 1; the verdict's score is the lowest.
+   */
+  sentences?: RagGuardSentence[]
+  /** `onUngrounded: 'repair'`: the sentences removed from the answer, and how many it had. */
+  repaired?: { removed: number[]; sentences: number }
+  /**
    * With several checks: each check's own verdict, score and reason, for the checks that were
    * asked (in enforce mode, a block decides before a later check is asked). The verdict above is
    * the most severe of them.
    */
   checks?: Partial<Record<GuardCheck, RagGuardCheckVerdict>>
+}
+
+/** One sentence's score, or why it has none. */
+export interface RagGuardSentence {
+  sentence: number
+  /** The sentence's own verdict by the groundedness thresholds (or its reason's policy). */
+  verdict: Verdict
+  score?: number
+  reason?: GuardReason
 }
 
 /** One check's own part of a verdict with several checks. */
@@ -75,6 +91,8 @@ function checkVerdictOf(
     ...(decision.cache ? { cache: decision.cache } : {}),
     ...(decision.truncated ? { truncated: true } : {}),
     promptVersion: judge?.promptVersion ?? promptVersion(check),
+    ...(decision.sentences ? { sentences: decision.sentences.map((part) => ({ ...part })) } : {}),
+    ...(decision.repaired ? { repaired: decision.repaired } : {}),
   }
 }
 
@@ -129,6 +147,17 @@ export function checkPart(verdict: RagGuardVerdict): RagGuardCheckVerdict {
   delete part.checks
   return part
 }
+
+/**
+ * The repair a verdict asks for, when it is enforced and nothing blocked: its own, or its
+ * groundedness check's.
+ */
+export const repairOfVerdict = (
+  verdict: Pick<RagGuardVerdict, 'verdict' | 'mode' | 'repaired' | 'checks'>,
+): RagGuardVerdict['repaired'] =>
+  verdict.mode === 'enforce' && verdict.verdict !== 'block'
+    ? (verdict.repaired ?? verdict.checks?.groundedness?.repaired)
+    : undefined
 
 /** Whether a decision (or a verdict) changes what goes out: a block, enforced. */
 export const enforcesBlock = (decision: Pick<GuardDecision, 'verdict' | 'mode'>): boolean =>

@@ -263,8 +263,8 @@ export function createReviewApp(options: ReviewAppOptions): Hono<ReviewEnv> {
       c,
       <MessagePage title="No decision store" session={c.var.session}>
         <p data-field="no-store">
-          Decisions are not stored: bind a D1 database as GUARD_DB and apply the migrations (README,
-          "Review and label").
+          Decisions are not stored: bind a D1 database as GUARD_DB and apply the migrations
+          (docs/calibrate.md, "Turn on the decision store").
         </p>
       </MessagePage>,
       404,

@@ -1,7 +1,7 @@
 /**
  * Every decision as one Workers Analytics Engine data point, when a dataset is bound as
  * `GUARD_METRICS`: for traffic past what D1's rollups should take, or to chart the guard in the
- * operator's own dashboard (Grafana, any SQL client) through the SQL API. README, "Analytics
+ * operator's own dashboard (Grafana, any SQL client) through the SQL API. docs/operate.md, "Analytics
  * Engine", has the queries that draw the overview's charts.
  *
  * The layout is a contract (queries name `blob3`, `double1`): add at the end, never reorder.

@@ -7,6 +7,7 @@
  * Shaping the rows into what the charts draw (series per slot, percentiles, the changes of
  * settings) is pure, and kept apart from the SQL.
  */
+import { REASON_POLICY, type GuardReason } from '../guard/decision'
 import type { Thresholds } from '../guard/policy'
 import { CHECKS, isCheck, type Check } from './checks'
 import {
@@ -254,7 +255,8 @@ export function overviewView(rows: OverviewRows, axis: TimeAxis): OverviewView {
     if (!series) continue
     series.values[row.slot]! += row.n
     total += row.n
-    if (row.reason === '') continue
+    // A repaired answer was scored: it counts as the flag it is, not as unjudged.
+    if (row.reason === '' || REASON_POLICY[row.reason as GuardReason] === 'onUngrounded') continue
     let values = reasons.get(row.reason)
     if (!values) reasons.set(row.reason, (values = zeros(axis.slots)))
     values[row.slot]! += row.n

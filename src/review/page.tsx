@@ -5,6 +5,7 @@
  * the traffic is escaped by the JSX runtime; the Content-Security-Policy forbids scripts anyway.
  */
 import type { Child, FC } from 'hono/jsx'
+import { splitSentences } from '../judge/sentences'
 import { LABEL_WORDS, recordCheck, type Check } from './checks'
 import { OVERVIEW_CSS } from './charts'
 import {
@@ -54,6 +55,11 @@ td.verdict { white-space: nowrap; }
 .columns { display: grid; grid-template-columns: minmax(0, 3fr) minmax(300px, 2fr); gap: 20px; }
 .panel { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; margin-bottom: 16px; }
 .text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
+.sentence { border-bottom: 2px solid var(--line); }
+.sentence.flag { border-bottom: 2px dashed var(--flag); }
+.sentence.block { border-bottom: 3px double var(--block); background: #fbeae7; }
+.sentence .tag { font-size: 11px; color: var(--muted); white-space: nowrap; }
+.sentence.block .tag { color: var(--block); font-weight: 600; }
 ol.documents { padding-left: 22px; margin: 0; } ol.documents li { margin-bottom: 8px; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 12px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
@@ -484,6 +490,79 @@ function notStored(content: string, what: string): string {
     : `No ${what} in this decision.`
 }
 
+interface SentenceView {
+  sentence: number
+  verdict?: string
+  score?: number
+  reason?: string
+}
+
+/** The per-sentence groundedness of a record (its own, or its groundedness check's), if any. */
+function sentenceViews(record: Record<string, unknown>) {
+  const checks = record.checks as Record<string, Record<string, unknown>> | undefined
+  const grounded = checks?.groundedness ?? record
+  const sentences = grounded.sentences as SentenceView[] | undefined
+  const repaired = grounded.repaired as { removed?: number[] } | undefined
+  return sentences ? { sentences, removed: new Set(repaired?.removed ?? []) } : undefined
+}
+
+/** A sentence's tag: its number, score (or reason), and in words whether it is supported. */
+function sentenceTag(view: SentenceView | undefined, removed: boolean, index: number): string {
+  if (!view) return `[${index}: not judged]`
+  const value = view.score !== undefined ? score(view.score) : (view.reason ?? 'no score')
+  const word =
+    view.verdict === 'block'
+      ? 'unsupported'
+      : view.verdict === 'flag'
+        ? 'doubtful'
+        : view.verdict === 'pass'
+          ? 'supported'
+          : ''
+  return `[${index}: ${value}${word ? ` ${word}` : ''}${removed ? ', removed' : ''}]`
+}
+
+/**
+ * The answer with each sentence's score after it, for a groundedness check judged per sentence:
+ * unsupported sentences underlined twice and tagged in words (readable without colour); without
+ * the answer's text, the scores alone.
+ */
+const SentenceAnswer: FC<{ decision: DecisionDetail; record: Record<string, unknown> }> = ({
+  decision,
+  record,
+}) => {
+  const views = sentenceViews(record)
+  if (!views) return <Content decision={decision} what="answer" />
+  const byNumber = new Map(views.sentences.map((view) => [view.sentence, view]))
+  const text = decision.answer
+  return (
+    <div data-field="sentences">
+      {text !== null ? (
+        <p class="text">
+          {splitSentences(text).map(({ index, text: sentence }) => {
+            const view = byNumber.get(index)
+            return (
+              <span class={`sentence ${view?.verdict ?? ''}`} data-sentence={index}>
+                {sentence.trimEnd()}{' '}
+                <span class="tag">{sentenceTag(view, views.removed.has(index), index)}</span>
+                {sentence.slice(sentence.trimEnd().length)}
+              </span>
+            )
+          })}
+        </p>
+      ) : (
+        <>
+          <p class="muted">{notStored(decision.content, 'answer')}</p>
+          <ol>
+            {views.sentences.map((view) => (
+              <li>{sentenceTag(view, views.removed.has(view.sentence), view.sentence)}</li>
+            ))}
+          </ol>
+        </>
+      )}
+    </div>
+  )
+}
+
 /** "item 2 of 3" for a batch's item (its record says which); undefined otherwise. */
 function batchItem(value: unknown): string | undefined {
   const item = value as { index?: unknown; size?: unknown } | undefined
@@ -571,7 +650,7 @@ export const DetailPage: FC<{
           </section>
           <section class="panel">
             <h3>Answer</h3>
-            <Content decision={decision} what="answer" />
+            <SentenceAnswer decision={decision} record={record} />
           </section>
         </div>
         <div>

@@ -21,6 +21,9 @@
  *   npm run bench -- --quick              fewer requests and rounds, no 10,000-event stream (~2 min)
  *   npm run bench -- --only cpu,streams   some phases
  *   npm run bench -- --breakdown          also the guard with one thing off at a time (cpu phase)
+ *   npm run bench -- --baseline old/worker.js   also a guard bundle built elsewhere, in the same rounds
+ *   npm run bench -- --only cpu --rounds 5      more rounds of the cpu phase
+ *   npm run bench -- --only ops           single operations only (what --breakdown adds at its end)
  *   npm run bench -- --seed 7 --verbose   another seed; every measurement as it is taken
  *
  * Loopback only. Numbers from a laptop or a CI machine are not Cloudflare's edge: they compare
@@ -32,7 +35,7 @@ import { join } from 'node:path'
 import { buildBundleAsync, ROOT } from '../support/local-worker'
 import { bundleBreakdown } from './lib/bundle-breakdown'
 import type { BenchContext, BenchOptions, Bundle, Bundles, Row } from './lib/context'
-import { runCpuPhase } from './lib/cpu-phase'
+import { runCpuPhase, runOperationCosts } from './lib/cpu-phase'
 import { runLatencyPhase } from './lib/latency-phase'
 import { monitorMachineLoad } from './lib/machine-load'
 import { startStubProcess } from './lib/stub-process'
@@ -41,7 +44,7 @@ import { runStartupPhase } from './lib/startup-phase'
 import { runStreamPhase } from './lib/stream-phase'
 import { startCpuTargets } from './lib/targets'
 
-const PHASES = ['cpu', 'streams', 'memory', 'bundle', 'latency'] as const
+const PHASES = ['cpu', 'ops', 'streams', 'memory', 'bundle', 'latency'] as const
 type Phase = (typeof PHASES)[number]
 
 function parseArguments(argv: string[]): BenchOptions & { phases: Phase[] } {
@@ -63,6 +66,8 @@ function parseArguments(argv: string[]): BenchOptions & { phases: Phase[] } {
     verbose: argv.includes('--verbose'),
     concurrency: Number(value('concurrency') ?? 8),
     cacheSimulator: !argv.includes('--no-cache-simulator'),
+    baseline: value('baseline'),
+    rounds: value('rounds') === undefined ? undefined : Number(value('rounds')),
   }
 }
 
@@ -103,11 +108,11 @@ async function main(): Promise<void> {
     // Only the Workers the chosen phases need.
     const need = {
       guard: true,
-      passthrough: has('cpu') || has('streams') || has('memory'),
-      floorChatOpenAI: has('cpu') || has('bundle') || has('memory'),
+      passthrough: has('cpu') || has('streams') || has('memory') || has('latency'),
+      floorChatOpenAI: has('cpu') || has('bundle') || has('memory') || has('latency'),
       floorFetch: has('cpu'),
       streamLab: has('streams'),
-      opLab: has('cpu') && options.breakdown,
+      opLab: (has('cpu') && options.breakdown) || has('ops'),
     }
     const workers = {
       passthrough: 'passthrough.toml',
@@ -181,6 +186,10 @@ async function main(): Promise<void> {
       } finally {
         await targets.dispose()
       }
+    }
+    if (has('ops') && !(has('cpu') && options.breakdown)) {
+      step('ops: single operations of the request path (op-lab Worker)')
+      await runOperationCosts(context)
     }
     if (has('memory')) {
       step('memory: 32 concurrent requests with 1 MB contexts')

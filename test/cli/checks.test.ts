@@ -641,7 +641,7 @@ describe('end to end: the HaluEval sample with the stand-in model', { timeout: 1
     ]
     const text = await ragGuard([...args, '--report', 'report.html'], directory, standIn.baseURL)
     expect(text.code).toBe(0)
-    // The figures the README shows (the stand-in is deterministic).
+    // The figures docs/calibrate.md shows (the stand-in is deterministic).
     expect(text.stdout).toContain(
       'RAG Guard calibration of groundedness: 200 labeled examples (100 grounded, 100 hallucinated) from rag-guard eval',
     )
@@ -709,26 +709,26 @@ describe('end to end: the HaluEval sample with the stand-in model', { timeout: 1
 })
 
 describe('the documentation lists every option', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  const reference = readFileSync(join(ROOT, 'docs/reference/cli.md'), 'utf8')
   const section = (heading: string) => {
-    const start = readme.indexOf(`\n${heading}\n`)
+    const start = reference.indexOf(`\n${heading}\n`)
     expect(start, heading).toBeGreaterThan(-1)
-    const rest = readme.slice(start + heading.length + 2)
+    const rest = reference.slice(start + heading.length + 2)
     return rest.slice(0, rest.search(/\n#{1,4} /))
   }
 
-  it('eval: in the README’s table and in --help', () => {
-    const table = section('### `rag-guard eval <data.jsonl>`')
+  it('eval: in the CLI reference’s table and in --help', () => {
+    const table = section('## `rag-guard eval <data.jsonl>`')
     for (const name of Object.keys(EVAL_OPTIONS)) {
-      expect(table, `--${name} in the README`).toContain(`\`--${name}`)
+      expect(table, `--${name} in the CLI reference`).toContain(`\`--${name}`)
       expect(USAGE, `--${name} in --help`).toContain(`--${name}`)
     }
   })
 
-  it('calibrate: in the README’s section and in --help', () => {
-    const text = section('### `rag-guard calibrate <scores.jsonl | URL>`')
+  it('calibrate: in the CLI reference’s section and in --help', () => {
+    const text = section('## `rag-guard calibrate <scores.jsonl | URL>`')
     for (const name of Object.keys(CALIBRATE_OPTIONS)) {
-      expect(text, `--${name} in the README`).toContain(`\`--${name}`)
+      expect(text, `--${name} in the CLI reference`).toContain(`\`--${name}`)
       expect(USAGE, `--${name} in --help`).toContain(`--${name}`)
     }
   })

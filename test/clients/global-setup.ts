@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
 import { scriptScenario, startOpenAIStub, type StubStep } from '../stub/openai-stub'
 import { buildBundle, QUIET_ENV, ROOT, startLocalWorker } from '../support/local-worker'
-import { ANSWER, API_KEY, QUESTIONS, type GuardConfig, type Rig } from './rig'
+import { ANSWER, API_KEY, QUESTIONS, REPAIR_ANSWER, type GuardConfig, type Rig } from './rig'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -78,6 +78,19 @@ export default async function setup(project: TestProject) {
     // Like a web server in front of a model API: JSON answers gzip-compressed when the client accepts it.
     await scriptScenario(stub.origin, 'chat-up', { content: ANSWER, gzip: true })
     await scriptScenario(stub.origin, 'gen', { content: ANSWER })
+    // Repair: an endpoint whose answer has an unsupported second sentence, and a judge that says so
+    // line by line (P(True) 0.95, 0.02, 0.95 at each line's answer token).
+    await scriptScenario(stub.origin, 'chat-up-3', { content: REPAIR_ANSWER, gzip: true })
+    await scriptScenario(stub.origin, 'judge-lines', {
+      lines: [0.95, 0.02, 0.95].map((p) => ({
+        answer: p >= 0.5 ? 'True' : 'False',
+        logprob: Math.log(Math.max(p, 1 - p)),
+        topLogprobs: [
+          { token: ' True', logprob: Math.log(p) },
+          { token: ' False', logprob: Math.log(1 - p) },
+        ].sort((a, b) => b.logprob - a.logprob),
+      })),
+    })
 
     const sample = await startLocalWorker(buildSampleService(join(work, 'sample')), {
       OPENAI_BASE_URL: `${stub.origin}/s/gen/v1`,
@@ -120,7 +133,26 @@ export default async function setup(project: TestProject) {
         guards[upstream as keyof Rig['guards']][config as GuardConfig] = worker.url
       }
     }
+    const repair = await startLocalWorker(guard.path, {
+      UPSTREAM_URL: `${stub.origin}/s/chat-up-3`,
+      GUARD_ROUTES: JSON.stringify([{ path: '/v1/chat/completions', format: 'openai-chat' }]),
+      GUARD_MODE: 'enforce',
+      STREAM_MODE: 'hold',
+      GUARD_CHECKS: 'groundedness',
+      GROUNDEDNESS_GRANULARITY: 'sentence',
+      ON_UNGROUNDED: 'repair',
+      OPENAI_BASE_URL: `${stub.origin}/s/judge-lines/v1`,
+      OPENAI_API_KEY: 'judge-key',
+      JUDGE_MAX_RETRIES: '0',
+      JUDGE_TIMEOUT_MS: '10000',
+      CACHE_TTL_SECONDS: '0',
+      LOG_DECISIONS: 'false',
+      GUARD_AUTH: 'token',
+      GUARD_OPERATOR_TOKENS: API_KEY,
+    })
+    closers.push(() => repair.dispose())
     project.provide('clientRig', {
+      repairGuard: repair.url,
       stubOrigin: stub.origin,
       chatEndpoint: `${stub.origin}/s/chat-up`,
       langserveEndpoint: sample.url,

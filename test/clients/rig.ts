@@ -13,7 +13,20 @@ export interface Rig {
   langserveEndpoint: string
   /** The guard in front of each endpoint, per configuration. */
   guards: Record<'chat' | 'langserve', Record<GuardConfig, string>>
+  /**
+   * Groundedness per sentence with repair (enforce, hold), in front of an openai-chat endpoint
+   * that answers {@link REPAIR_ANSWER}; the judge finds its second sentence unsupported.
+   */
+  repairGuard: string
 }
+
+/** Three sentences, the second not in the documents (the judge scores it 0.02). */
+export const REPAIR_SENTENCES = [
+  'A day pass costs $12.',
+  'Bikes are made by Velocity Works in Portland.',
+  'It includes unlimited rides of up to 45 minutes.',
+] as const
+export const REPAIR_ANSWER = REPAIR_SENTENCES.join(' ')
 
 /** The judge answers P(True) by the question it is asked about (thresholds: block < 0.2 ≤ flag < 0.8). */
 export const QUESTIONS = {

@@ -6,6 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { typeScriptExamples } from '../support/docs'
 import { freePort } from '../support/local-worker'
 
 export const ROOT = join(import.meta.dirname, '../..')
@@ -194,7 +195,7 @@ export const JUDGE_SCRIPT = {
 
 export const FALLBACK = "I can't answer that reliably from the information I have."
 
-// The names README's examples take as given (what the text around each example defines).
+// The names the docs' examples take as given (what the text around each example defines).
 export const README_PRELUDE = `declare const url: string
 declare const headers: Record<string, string>
 declare const body: string
@@ -220,29 +221,22 @@ declare namespace Cloudflare {
 }
 `
 
-/** Every \`\`\`ts block of README.md, as its own module. */
-function allReadmeExamples(): string[] {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  return [...readme.matchAll(/^( *)```ts\n([\s\S]*?)^\1```/gm)].map(([, indent, code]) =>
-    code!
-      .split('\n')
-      .map((line) => line.slice(indent!.length))
-      .join('\n'),
-  )
-}
-
 /**
- * README's examples for one host: the Hono and Worker ones (they use `ragGuard(…)`,
- * `cloudflare:workers` or `rag-guard/worker`) for a Worker project, the others (LangChain, the
- * openai client) for a Node one.
+ * The TypeScript examples of README.md and docs/ (docs/README.md, "Checked documentation") for
+ * one host: the Hono and Worker ones (they use `ragGuard(…)`, `cloudflare:workers` or
+ * `rag-guard/worker`) for a Worker project, the others (LangChain, the openai client) for a Node
+ * one.
  */
 export function readmeExamples(host: 'workers' | 'node'): string[] {
-  return allReadmeExamples().filter(
-    (code) => /cloudflare:workers|ragGuard\(|rag-guard\/worker/.test(code) === (host === 'workers'),
-  )
+  return typeScriptExamples()
+    .map((example) => example.code)
+    .filter(
+      (code) =>
+        /cloudflare:workers|ragGuard\(|rag-guard\/worker/.test(code) === (host === 'workers'),
+    )
 }
 
-/** Type-checks examples, each a module of its own, with README's prelude: the diagnostics. */
+/** Type-checks examples, each a module of its own, with the docs' prelude: the diagnostics. */
 export async function compileExamples(
   dir: string,
   examples: string[],

@@ -1,7 +1,7 @@
 /**
  * The packed tarball as package linters see it: publint (package.json against the files) and
  * Are the Types Wrong (each entry's types resolve as its JavaScript does, in Node and bundlers).
- * ESM only, by design: the CommonJS and node10 resolutions are out of scope (README "Install").
+ * ESM only, by design: the CommonJS and node10 resolutions are out of scope (docs/install.md).
  */
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'

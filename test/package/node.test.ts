@@ -1,7 +1,7 @@
 /**
  * The package in a Node project with the latest LangChain: a plain ESM app (no loader, no
  * TypeScript) running `createAgent` with `ragGuardMiddleware`, the `rag-guard` command from the
- * tarball, the types under a standard Node tsconfig, and every TypeScript example of README.md
+ * tarball, the types under a standard Node tsconfig, and every TypeScript example of README.md and docs/
  * compiled against the installed package.
  */
 import { readFileSync } from 'node:fs'
@@ -191,7 +191,7 @@ describe('a Node project with LangChain', () => {
     expect(await typeCheck(dir, 'tsconfig.node.json')).toBe('')
   })
 
-  it('the LangChain and Node examples of README.md compile against the installed package', async () => {
+  it('the LangChain and Node examples of README.md and docs/ compile against the installed package', async () => {
     // skipLibCheck here: @langchain/anthropic's own declarations do not match the newest
     // @anthropic-ai/sdk; the package's declarations are checked without it above.
     const files = readmeExamples('node')

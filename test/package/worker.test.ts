@@ -25,7 +25,7 @@ import {
 
 const stub = inject('stubOrigin')
 const SAMPLE = join(ROOT, 'samples/worker-from-package')
-// The sample's [alias] lines, which README "Install" gives for a user's own wrangler.toml.
+// The sample's [alias] lines, which docs/install.md gives for a user's own wrangler.toml.
 const ALIAS = readFileSync(join(SAMPLE, 'wrangler.toml'), 'utf8').match(/\[alias\][^[]*/)![0]
 
 const HONO_APP = `import { Hono } from 'hono'
@@ -71,7 +71,7 @@ const ENV_TYPES = `declare namespace Cloudflare {
 `
 
 // A standard Workers tsconfig: ES2022, the Workers types, no @types/node, declarations checked.
-// LangChain's own declarations use Symbol.asyncDispose: ESNext.Disposable (README "Install").
+// LangChain's own declarations use Symbol.asyncDispose: ESNext.Disposable (docs/install.md).
 const WORKERS_TSCONFIG = JSON.stringify({
   compilerOptions: {
     target: 'ES2022',
@@ -135,7 +135,7 @@ describe('a Hono-only Worker project', () => {
     expect(await typeCheck(dir, 'tsconfig.json')).toBe('')
   })
 
-  it('the Hono and Worker examples of README.md compile against the installed package', async () => {
+  it('the Hono and Worker examples of README.md and docs/ compile against the installed package', async () => {
     const files = readmeExamples('workers')
     expect(files.length).toBeGreaterThanOrEqual(4)
     expect(
@@ -244,7 +244,7 @@ describe('bundles built by the user’s wrangler', () => {
       )
       expect(found).toEqual([])
       // The size is reported, not held to DESIGN's 250 KiB here: it moves with the newest
-      // @langchain/openai and openai releases this test installs (README "Performance").
+      // @langchain/openai and openai releases this test installs (docs/performance.md).
       console.log(`${config}: ${trimmed.gzipKiB.toFixed(1)} KiB gzip with the trims`)
     },
   )

@@ -218,6 +218,7 @@ describe('REVIEW_PATH and the other settings', () => {
   })
 
   it('a misplaced REVIEW_PATH is a misconfigured guard: the generic 503', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
     const setup = await secureGuard(upstream, judgeSays(0.9), {
       ...STORE_ENV,
       REVIEW_PATH: '/ask',
@@ -225,6 +226,9 @@ describe('REVIEW_PATH and the other settings', () => {
     const response = await setup.send('/ask', ask('q', ['d']))
     expect(response.status).toBe(503)
     expect(await response.json()).toEqual(GENERIC_MISCONFIGURED)
+    // The reason is the operator's, in the log.
+    expect(logged).toHaveBeenCalledWith(expect.stringContaining('REVIEW_PATH "/ask" overlaps'))
+    logged.mockRestore()
   })
 })
 

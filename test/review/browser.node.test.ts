@@ -6,7 +6,7 @@
  * which `rag-guard calibrate` fetches with the token.
  *
  * Chromium is Debian's (CHROMIUM_PATH, or `chromium` on the PATH), as in the report test.
- * `REVIEW_SCREENSHOTS=test/review/screenshots` also saves the screenshots the README shows (review-page.png, the
+ * `REVIEW_SCREENSHOTS=test/review/screenshots` also saves the screenshots docs/calibrate.md shows (review-page.png, the
  * list; review-decision.png, a decision).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -102,7 +102,7 @@ const output: string[] = []
 const operatorToken = `operator-${randomBytes(16).toString('hex')}`
 const callerToken = `caller-${randomBytes(16).toString('hex')}`
 
-/** A screenshot of the whole page: non-empty, and saved for the README when asked to. */
+/** A screenshot of the whole page: non-empty, and saved for docs/calibrate.md when asked to. */
 async function snapshot(page: Page, name: string): Promise<void> {
   const directory = process.env.REVIEW_SCREENSHOTS
   const image = await page.screenshot({

@@ -1,6 +1,6 @@
 /**
  * Issue 29, Analytics Engine: with a dataset bound as GUARD_METRICS, every decision the Worker
- * makes is one data point, laid out as README "Analytics Engine" documents (the blobs, doubles
+ * makes is one data point, laid out as docs/operate.md "Analytics Engine" documents (the blobs, doubles
  * and index its SQL queries name). Miniflare's local dataset keeps nothing it is given, so the
  * data points are read from a recording binding with the same `writeDataPoint`; the Miniflare
  * binding shows that the Worker runs with a real one bound.
@@ -33,7 +33,7 @@ function recordingDataset() {
   }
 }
 
-/** A data point as the names of README's table. */
+/** A data point as the names of the table in docs/operate.md. */
 function named(point: AnalyticsEngineDataPoint): Record<string, unknown> {
   return {
     index: point.indexes?.[0],

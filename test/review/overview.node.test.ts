@@ -7,7 +7,7 @@
  * review list.
  *
  * `REVIEW_SCREENSHOTS=test/review/screenshots` also saves a screenshot of each chart, which the
- * README shows (overview-verdicts.png, overview-scores.png, overview-latency.png,
+ * docs/calibrate.md shows (overview-verdicts.png, overview-scores.png, overview-latency.png,
  * overview-unjudged.png).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -61,7 +61,7 @@ let browser: Browser | undefined
 const output: string[] = []
 const operatorToken = `operator-${randomBytes(16).toString('hex')}`
 
-/** A screenshot of one chart's panel: small, and saved for the README when asked to. */
+/** A screenshot of one chart's panel: small, and saved for docs/calibrate.md when asked to. */
 async function snapshot(panel: Locator, name: string): Promise<void> {
   const directory = process.env.REVIEW_SCREENSHOTS
   const image = await panel.screenshot({

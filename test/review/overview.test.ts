@@ -257,8 +257,6 @@ describe('the overview of a store with 30 days of 1,000 requests per second', ()
       { window: '30d', check: 'groundedness' },
       { window: '30d', route: '/ask', check: 'sufficiency' },
     ]
-    const figures: string[] = []
-    const plans: string[] = []
     for (const request of requests) {
       const axis = timeAxis(request.window, now)
       const statements = overviewStatements(request, axis)
@@ -270,7 +268,6 @@ describe('the overview of a store with 30 days of 1,000 requests per second', ()
           .all<{ detail: string }>()
         const plan = results.map((row) => row.detail)
         if (request.window === '30d' && !request.route && !request.check) {
-          plans.push(`${name}: ${plan.join(' | ')}`)
         }
         const label = `${JSON.stringify(request)} ${name}: ${plan.join(' | ')}`
         // A rollup table is only ever searched through an index; decisions only by primary key.
@@ -290,13 +287,9 @@ describe('the overview of a store with 30 days of 1,000 requests per second', ()
           .all()
         rowsRead += run.meta.rows_read ?? 0
       }
-      figures.push(`${JSON.stringify(request)}: ${rowsRead} rows read`)
       // Far below D1's limits: tens of thousands of rows, a fraction of one second of D1's time.
       expect(rowsRead, JSON.stringify(request)).toBeLessThan(3 * seeded)
     }
-    console.info(
-      `overview on ${seeded} seeded rollup rows:\n${figures.join('\n')}\n30 days:\n${plans.join('\n')}`,
-    )
 
     // The page itself: 30 days of 3.6 M decisions an hour.
     const { status, text } = await pageText(setup, '/_guard/overview?window=30d')

@@ -199,7 +199,7 @@ describe('sessions without a store', () => {
     const out = await setup.send('/_guard/logout', formPost({ csrf }, { cookie }), 'nobody')
     expect(out.status).toBe(303)
     expect(out.headers.get('set-cookie')).toMatch(/Max-Age=0/)
-    // What README says: without a store a copy of the cookie lasts until it expires.
+    // What docs/operate.md says: without a store a copy of the cookie lasts until it expires.
     expect(await statusWith(setup, cookie)).toBe(404)
   })
 })

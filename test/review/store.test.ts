@@ -272,6 +272,8 @@ describe('a store that fails', () => {
           },
         }),
       }),
+      // The rollups' flush (a batch of upserts) succeeds at once: only the decision's write waits.
+      batch: async () => [],
     } as unknown as D1Database
     const setup = await secureGuard(upstream, judge, { ...STORE_ENV, GUARD_DB: slow })
 

@@ -3,7 +3,7 @@
  * (GUARD_AUTH with tokens), what happens without a valid caller (401, and neither the judge nor
  * the upstream is called), and deny by default (404 for every path no route or allow-list names).
  */
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest'
 import { judgeSays } from '../guard-helpers'
 import {
   CALLER_TOKEN,
@@ -227,12 +227,26 @@ describe('finding 1: the rate limit is keyed by the caller id', () => {
 })
 
 describe('finding 1: GUARD_AUTH is required, and "none" must be written out', () => {
+  // A misconfigured guard says why in the operator's log only (asserted, kept off the output).
+  let logged: MockInstance<typeof console.error>
+  beforeEach(() => {
+    logged = vi.spyOn(console, 'error').mockImplementation(() => {})
+  })
+  afterEach(() => {
+    logged.mockRestore()
+  })
+  const expectConfigurationLogged = (setting: string) =>
+    expect(logged).toHaveBeenCalledWith(
+      expect.stringContaining(`RAG Guard configuration: ${setting}`),
+    )
+
   it('GUARD_AUTH unset: the generic 503, and neither the judge nor the upstream is called', async () => {
     const { send, judge, upstream } = await secureGuard(answer, judgeSays(0.9), {
       GUARD_AUTH: undefined,
     })
     const response = await send('/ask', ask(), { token: CALLER_TOKEN })
     expect(response.status).toBe(503)
+    expectConfigurationLogged('GUARD_AUTH')
     expect(await response.json()).toEqual(GENERIC_MISCONFIGURED)
     expect(await calls(judge)).toBe(0)
     expect(await calls(upstream)).toBe(0)
@@ -242,6 +256,7 @@ describe('finding 1: GUARD_AUTH is required, and "none" must be written out', ()
     const { send, upstream } = await secureGuard(answer, judgeSays(0.9), { GUARD_AUTH: '' })
     const response = await send('/ask', ask(), 'nobody')
     expect(response.status).toBe(503)
+    expectConfigurationLogged('GUARD_AUTH')
     expect(await response.json()).toEqual(GENERIC_MISCONFIGURED)
     expect(await calls(upstream)).toBe(0)
   })
@@ -264,6 +279,7 @@ describe('finding 1: GUARD_AUTH is required, and "none" must be written out', ()
     })
     const response = await send('/ask', ask(), { token: CALLER_TOKEN })
     expect(response.status).toBe(503)
+    expectConfigurationLogged('GUARD_AUTH')
     expect(await response.json()).toEqual(GENERIC_MISCONFIGURED)
     expect(await calls(upstream)).toBe(0)
   })
@@ -274,6 +290,7 @@ describe('finding 1: GUARD_AUTH is required, and "none" must be written out', ()
     })
     const response = await send('/ask', ask(), { token: CALLER_TOKEN })
     expect(response.status).toBe(503)
+    expectConfigurationLogged('GUARD_TOKENS')
     expect(await response.json()).toEqual(GENERIC_MISCONFIGURED)
     expect(await calls(upstream)).toBe(0)
   })

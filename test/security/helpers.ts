@@ -8,7 +8,15 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { expect } from 'vitest'
 import type { GuardEnv } from '../../src/config'
 import worker from '../../src/worker'
-import { chunk, FALLBACK, ROUTES, setupGuard, sse, type GuardSetup } from '../guard-helpers'
+import {
+  chunk,
+  FALLBACK,
+  ROUTES,
+  setupGuard,
+  sse,
+  withLength,
+  type GuardSetup,
+} from '../guard-helpers'
 import type { ScriptedModel } from '../helpers'
 import type { StubScript, StubStep, UpstreamReply } from '../stub/openai-stub'
 
@@ -117,7 +125,7 @@ export async function secureGuard(
         headers.set('authorization', `Bearer ${token}`)
       const ctx = createExecutionContext()
       contexts.push(ctx)
-      const request = new Request(`${ORIGIN}${path}`, { ...init, headers })
+      const request = new Request(`${ORIGIN}${path}`, withLength({ ...init, headers }))
       return worker.fetch(request as Parameters<typeof worker.fetch>[0], setup.env, ctx)
     },
     async settle() {

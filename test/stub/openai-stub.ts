@@ -29,6 +29,17 @@ export interface StubTopLogprob {
   logprob: number
 }
 
+export interface StubLine {
+  /** The answer word. @default 'True' */
+  answer?: string
+  /** The number the line carries. @default its position, from 1 */
+  number?: number
+  /** The answer token's logprob. @default 0 */
+  logprob?: number
+  /** The answer token's alternatives. @default [{ token: ' ' + answer, logprob }] */
+  topLogprobs?: StubTopLogprob[]
+}
+
 export interface StubStep {
   /** Wait this long before answering. */
   delayMs?: number
@@ -56,6 +67,11 @@ export interface StubStep {
   topLogprobs?: StubTopLogprob[]
   /** `logprobs: null` in the answer, as servers that do not support them send. */
   noLogprobs?: boolean
+  /**
+   * A per-sentence reply: one line per entry, `n: <answer>`, tokenised as a real tokenizer does
+   * (`n`, `:`, ` <answer>`, `\n`), with `topLogprobs` (and `logprob`) at the answer token.
+   */
+  lines?: StubLine[]
   /** Answer text when there is more than one token (streamed one word per chunk). */
   content?: string
   /**
@@ -221,17 +237,37 @@ function answerTokens(step: StubStep): string[] {
   return step.content.match(/\s*\S+/g) ?? [first]
 }
 
+/** A per-sentence reply's tokens, each with its logprob and alternatives. */
+function lineTokens(lines: readonly StubLine[]) {
+  return lines.flatMap((line, index) => {
+    const answer = ` ${line.answer ?? 'True'}`
+    const logprob = line.logprob ?? 0
+    const plain = (token: string) => ({ token, logprob: 0, alternatives: [{ token, logprob: 0 }] })
+    return [
+      plain(String(line.number ?? index + 1)),
+      plain(':'),
+      { token: answer, logprob, alternatives: line.topLogprobs ?? [{ token: answer, logprob }] },
+      ...(index < lines.length - 1 ? [plain('\n')] : []),
+    ]
+  })
+}
+
 function completionBody(step: StubStep, request: ChatRequest, nextSample = () => '') {
-  const tokens = answerTokens(step)
   const logprob = step.logprob ?? 0
-  const alternatives = step.topLogprobs ?? [{ token: tokens[0] as string, logprob }]
+  const scripted = step.lines
+    ? lineTokens(step.lines)
+    : answerTokens(step).map((token, index) => ({
+        token,
+        logprob: index === 0 ? logprob : 0,
+        alternatives:
+          index === 0 ? (step.topLogprobs ?? [{ token, logprob }]) : [{ token, logprob: 0 }],
+      }))
+  const tokens = scripted.map(({ token }) => token)
   const logprobs =
     request.logprobs && !step.noLogprobs
       ? {
-          content: tokens.map((token, index) =>
-            index === 0
-              ? tokenLogprobs(token, logprob, alternatives, request.top_logprobs ?? 0)
-              : tokenLogprobs(token, 0, [{ token, logprob: 0 }], request.top_logprobs ?? 0),
+          content: scripted.map(({ token, logprob, alternatives }) =>
+            tokenLogprobs(token, logprob, alternatives, request.top_logprobs ?? 0),
           ),
           refusal: null,
         }
@@ -260,7 +296,8 @@ function completionBody(step: StubStep, request: ChatRequest, nextSample = () =>
         index,
         message: { role: 'assistant', content: cut ? '' : text, refusal: null },
         logprobs: step.samples || cut ? null : logprobs,
-        finish_reason: cut || (!step.samples && step.content === undefined) ? 'length' : 'stop',
+        finish_reason:
+          cut || (!step.samples && step.content === undefined && !step.lines) ? 'length' : 'stop',
       },
       used: cut ? budget : thinking + answerLength,
     }
@@ -321,7 +358,11 @@ async function sendStream(
       ],
     })
   }
-  const tokens = toolCalls ? [] : answerTokens(step)
+  const tokens = toolCalls
+    ? []
+    : step.lines
+      ? lineTokens(step.lines).map(({ token }) => token)
+      : answerTokens(step)
   for (const [index, token] of tokens.entries()) {
     const logprobs = choice.logprobs
       ? { content: [choice.logprobs.content[index]], refusal: null }

@@ -74,10 +74,11 @@ function resultOf(
   requests: JudgeRequests,
   check: Check,
   line: ResultLine,
+  answer?: string,
 ): JudgeResult | { missing: string } {
   const response = line.response
   const status = typeof response?.status_code === 'number' ? response.status_code : undefined
-  if (status === 200) return requests.read(check, response!.body)
+  if (status === 200) return requests.read(check, response!.body, answer)
   if (status !== undefined) return requests.failed(check, status, response!.body)
   const code = typeof line.error?.code === 'string' ? line.error.code : 'unknown'
   return { missing: NOT_RUN[code] ?? code }
@@ -116,7 +117,12 @@ export async function collectPart(options: CollectOptions): Promise<void> {
         into.unknown++
         continue
       }
-      const result = resultOf(requests, named.check, line)
+      const result = resultOf(
+        requests,
+        named.check,
+        line,
+        named.check === 'groundedness' ? example.answer : undefined,
+      )
       if ('missing' in result) {
         add(into.missing, result.missing)
         continue

@@ -5,6 +5,7 @@
 import type { JudgeOptions } from '../../judge/judge'
 import { JUDGE_SETTINGS } from '../../judge/options'
 import { createJudgeRequests } from '../../judge/requests'
+import type { Granularity } from '../../judge/sentences'
 import type { Check } from '../../review/checks'
 import { firstProblem } from '../../settings'
 import type { Example } from '../data'
@@ -12,7 +13,7 @@ import { openAIBatchProvider, BatchError, type BatchProvider } from './provider'
 import { describeParts, formatBatchSummary, runBatch } from './run'
 import { readState, stateFolder } from './state'
 
-/** The options of `eval` that belong to the Batch API (the README's table and USAGE list each). */
+/** The options of `eval` that belong to the Batch API (the table of docs/reference/cli.md and USAGE list each). */
 export const BATCH_OPTIONS = {
   batch: { type: 'boolean' },
   status: { type: 'boolean' },
@@ -25,6 +26,8 @@ export interface BatchCommand {
   checks: readonly Check[]
   output: string
   judge: JudgeOptions
+  /** Groundedness per answer or per sentence (`--granularity`). @default 'answer' */
+  granularity?: Granularity
   values: { batch?: boolean; status?: boolean; cancel?: boolean; 'poll-seconds'?: string }
   /** For tests: another provider than the OpenAI client's. */
   provider?: BatchProvider
@@ -63,7 +66,7 @@ export async function batchEval(command: BatchCommand): Promise<number> {
     )
   let requests
   try {
-    requests = createJudgeRequests(command.judge)
+    requests = createJudgeRequests(command.judge, command.granularity)
   } catch (error) {
     throw new BatchError((error as Error).message)
   }

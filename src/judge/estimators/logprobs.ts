@@ -29,7 +29,16 @@ export function logprobsEstimate(reply: ChatReply, minMass: number): Estimate | 
     const reason = 'judge-content-filter'
     return { ok: false, estimator: 'logprobs', reason, message: MESSAGES[reason] }
   }
-  const scored = scoreLogprobs(first?.logprobs)
+  return estimateFrom(first?.logprobs, minMass)
+}
+
+/**
+ * P(True) from the first of these tokens (a reply's `logprobs`, or the tokens from one answer
+ * position on), or why there is none: the scoring rules of every logprobs score, at whatever
+ * position they are read.
+ */
+export function estimateFrom(logprobs: unknown, minMass: number): Estimate | Failure {
+  const scored = scoreLogprobs(logprobs)
   if (!scored.ok) return { ...scored, estimator: 'logprobs', message: MESSAGES[scored.reason] }
   if (scored.mass < minMass) {
     return {

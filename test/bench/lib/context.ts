@@ -11,6 +11,13 @@ export interface BenchOptions {
   concurrency: number
   /** Latency phase: Miniflare's Cache API simulator (needed for the cache-hit row). */
   cacheSimulator: boolean
+  /**
+   * A guard bundle built elsewhere (e.g. from another commit), measured in the same rounds as
+   * the guard (cpu phase): before and after under the same load.
+   */
+  baseline?: string
+  /** Cpu phase: rounds of every Worker in turn (default 3, 1 with --quick). */
+  rounds?: number
 }
 
 export interface Bundle {

@@ -76,7 +76,7 @@ export async function scriptDelays(
 
 export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
   const { options } = context
-  const rounds = options.quick ? 1 : 3
+  const rounds = options.rounds ?? (options.quick ? 1 : 3)
   const concurrency = 4
   const floorFetch = targets.floorFetch!
   const floorChatOpenAI = targets.floorChatOpenAI!
@@ -156,6 +156,19 @@ export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
       goal: size.goalMs === undefined ? '' : `≤ ${size.goalMs} ms`,
       met: size.goalMs === undefined ? undefined : guardOver <= size.goalMs,
     })
+    // Every round of every Worker over the pass-through, from stat and from schedstat: the
+    // spread of each figure, for before/after comparisons (--baseline).
+    const schedRounds = perTarget.get(targets.passthrough)!.schedRounds
+    const spreadOf = (target: Target) => {
+      const figure = perTarget.get(target)!
+      const statOver = figure.rounds.map((value, round) => value - passRounds[round]!)
+      const schedOver = figure.schedRounds.map((value, round) => value - schedRounds[round]!)
+      const list = (values: number[]) => values.map((value) => signedMs(value)).join(' / ')
+      return `${target.name}: stat ${list(statOver)}; schedstat median ${signedMs(median(schedOver))} (${list(schedOver)})`
+    }
+    context.notes.push(
+      `CPU ${size.label}, each round over the pass-through (pass-through schedstat ${schedRounds.map((value) => ms(value)).join(' / ')}): ${[floorFetch, floorChatOpenAI, targets.guard, ...targets.variants.map((variant) => variant.target)].map(spreadOf).join(' · ')}`,
+    )
     for (const variant of targets.variants) {
       context.rows.push({
         section: 'CPU per request in workerd, over the pass-through Worker',
@@ -182,11 +195,23 @@ export async function runCpuPhase(context: BenchContext, targets: CpuTargets) {
  * The cost of single operations of the guard's request path (op-lab Worker): each repeated n
  * times per request; (CPU with n − CPU with 0) / n.
  */
-async function runOperationCosts(context: BenchContext) {
+export async function runOperationCosts(context: BenchContext) {
   const { options } = context
   const lab = await startTarget('op lab', context.bundles.opLab.path, upstreamBindings(context))
   try {
-    const ops = ['parse', 'cache-key', 'log-hashes', 'log-line', 'prompt']
+    const ops = [
+      'parse',
+      'cache-key',
+      'log-hashes',
+      'log-line',
+      'prompt',
+      'digest',
+      'digest-stream',
+      'body-none',
+      'body-rewrap',
+      'body-clone',
+      'body-text',
+    ]
     const parts: string[] = []
     for (const [sizeIndex, size] of SIZES.entries()) {
       const contextJson = JSON.stringify(documents(options.seed + sizeIndex, size.bytes))

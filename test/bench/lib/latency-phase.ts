@@ -10,7 +10,7 @@ import { percentileOf, signedMs, ms, type BenchContext } from './context'
 import { chatStream, documents, judgeStep, JSON_ANSWER } from './fixtures'
 import { pool, post, startTarget, type Exchange } from './harness'
 import { generator, logNormal, type DelayModel } from './random'
-import { guardBindings, JUDGE_SCENARIO } from './targets'
+import { guardBindings, JUDGE_SCENARIO, upstreamBindings } from './targets'
 
 const SECTION = 'Latency (end to end, loopback)'
 
@@ -60,6 +60,26 @@ export async function runLatencyPhase(context: BenchContext) {
       cache: options.cacheSimulator,
     },
   )
+  // What on this loopback is not the guard: a Worker that only forwards (the hop through
+  // workerd and Miniflare's entry Worker), and one that makes the same judge call through
+  // ChatOpenAI beside the upstream and nothing else.
+  const passthrough = await startTarget(
+    'pass-through (latency)',
+    context.bundles.passthrough.path,
+    upstreamBindings(context),
+  )
+  const floor = await startTarget(
+    'floor: ChatOpenAI (latency)',
+    context.bundles.floorChatOpenAI.path,
+    upstreamBindings(context),
+  )
+  // --baseline: the first bundle given, in the same scenarios, right after the guard.
+  const baselineBundle = options.baseline?.split(',')[0]
+  const baseline = baselineBundle
+    ? await startTarget('guard baseline (latency)', baselineBundle, guardBindings(context), {
+        cache: options.cacheSimulator,
+      })
+    : undefined
   const stub = context.stub.origin
   try {
     /**
@@ -127,6 +147,18 @@ export async function runLatencyPhase(context: BenchContext) {
 
     for (const regime of REGIMES) {
       const direct = await run(regime, 'd', 'lat-json', `${stub}/s/lat-json/ask`, json, ask)
+      const baselineFirst =
+        baseline && process.env.BENCH_BASELINE_FIRST === '1'
+          ? await run(
+              regime,
+              'pb0',
+              'lat-json',
+              `${baseline.url}/lat-json/ask`,
+              json,
+              ask,
+              verdict('pass', 'miss'),
+            )
+          : undefined
       const parallel = await run(
         regime,
         'p',
@@ -145,14 +177,50 @@ export async function runLatencyPhase(context: BenchContext) {
             Math.max(s.upstreamMs, s.judgeMs),
         )
       const excess = overMax(parallel)
+      const forwarded = await run(
+        regime,
+        'pt',
+        'lat-json',
+        `${passthrough.url}/lat-json/ask`,
+        json,
+        ask,
+      )
+      const floorParallel = await run(
+        regime,
+        'fl',
+        'lat-json',
+        `${floor.url}/lat-json/ask`,
+        json,
+        ask,
+      )
       context.rows.push({
         section: SECTION,
         figure: `parallel mode, ${regime.name} (upstream ~${regime.upstream.medianMs} ms, judge ~${regime.judge.medianMs} ms): end to end − max(upstream, judge)`,
         guard: pair(excess),
-        floors: `upstream alone − its delay: ${pair(overUpstream(direct))}`,
+        floors: `upstream alone − its delay: ${pair(overUpstream(direct))} · pass-through Worker − its delay: ${pair(overUpstream(forwarded))} · ChatOpenAI floor Worker − max: ${pair(overMax(floorParallel))}`,
         goal: '≤ 15 ms (p50)',
         met: p(excess, 50) <= 15,
       })
+      if (baseline) {
+        const before =
+          baselineFirst ??
+          (await run(
+            regime,
+            'pb',
+            'lat-json',
+            `${baseline.url}/lat-json/ask`,
+            json,
+            ask,
+            verdict('pass', 'miss'),
+          ))
+        context.rows.push({
+          section: SECTION,
+          figure: `  baseline guard (--baseline), parallel mode, ${regime.name}`,
+          guard: pair(overMax(before)),
+          floors: '',
+          goal: '',
+        })
+      }
 
       const directStream = await run(
         regime,
@@ -239,15 +307,48 @@ export async function runLatencyPhase(context: BenchContext) {
           cachedBody,
           verdict('pass', 'hit'),
         )
+        const forwardedCached = await run(
+          regime,
+          'pc',
+          'lat-cached',
+          `${passthrough.url}/lat-cached/ask`,
+          json,
+          cachedBody,
+        )
         const hit = p(overUpstream(cached), 50) - p(overUpstream(directCached), 50)
+        const hop = p(overUpstream(forwardedCached), 50) - p(overUpstream(directCached), 50)
         context.rows.push({
           section: SECTION,
           figure: 'cache hit: end to end over the upstream alone (p50)',
-          guard: `${signedMs(hit, 1)} (p99 of end to end − upstream delay: ${signedMs(p(overUpstream(cached), 99), 1)})`,
-          floors: `upstream alone: ${pair(overUpstream(directCached))}`,
+          guard: `${signedMs(hit, 1)} (p99 of end to end − upstream delay: ${signedMs(p(overUpstream(cached), 99), 1)}); over the pass-through Worker ${signedMs(hit - hop, 1)}`,
+          floors: `upstream alone: ${pair(overUpstream(directCached))} · pass-through Worker over the upstream alone: p50 ${signedMs(hop, 1)}`,
           goal: '≤ 5 ms',
           met: hit <= 5,
         })
+        if (baseline) {
+          await post(
+            `${baseline.url}/lat-cached/ask`,
+            `{"question":"When do harbor district stations close?","context":${contextJson}}`,
+          )
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          const before = await run(
+            regime,
+            'cb',
+            'lat-cached',
+            `${baseline.url}/lat-cached/ask`,
+            json,
+            cachedBody,
+            verdict('pass', 'hit'),
+          )
+          const hitBefore = p(overUpstream(before), 50) - p(overUpstream(directCached), 50)
+          context.rows.push({
+            section: SECTION,
+            figure: '  baseline guard (--baseline), cache hit over the upstream alone (p50)',
+            guard: `${signedMs(hitBefore, 1)}; over the pass-through Worker ${signedMs(hitBefore - hop, 1)}`,
+            floors: '',
+            goal: '',
+          })
+        }
 
         // Context in the response: the judge runs after the upstream.
         const withSources = (delayMs: number): StubStep => ({
@@ -279,5 +380,8 @@ export async function runLatencyPhase(context: BenchContext) {
     )
   } finally {
     await guard.dispose()
+    await baseline?.dispose()
+    await passthrough.dispose()
+    await floor.dispose()
   }
 }

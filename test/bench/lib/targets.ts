@@ -98,6 +98,15 @@ export async function startCpuTargets(
     // call the guard makes (key hashing, the Response it stores) and drops the simulator's work.
     const guard = await start('guard', bundles.guard.path, guardBindings(context), { cache: false })
     const variants: CpuTargets['variants'] = []
+    // --baseline a.js,b.js: guard bundles built elsewhere, measured in the same rounds.
+    for (const [index, bundle] of (context.options.baseline?.split(',') ?? []).entries()) {
+      if (!withFloors) break
+      const name = `guard baseline ${index + 1}`
+      variants.push({
+        label: `${name} (${bundle})`,
+        target: await start(name, bundle, guardBindings(context), { cache: false }),
+      })
+    }
     if (context.options.breakdown && withFloors) {
       const variant = async (label: string, overrides: Record<string, unknown>, cache = false) =>
         variants.push({

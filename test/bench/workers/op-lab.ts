@@ -8,10 +8,22 @@
  *   log-hashes   the decision log's hashes: SHA-256 of the question and of JSON.stringify(documents)
  *   log-line     one decision-log line: JSON.stringify of a record + console.log
  *   prompt       the judge prompt for question and documents
+ *   digest       the documents' digest as the guard takes it (`listDigest`, a new list each time:
+ *                JSON.stringify, UTF-8 encode, SHA-256)
+ *   digest-stream    the same digest with the JSON written as a string to Workers' native
+ *                `crypto.DigestStream` (no encoded copy in JavaScript; measured slower)
+ *   body-none    a request with the body built (common to the next three), its body cancelled
+ *   body-rewrap  + the body read (`arrayBuffer`), a new Request around the bytes, `TextDecoder`
+ *                (the guard before issue 26); the new Request's body cancelled
+ *   body-clone   + a clone read natively (`text()`); the request's own body cancelled (the guard now)
+ *   body-text    + `text()` (the floor Workers)
  */
 import { describeInput, logDecision, type DecisionRecord } from '../../../src/guard/decision-log'
 import { cacheKey } from '../../../src/judge/cache'
 import { buildJudgePrompt, PROMPT_VERSION } from '../../../src/judge/prompt'
+import { listDigest } from '../../../src/hash'
+
+const decoder = new TextDecoder()
 
 const RECORD: DecisionRecord = {
   message: 'rag-guard decision',
@@ -62,7 +74,31 @@ export default {
       else if (op === 'log-hashes')
         sink += Object.keys(await describeInput(question, context, false)).length
       else if (op === 'log-line') logDecision(RECORD)
-      else if (op === 'prompt')
+      else if (op === 'digest') sink += (await listDigest([...context])).length
+      else if (op === 'digest-stream') {
+        const stream = new crypto.DigestStream('SHA-256')
+        const writer = stream.getWriter()
+        await Promise.all([writer.write(JSON.stringify(context) as never), writer.close()])
+        sink += (await stream.digest).byteLength
+      } else if (op.startsWith('body-')) {
+        const built = new Request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: text,
+        })
+        if (op === 'body-none') await built.body!.cancel()
+        else if (op === 'body-rewrap') {
+          const bytes = new Uint8Array(await built.arrayBuffer())
+          const rewrapped = new Request(built, { body: bytes, signal: built.signal })
+          sink += decoder.decode(bytes).length
+          await rewrapped.body!.cancel()
+        } else if (op === 'body-clone') {
+          const copy = built.clone()
+          sink += (await copy.text()).length
+          await built.body!.cancel()
+        } else if (op === 'body-text') sink += (await built.text()).length
+        else throw new Error(`unknown op ${op}`)
+      } else if (op === 'prompt')
         sink += buildJudgePrompt(question, context).messages[1]!.content.length
       else throw new Error(`unknown op ${op}`)
     }
