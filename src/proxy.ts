@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { proxy as forward } from 'hono/proxy'
 import { cloneRawRequest } from 'hono/request'
+import { markNetworkBody } from './guard/relay'
 import { errorResponse } from './guard/respond'
 import { httpUrl, integer } from './settings'
 
@@ -172,6 +173,8 @@ export function createProxy(upstream: Upstream, options: ProxyOptions = {}) {
     } finally {
       clearTimeout(timer)
     }
+    // Read from the network: a held stream may read a copy of it in blocks (guard/relay.ts).
+    markNetworkBody(response.body)
     return response
   }
 }

@@ -13,7 +13,15 @@ import type { StreamFormat } from '../formats'
 import type { GuardDecision } from './decision'
 import type { Exchange } from './exchange'
 import { readLimits } from './extract'
-import { hold, relay, type HoldOutcome } from './relay'
+import {
+  blockReader,
+  hold,
+  isNetworkBody,
+  readHeld,
+  relay,
+  untilBroken,
+  type HoldOutcome,
+} from './relay'
 import { repairedText, repairOf, unrepaired } from './repair'
 import { replacedBodyHeaders, type Outcome } from './respond'
 
@@ -53,8 +61,6 @@ function annotation(decision: GuardDecision, details: boolean, midLine: boolean)
  * and where the bytes stand. Its callbacks are the relay's and the hold's.
  */
 interface StreamWatch {
-  /** Hold mode's events so far, to shape a block after them. */
-  readonly seen: SSEEvent[]
   /** Whether a check needs the answer: then every event is read to the end. */
   readonly needsAnswer: boolean
   /** The upstream's last byte was not a line end. */
@@ -69,11 +75,10 @@ interface StreamWatch {
   tooLarge(): GuardDecision
 }
 
-function watchStream(exchange: Exchange, format: StreamFormat, holding: boolean): StreamWatch {
+function watchStream(exchange: Exchange, format: StreamFormat): StreamWatch {
   const { settings, pending } = exchange
   const parser = new SSEParser()
   const limits = readLimits(settings)
-  const seen: SSEEvent[] = []
   /** Bytes received; and how many had come when judging started (the context's share). */
   let received = 0
   let receivedAtStart: number | undefined = exchange.started ? 0 : undefined
@@ -92,7 +97,6 @@ function watchStream(exchange: Exchange, format: StreamFormat, holding: boolean)
   /** Watches the stream for the context (and the answer), and starts the judge when it can. */
   const observe = (events: SSEEvent[]) => {
     for (const event of events) {
-      if (holding) seen.push(event)
       if (needsAnswer && answer.length <= settings.maxInputChars) {
         answer += format.answerPiece!(event) ?? ''
       }
@@ -102,7 +106,6 @@ function watchStream(exchange: Exchange, format: StreamFormat, holding: boolean)
     }
   }
   return {
-    seen,
     needsAnswer,
     midLine: () => midLine,
     receivedAtStart: () => receivedAtStart,
@@ -113,8 +116,9 @@ function watchStream(exchange: Exchange, format: StreamFormat, holding: boolean)
         const last = chunk[chunk.byteLength - 1]
         midLine = last !== LF && last !== CR
       }
-      // Once judging has started, only hold mode (to shape a block) and an answer check need the events.
-      if (exchange.started && !holding && !needsAnswer) return
+      // Once judging has started, only an answer check needs the events (a block is shaped from
+      // the held bytes, parsed when it happens).
+      if (exchange.started && !needsAnswer) return
       observe(parser.push(chunk))
       // An event that never ends is not read past the body limit, whatever it holds.
       if (!exchange.started && parser.pendingLength > settings.maxBodyBytes) tooLarge()
@@ -153,12 +157,10 @@ export async function guardStream(
   format: StreamFormat,
 ): Promise<Outcome> {
   const { settings } = exchange
-  const reader = upstream.body!.getReader()
-  const holding = settings.mode === 'enforce' && settings.streamMode === 'hold'
-  const watch = watchStream(exchange, format, holding)
-  return holding
-    ? holdStream(exchange, upstream, format, reader, watch)
-    : relayStream(exchange, upstream, reader, watch)
+  const watch = watchStream(exchange, format)
+  return settings.mode === 'enforce' && settings.streamMode === 'hold'
+    ? holdStream(exchange, upstream, format, watch)
+    : relayStream(exchange, upstream, upstream.body!.getReader(), watch)
 }
 
 /**
@@ -198,17 +200,38 @@ function relayStream(
 }
 
 /**
- * Hold mode: the stream is kept (bounded) until the verdict, then sent on — the held chunks and
- * the rest piped natively — or replaced with a fallback stream of the format's own shape.
+ * Hold mode: the stream is kept (bounded) until the verdict, then sent on, or replaced with a
+ * fallback stream of the format's own shape.
+ *
+ * The upstream is split in two (`tee`, native in workerd): the held branch keeps the bytes, as
+ * bytes, in the runtime, until the verdict; the probe branch is read in JavaScript, in blocks, for
+ * what the checks need (the context until judging starts, the answer for an answer check) and to
+ * count the bytes against the limit. Passed, the held branch is the response body as it is: what
+ * was held goes out in one piece and the rest flows natively, with the runtime's backpressure and
+ * cancellation. Replaced, the held bytes are parsed then (a block is shaped after the upstream's
+ * events), and both branches are cancelled, which stops the upstream.
  */
 async function holdStream(
   exchange: Exchange,
   upstream: Response,
   format: StreamFormat,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
   watch: StreamWatch,
 ): Promise<Outcome> {
   const { settings, pending } = exchange
+  if (pending.settled) {
+    // The verdict came before the stream (a cached verdict, a fast judge): nothing to hold.
+    const { decision, repaired } = applied(exchange, pending.settled)
+    if (decision.verdict === 'block' || repaired !== undefined) {
+      void upstream.body!.cancel().catch(() => {})
+      return blocked(exchange, upstream, format, decision, [], repaired)
+    }
+    return {
+      response: new Response(upstream.body, upstream),
+      decision,
+      applied: false,
+      stream: 'hold',
+    }
+  }
   // What hold mode may keep: while it looks for the context, up to the body limit (the context
   // must be read whole to be judged); once judging has started, the buffer limit more.
   const limit = () => {
@@ -217,47 +240,80 @@ async function holdStream(
       ? Math.max(settings.maxBodyBytes, settings.streamBufferBytes)
       : atStart + settings.streamBufferBytes
   }
-  const held = await hold(
+  const network = isNetworkBody(upstream.body!)
+  const [probe, held] = upstream.body!.tee()
+  const reader = blockReader(probe, network)
+  const holding = await hold(
     reader,
     limit,
     () => (exchange.started ? pending.promise : undefined),
     watch.onChunk,
   )
-  const heldVerdict = await heldDecision(exchange, held.outcome, watch)
-  // Repair mode: the held answer is replaced by itself less its unsupported sentences (without
-  // the answer at hand, the block it stands in for).
-  const repair = repairOf(heldVerdict)
+  // The probe has served (a read still pending ends with it); from here the held branch alone
+  // keeps the upstream open.
+  void reader.cancel().catch(() => {})
+  const { decision, repaired } = applied(
+    exchange,
+    await heldDecision(exchange, holding.outcome, watch),
+  )
+  const broken = holding.outcome.kind === 'failed'
+
+  if (decision.verdict === 'block' || repaired !== undefined) {
+    // The held bytes are parsed only now, to shape the replacement after the upstream's events
+    // (all that arrived before a break; else what the probe counted, the rest never read).
+    const seen = heldEvents(await readHeld(held, broken ? undefined : holding.received))
+    return blocked(exchange, upstream, format, decision, seen, repaired)
+  }
+  // Passed on: what arrived before a break, then a clean end; else the held branch as it is.
+  const body = broken ? untilBroken(held) : held
+  return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
+}
+
+/**
+ * The decision a held stream acts on. Repair mode: the held answer is replaced by itself less its
+ * unsupported sentences (without the answer at hand, the block it stands in for).
+ */
+function applied(
+  exchange: Exchange,
+  verdict: GuardDecision,
+): { decision: GuardDecision; repaired?: string } {
+  const repair = repairOf(verdict)
   const repaired =
     repair && exchange.answer !== undefined
       ? repairedText(exchange.answer, repair.removed)
       : undefined
-  const decision = repair && repaired === undefined ? unrepaired(heldVerdict) : heldVerdict
+  const decision = repair && repaired === undefined ? unrepaired(verdict) : verdict
+  return { decision, repaired }
+}
 
-  if (decision.verdict === 'block' || repaired !== undefined) {
-    held.pending?.catch(() => {})
-    void reader.cancel().catch(() => {})
-    const fallback = format.blockStream(
-      watch.seen,
-      exchange.input.body,
-      repaired ?? settings.fallbackMessage,
-    )
-    const response = new Response(fallback, {
-      status: upstream.status,
-      headers: replacedBodyHeaders(upstream.headers),
-    })
-    return { response, decision, applied: true, stream: 'hold' }
-  }
-  const body =
-    held.outcome.kind === 'failed'
-      ? new Blob(held.chunks).stream()
-      : // The verdict is known: the held chunks, then the rest piped natively.
-        relay(upstream.body!, {
-          reader,
-          prefix: held.chunks,
-          pending: held.pending,
-          onCancel: watch.onCancel,
-        })
-  return { response: new Response(body, upstream), decision, applied: false, stream: 'hold' }
+/**
+ * A replaced stream: the format's own stream shaped after the upstream events `seen`, carrying
+ * the repaired answer, or the fallback message (a block).
+ */
+function blocked(
+  exchange: Exchange,
+  upstream: Response,
+  format: StreamFormat,
+  decision: GuardDecision,
+  seen: readonly SSEEvent[],
+  repaired?: string,
+): Outcome {
+  const fallback = format.blockStream(
+    seen,
+    exchange.input.body,
+    repaired ?? exchange.settings.fallbackMessage,
+  )
+  const response = new Response(fallback, {
+    status: upstream.status,
+    headers: replacedBodyHeaders(upstream.headers),
+  })
+  return { response, decision, applied: true, stream: 'hold' }
+}
+
+/** The events of held bytes. */
+function heldEvents(chunks: Uint8Array[]): SSEEvent[] {
+  const parser = new SSEParser()
+  return [...chunks.flatMap((chunk) => parser.push(chunk)), ...parser.end()]
 }
 
 /** The decision of a held stream, by how the holding ended. */

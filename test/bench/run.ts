@@ -8,7 +8,8 @@
  *             call through ChatOpenAI, one through plain fetch), 16 KB / 200 KB / 1 MB contexts,
  *             decision log on (its output drained), 20 top_logprobs, seeded delay distributions
  *   streams   CPU per streamed request: openai-chat streams of 10 / 1,000 / 10,000 events, hold
- *             and annotate, against the unguarded relay; LangServe context events of 256 KB and
+ *             and annotate, against the unguarded relay, paced 1 ms apart with the verdict first,
+ *             the same with the verdict after the end, and all at once; LangServe context events of 256 KB and
  *             1 MB; the SSE parser's own cost on a 1 MB event
  *   memory    peak memory with 32 concurrent requests carrying 1 MB contexts
  *   bundle    bundle size (gzip) and startup CPU against the ChatOpenAI-only floor Worker, and

@@ -50,6 +50,9 @@ export function guardBindings(context: BenchContext, overrides: Record<string, u
     FLAG_BELOW: 0.8,
     // Generous: a 1 MB prompt takes the stub a while; a timeout would hide the cost measured.
     JUDGE_TIMEOUT_MS: 20_000,
+    // A 10,000-event stream that arrives whole before the verdict is about 2.3 MB: held whole,
+    // not cut off at the 1 MiB default (which would measure the overflow path instead).
+    STREAM_BUFFER_BYTES: 4 * 1024 * 1024,
     GUARD_ROUTES: GUARD_ROUTES,
     ...overrides,
   }
