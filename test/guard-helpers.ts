@@ -35,6 +35,22 @@ export function judgeLine(p: number): StubLine {
 /** The judge's per-sentence reply: one line per sentence, P(True) of each in order. */
 export const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(judgeLine) })
 
+/**
+ * Reads a streamed response until its text holds `marker`, then cancels it: a client that leaves
+ * in the middle of a stream.
+ */
+export async function leaveAfter(response: Response, marker: string): Promise<void> {
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  while (!text.includes(marker)) {
+    const { done, value } = await reader.read()
+    if (done) throw new Error(`the stream ended before "${marker}"`)
+    text += decoder.decode(value, { stream: true })
+  }
+  await reader.cancel()
+}
+
 export interface GuardSetup {
   upstream: ScriptedModel
   judge: ScriptedModel

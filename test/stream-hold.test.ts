@@ -5,7 +5,16 @@
  * a stream the guard no longer needs is stopped upstream.
  */
 import { describe, expect, it } from 'vitest'
-import { chunk, eventually, FALLBACK, judgeSays, postJson, setupGuard, sse } from './guard-helpers'
+import {
+  chunk,
+  eventually,
+  FALLBACK,
+  judgeSays,
+  leaveAfter,
+  postJson,
+  setupGuard,
+  sse,
+} from './guard-helpers'
 
 const chatRequest = {
   model: 'rag-model',
@@ -111,10 +120,7 @@ describe('hold mode, long streams', () => {
     )
     const response = await send('/v1/chat/completions', postJson(chatRequest))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
-    const reader = response.body!.getReader()
-    let text = ''
-    while (!text.includes('word3 ')) text += new TextDecoder().decode((await reader.read()).value)
-    await reader.cancel()
+    await leaveAfter(response, 'word3 ')
     await eventually(async () => (await upstream.requests())[0]?.abandoned === true)
   })
 

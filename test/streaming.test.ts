@@ -4,7 +4,16 @@ import { describe, expect, it, vi } from 'vitest'
 import type { GuardEnv } from '../src/config'
 import { readAnnotation, SSEParser } from '../src'
 import worker from '../src/worker'
-import { chunk, eventually, FALLBACK, judgeSays, postJson, setupGuard, sse } from './guard-helpers'
+import {
+  chunk,
+  eventually,
+  FALLBACK,
+  judgeSays,
+  leaveAfter,
+  postJson,
+  setupGuard,
+  sse,
+} from './guard-helpers'
 
 const chatRequest = {
   model: 'rag-model',
@@ -386,10 +395,7 @@ describe('a client that goes away', () => {
     const { send, upstream } = await setupGuard(streamed(slow, 300), judgeSays(0.9))
     const response = await send('/v1/chat/completions', postJson(chatRequest))
     expect(response.headers.get('x-rag-guard-verdict')).toBe('pass')
-    const reader = response.body!.getReader()
-    let text = ''
-    while (!text.includes('part 2')) text += new TextDecoder().decode((await reader.read()).value)
-    await reader.cancel()
+    await leaveAfter(response, 'part 2')
     await eventually(async () => (await upstream.requests())[0]?.abandoned === true)
   })
 
