@@ -4,24 +4,11 @@
  */
 import { Hono, type Handler } from 'hono'
 import { describe, expect, it } from 'vitest'
-import {
-  buildPrompt,
-  PROMPT_VERSIONS,
-  ragGuard,
-  type DecisionRecord,
-  type GuardDecision,
-  type RagGuardOptions,
-} from '../src'
+import { buildPrompt, PROMPT_VERSIONS, ragGuard, type RagGuardOptions } from '../src'
 import { kvStore } from '../src/judge/cache'
 import { env } from 'cloudflare:workers'
-import { judgeSays, postJson, setupGuard, sse, chunk } from './guard-helpers'
-import {
-  GROUNDEDNESS_PROMPT,
-  judgeFor,
-  scriptModel,
-  SUFFICIENCY_PROMPT,
-  type ScriptedModel,
-} from './helpers'
+import { chunk, guardedAsk, judgeSays, postJson, promptsOf, setupGuard, sse } from './guard-helpers'
+import { GROUNDEDNESS_PROMPT, judgeFor, SUFFICIENCY_PROMPT } from './helpers'
 import type { StubStep } from './stub/openai-stub'
 
 const QUESTION = 'What does a day pass cost?'
@@ -29,42 +16,24 @@ const DOCUMENTS = ['A day pass costs $12 and includes unlimited rides of up to 4
 const ANSWER = 'A day pass costs $12, and children ride free.'
 const FALLBACK = "I can't answer that reliably from the information I have."
 
-async function guarded(
+const guarded = (
   judge: StubStep | { rules: Array<{ contains: string; step: StubStep }>; otherwise: StubStep },
   options: Partial<RagGuardOptions> = {},
   handler: Handler = (c) => c.json({ answer: ANSWER }),
-) {
-  const model = await scriptModel(judge)
-  const records: DecisionRecord[] = []
-  const seen: { decision?: GuardDecision } = {}
-  const app = new Hono()
-  app.use('/ask', async (c, next) => {
-    await next()
-    seen.decision = await c.var.ragGuard
-  })
-  app.post(
-    '/ask',
-    ragGuard({
-      judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
+) =>
+  guardedAsk(
+    judge,
+    {
       answer: '/answer',
       checks: ['sufficiency', 'groundedness'],
       blockBelow: 0.2,
       flagBelow: 0.8,
       groundednessBlockBelow: 0.3,
       groundednessFlagBelow: 0.7,
-      details: 'everyone',
-      onDecision: (record) => records.push(record),
       ...options,
-    }),
+    },
     handler,
-  )
-  const ask = () => app.request('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
-  return { app, model, ask, records, seen }
-}
-
-const promptsOf = async (model: ScriptedModel) =>
-  (await model.requests()).map(
-    (request) => (request.body as { messages: Array<{ content: string }> }).messages[1]!.content,
+    { question: QUESTION, context: DOCUMENTS },
   )
 
 describe('the groundedness check', () => {

@@ -1,4 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import { Hono, type Handler } from 'hono'
+import { ragGuard, type DecisionRecord, type GuardDecision, type RagGuardOptions } from '../src'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
 import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
@@ -50,6 +52,45 @@ export async function leaveAfter(response: Response, marker: string): Promise<vo
   }
   await reader.cancel()
 }
+
+/**
+ * A Hono app with `ragGuard` on POST /ask in front of `handler`, judged by a scripted model (no
+ * retries, details for everyone); `ask()` posts `request`. What the guard decided is kept: the
+ * decision (`seen`) and the records it wrote.
+ */
+export async function guardedAsk(
+  judge: Parameters<typeof scriptModel>[0],
+  options: Partial<RagGuardOptions>,
+  handler: Handler,
+  request: unknown,
+) {
+  const model = await scriptModel(judge)
+  const records: DecisionRecord[] = []
+  const seen: { decision?: GuardDecision } = {}
+  const app = new Hono()
+  app.use('/ask', async (c, next) => {
+    await next()
+    seen.decision = await c.var.ragGuard
+  })
+  app.post(
+    '/ask',
+    ragGuard({
+      judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
+      details: 'everyone',
+      onDecision: (record) => records.push(record),
+      ...options,
+    }),
+    handler,
+  )
+  const ask = () => app.request('/ask', postJson(request))
+  return { app, model, ask, records, seen }
+}
+
+/** The user messages (the prompts) the judge was sent, in order. */
+export const promptsOf = async (model: Pick<ScriptedModel, 'requests'>) =>
+  (await model.requests()).map(
+    (request) => (request.body as { messages: Array<{ content: string }> }).messages[1]!.content,
+  )
 
 export interface GuardSetup {
   upstream: ScriptedModel

@@ -6,10 +6,20 @@
  */
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { ragGuard, type DecisionRecord, type GuardDecision, type RagGuardOptions } from '../src'
+import { ragGuard, type GuardDecision, type RagGuardOptions } from '../src'
 import { SENTENCE_PROMPT_VERSION } from '../src/judge/prompt'
 import { SSEParser } from '../src/formats/sse'
-import { chunk, FALLBACK, judgeLine, judgeLines, postJson, setupGuard, sse } from './guard-helpers'
+import {
+  chunk,
+  FALLBACK,
+  guardedAsk,
+  judgeLine,
+  judgeLines,
+  postJson,
+  promptsOf,
+  setupGuard,
+  sse,
+} from './guard-helpers'
 import { GROUNDEDNESS_PROMPT, scriptModel } from './helpers'
 import type { StubStep } from './stub/openai-stub'
 
@@ -32,11 +42,6 @@ const REPAIR_ENV = {
   GROUNDEDNESS_GRANULARITY: 'sentence',
   ON_UNGROUNDED: 'repair',
 }
-
-const promptsOf = async (judge: { requests(): Promise<Array<{ body: unknown }>> }) =>
-  (await judge.requests()).map(
-    (request) => (request.body as { messages: Array<{ content: string }> }).messages[1]!.content,
-  )
 
 describe('repair mode through the Worker, in each format', () => {
   it('json: the answer at its pointer loses the unsupported sentence; flag, reason repaired', async () => {
@@ -250,32 +255,19 @@ describe('repair mode on held streams', () => {
   })
 })
 
-async function guarded(judge: StubStep, options: Partial<RagGuardOptions> = {}, answer = ANSWER) {
-  const model = await scriptModel(judge)
-  const records: DecisionRecord[] = []
-  const seen: { decision?: GuardDecision } = {}
-  const app = new Hono()
-  app.use('/ask', async (c, next) => {
-    await next()
-    seen.decision = await c.var.ragGuard
-  })
-  app.post(
-    '/ask',
-    ragGuard({
-      judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
+const guarded = (judge: StubStep, options: Partial<RagGuardOptions> = {}, answer = ANSWER) =>
+  guardedAsk(
+    judge,
+    {
       answer: '/answer',
       checks: ['groundedness'],
       groundednessGranularity: 'sentence',
       onUngrounded: 'repair',
-      details: 'everyone',
-      onDecision: (record) => records.push(record),
       ...options,
-    }),
+    },
     (c) => c.json({ answer }),
+    { question: QUESTION, context: DOCUMENTS },
   )
-  const ask = () => app.request('/ask', postJson({ question: QUESTION, context: DOCUMENTS }))
-  return { ask, model, records, seen }
-}
 
 describe('the decision of a sentence-level check', () => {
   it('carries each sentence’s score, the prompt version and the removed numbers', async () => {
