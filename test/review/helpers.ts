@@ -8,6 +8,7 @@ import { expect } from 'vitest'
 import { postJson } from '../guard-helpers'
 import { secureGuard, type SecureSetup, type SecurityEnv, type Sender } from '../security/helpers'
 import type { StubScript, StubStep, UpstreamReply } from '../stub/openai-stub'
+import type { DecisionRecord } from '../../src/guard/decision-log'
 import type { DecisionRow } from '../../src/review/store'
 
 export { OPERATOR_TOKEN, CALLER_TOKEN, ORIGIN } from '../security/helpers'
@@ -107,3 +108,29 @@ export async function pageText(
 
 /** A stored row's record, parsed. */
 export const recordOf = (row: StoredRow) => JSON.parse(row.record) as Record<string, unknown>
+
+/** A decision-log record of a passed sufficiency check on /ask, with `extra` over it. */
+export function decisionRecord(extra: Partial<DecisionRecord> = {}): DecisionRecord {
+  return {
+    message: 'rag-guard decision',
+    time: '2026-11-24T10:02:11.512Z',
+    requestId: 'req',
+    route: '/ask',
+    path: '/ask',
+    method: 'POST',
+    format: 'json',
+    mode: 'shadow',
+    verdict: 'pass',
+    applied: false,
+    score: 0.9,
+    check: 'sufficiency',
+    estimator: 'logprobs',
+    model: 'judge-model',
+    judgeLatencyMs: 120,
+    cache: 'miss',
+    addedLatencyMs: 0,
+    status: 200,
+    promptVersion: 'sufficiency-v',
+    ...extra,
+  }
+}

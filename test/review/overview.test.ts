@@ -14,16 +14,9 @@ import {
   type OverviewRequest,
 } from '../../src/review/overview'
 import { saveLabels } from '../../src/review/queries'
-import {
-  createRollups,
-  HOUR_MS,
-  LATENCY_COLUMNS,
-  SCORE_COLUMNS,
-  UPSERT_CHECKS,
-  UPSERT_DECISIONS,
-} from '../../src/review/rollups'
+import { createRollups, HOUR_MS, UPSERT_CHECKS, UPSERT_DECISIONS } from '../../src/review/rollups'
 import { judgeSays } from '../guard-helpers'
-import { ask, pageText, storedRows, storeGuard } from './helpers'
+import { ask, decisionRecord, pageText, storedRows, storeGuard } from './helpers'
 import { seedRows } from './seed'
 
 const DOCUMENTS = ['A day pass costs $12.', 'Helmets are required for riders under 18.']
@@ -162,30 +155,13 @@ describe('the overview page, of traffic the Worker made', () => {
 })
 
 /** A decision record for the rollups on their own. */
-function record(time: number, extra: Partial<DecisionRecord> = {}): DecisionRecord {
-  return {
-    message: 'rag-guard decision',
+const record = (time: number, extra: Partial<DecisionRecord> = {}) =>
+  decisionRecord({
     time: new Date(time).toISOString(),
-    requestId: 'req',
-    route: '/ask',
-    path: '/ask',
-    method: 'POST',
-    format: 'json',
-    mode: 'shadow',
-    verdict: 'pass',
-    applied: false,
-    score: 0.9,
-    check: 'sufficiency',
-    estimator: 'logprobs',
     model: 'gpt-4o-mini',
-    judgeLatencyMs: 120,
-    cache: 'miss',
-    addedLatencyMs: 0,
-    status: 200,
     promptVersion: 'sufficiency-2026-12-v2',
     ...extra,
-  }
-}
+  })
 
 describe('changes of settings on the time axis', () => {
   it('marks the first hour a new judge model, prompt version or threshold was seen, once for all routes', async () => {

@@ -11,7 +11,6 @@ import {
   waitOnExecutionContext,
 } from 'cloudflare:test'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { DecisionRecord } from '../../src/guard/decision-log'
 import {
   createRollups,
   HOUR_MS,
@@ -25,7 +24,7 @@ import {
 } from '../../src/review/rollups'
 import worker from '../../src/worker'
 import { judgeSays } from '../guard-helpers'
-import { ask, emptyStore, recordOf, storedRows, storeGuard } from './helpers'
+import { ask, decisionRecord, emptyStore, recordOf, storedRows, storeGuard } from './helpers'
 
 const DOCUMENTS = ['A day pass costs $12.', 'Helmets are required for riders under 18.']
 const upstream = { json: { answer: 'A day pass costs $12. ANSWER-MARK' } }
@@ -42,30 +41,7 @@ const total = (rows: Row[], column: string, where: (row: Row) => boolean = () =>
   rows.filter(where).reduce((sum, row) => sum + Number(row[column]), 0)
 
 /** A decision record as the guard makes it, for the rollups on their own. */
-function record(extra: Partial<DecisionRecord> = {}): DecisionRecord {
-  return {
-    message: 'rag-guard decision',
-    time: '2026-11-24T10:02:11.512Z',
-    requestId: 'req',
-    route: '/ask',
-    path: '/ask',
-    method: 'POST',
-    format: 'json',
-    mode: 'shadow',
-    verdict: 'pass',
-    applied: false,
-    score: 0.9,
-    check: 'sufficiency',
-    estimator: 'logprobs',
-    model: 'judge-model',
-    judgeLatencyMs: 120,
-    cache: 'miss',
-    addedLatencyMs: 0,
-    status: 200,
-    promptVersion: 'sufficiency-v',
-    ...extra,
-  }
-}
+const record = decisionRecord
 
 const THRESHOLDS = {
   sufficiency: { blockBelow: 0.2, flagBelow: 0.8 },
