@@ -106,23 +106,24 @@ function encodingOf(headers: Headers): { coding?: Coding } | { problem: string }
       }
 }
 
-/** The text of a body, undoing its content coding; past `limit` decoded bytes, undefined. */
+/** The body read as text, undoing its content coding: oversize past `limit` decoded bytes, unreadable when the coding is broken. */
 async function decodedText(
   bytes: Uint8Array,
   coding: Coding | undefined,
   limit: number,
-): Promise<{ text: string } | { oversize: true } | { broken: true }> {
-  if (!coding) return { text: decoder.decode(bytes) }
+): Promise<RequestBody> {
+  if (!coding) return { kind: 'read', text: decoder.decode(bytes) }
   try {
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream(coding))
     const read = await readLimited(stream, limit)
     if (!read.ok) {
       void read.reader.cancel().catch(() => {})
-      return { oversize: true }
+      return { kind: 'oversize' }
     }
-    return { text: decoder.decode(read.bytes) }
+    return { kind: 'read', text: decoder.decode(read.bytes) }
   } catch {
-    return { broken: true }
+    // Not the coding it says it is.
+    return { kind: 'unreadable' }
   }
 }
 
@@ -172,10 +173,7 @@ export async function readRequestBody(c: Context, limit: number): Promise<Reques
     bytes = read.bytes
     c.req.raw = withBody(original, bytes)
   }
-  const decoded = await decodedText(bytes, encoding.coding, limit)
-  if ('oversize' in decoded) return { kind: 'oversize' }
-  if ('broken' in decoded) return { kind: 'unreadable' }
-  return { kind: 'read', text: decoded.text }
+  return decodedText(bytes, encoding.coding, limit)
 }
 
 /**
@@ -199,10 +197,7 @@ async function readDeclared(
     }
     const bytes = new Uint8Array(await copy.arrayBuffer())
     if (bytes.byteLength > limit) return { kind: 'oversize' }
-    const decoded = await decodedText(bytes, coding, limit)
-    if ('oversize' in decoded) return { kind: 'oversize' }
-    if ('broken' in decoded) return { kind: 'unreadable' }
-    return { kind: 'read', text: decoded.text }
+    return await decodedText(bytes, coding, limit)
   } catch {
     // The client broke the upload off (or something else holds the body's reader).
     return { kind: 'unreadable' }
