@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { applyMigrations, reviewPageNote, writeStoreConfig } from './local-store'
+import { applyMigrations, reviewPageNote, tryItNote, writeStoreConfig } from './local-store'
 import {
   STAND_IN_MODEL,
   STAND_IN_NOTICE,
@@ -312,15 +312,7 @@ async function main(): Promise<void> {
     )
   console.log(`\n${reviewPageNote(guardUrl, operatorToken, once)}`)
   if (once) return
-  console.log(`
-The table was fetched with the operator token, which also sees scores and reasons. Try it
-yourself (Ctrl-C stops both Workers); a caller's token gets the verdict only, no token a 401:
-  curl -si ${guardUrl}/ask -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
-  curl -si ${guardUrl}/v1/chat/completions -H 'authorization: Bearer ${operatorToken}' -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
-  curl -si ${guardUrl}/rag/invoke -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'
-  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "No token?"}'
-Label a few decisions on the review page, then read the labels as calibrate does:
-  RAG_GUARD_TOKEN=${operatorToken} npx rag-guard calibrate ${guardUrl}/_guard/labels.jsonl`)
+  console.log(`\n${tryItNote(guardUrl, callerToken, operatorToken)}`)
   await new Promise<void>((resolve) => process.once('SIGINT', resolve))
 }
 

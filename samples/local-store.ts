@@ -103,3 +103,19 @@ export function reviewPageNote(guardUrl: string, operatorToken: string, once: bo
     ? 'Review page: the decisions above were stored in a local D1, which --once has stopped with the Workers; run `npm run demo` without --once to open the page and label them.'
     : `Review page (these decisions, stored in a local D1): ${guardUrl}/_guard/review — sign in with the operator token ${operatorToken}`
 }
+
+/**
+ * What `npm run demo` prints last, while both Workers keep serving: requests to try with each
+ * token, and how to read the labels as calibrate does. From a clone the command is
+ * `npm run rag-guard --` (the package's `rag-guard` bin is the built dist/cli.js).
+ */
+export function tryItNote(guardUrl: string, callerToken: string, operatorToken: string): string {
+  return `The table was fetched with the operator token, which also sees scores and reasons. Try it
+yourself (Ctrl-C stops both Workers); a caller's token gets the verdict only, no token a 401:
+  curl -si ${guardUrl}/ask -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"question": "How old do I have to be to rent a bike?"}'
+  curl -si ${guardUrl}/v1/chat/completions -H 'authorization: Bearer ${operatorToken}' -H 'content-type: application/json' -d '{"model": "m", "messages": [{"role": "user", "content": "What does a day pass cost?"}]}'
+  curl -si ${guardUrl}/rag/invoke -H 'authorization: Bearer ${callerToken}' -H 'content-type: application/json' -d '{"input": {"input": "Which company manufactures the bikes?"}}'
+  curl -si ${guardUrl}/ask -H 'content-type: application/json' -d '{"question": "No token?"}'
+Label a few decisions on the review page, then read the labels as calibrate does:
+  RAG_GUARD_TOKEN=${operatorToken} npm run rag-guard -- calibrate ${guardUrl}/_guard/labels.jsonl`
+}

@@ -3,7 +3,7 @@
  * gone when it is printed: no address (and no token) of a server that no longer answers.
  */
 import { describe, expect, it } from 'vitest'
-import { reviewPageNote } from '../../samples/local-store'
+import { reviewPageNote, tryItNote } from '../../samples/local-store'
 
 const url = 'http://127.0.0.1:8787'
 const token = 'operator-token-for-the-demo'
@@ -20,5 +20,15 @@ describe('the demo’s review page note', () => {
     expect(note).not.toContain(url)
     expect(note).not.toContain(token)
     expect(note).toContain('run `npm run demo` without --once')
+  })
+})
+
+describe('the demo’s closing note', () => {
+  it('reads the labels with a command that runs from a clone (the bin is the built package)', () => {
+    const note = tryItNote(url, 'caller-token', token)
+    expect(note).toContain(
+      `RAG_GUARD_TOKEN=${token} npm run rag-guard -- calibrate ${url}/_guard/labels.jsonl`,
+    )
+    expect(note).not.toContain('npx rag-guard')
   })
 })
