@@ -16,6 +16,8 @@
  *             the bundle's make-up by package
  *   latency   end to end: parallel mode (judge faster and slower than the upstream), cache hit,
  *             first byte of held and annotated streams, sequential mode
+ *   instructions  (only when asked for: needs valgrind) the cpu phase's json requests counted in
+ *             instructions per request under callgrind: repeatable within about 1%
  *
  *   npm run bench                         everything (about 5 minutes on 2 cores)
  *   npm run bench -- --quick              fewer requests and rounds, no 10,000-event stream (~2 min)
@@ -24,6 +26,7 @@
  *   npm run bench -- --baseline old/worker.js   also a guard bundle built elsewhere, in the same rounds
  *   npm run bench -- --only cpu --rounds 5      more rounds of the cpu phase
  *   npm run bench -- --only ops           single operations only (what --breakdown adds at its end)
+ *   npm run bench -- --only instructions --breakdown   instruction counts (valgrind), with the guard taken apart
  *   npm run bench -- --seed 7 --verbose   another seed; every measurement as it is taken
  *
  * Loopback only. Numbers from a laptop or a CI machine are not Cloudflare's edge: they compare
@@ -36,6 +39,7 @@ import { buildBundleAsync, ROOT } from '../support/local-worker'
 import { bundleBreakdown } from './lib/bundle-breakdown'
 import type { BenchContext, BenchOptions, Bundle, Bundles, Row } from './lib/context'
 import { runCpuPhase, runOperationCosts } from './lib/cpu-phase'
+import { runInstructionPhase } from './lib/instructions-phase'
 import { runLatencyPhase } from './lib/latency-phase'
 import { monitorMachineLoad } from './lib/machine-load'
 import { startStubProcess } from './lib/stub-process'
@@ -44,7 +48,9 @@ import { runStartupPhase } from './lib/startup-phase'
 import { runStreamPhase } from './lib/stream-phase'
 import { startCpuTargets } from './lib/targets'
 
-const PHASES = ['cpu', 'ops', 'streams', 'memory', 'bundle', 'latency'] as const
+const PHASES = ['cpu', 'ops', 'streams', 'memory', 'bundle', 'latency', 'instructions'] as const
+/** Phases a plain `npm run bench` runs: instructions needs valgrind and takes minutes of its own. */
+const DEFAULT_PHASES = PHASES.filter((phase) => phase !== 'instructions')
 type Phase = (typeof PHASES)[number]
 
 function parseArguments(argv: string[]): BenchOptions & { phases: Phase[] } {
@@ -53,7 +59,7 @@ function parseArguments(argv: string[]): BenchOptions & { phases: Phase[] } {
     return index === -1 ? undefined : argv[index + 1]
   }
   const only = value('only')
-  const phases = only ? (only.split(',').map((phase) => phase.trim()) as Phase[]) : [...PHASES]
+  const phases = only ? (only.split(',').map((phase) => phase.trim()) as Phase[]) : DEFAULT_PHASES
   for (const phase of phases) {
     if (!PHASES.includes(phase))
       throw new Error(`--only: unknown phase "${phase}" (${PHASES.join(', ')})`)
@@ -108,9 +114,11 @@ async function main(): Promise<void> {
     // Only the Workers the chosen phases need.
     const need = {
       guard: true,
-      passthrough: has('cpu') || has('streams') || has('memory') || has('latency'),
-      floorChatOpenAI: has('cpu') || has('bundle') || has('memory') || has('latency'),
-      floorFetch: has('cpu'),
+      passthrough:
+        has('cpu') || has('streams') || has('memory') || has('latency') || has('instructions'),
+      floorChatOpenAI:
+        has('cpu') || has('bundle') || has('memory') || has('latency') || has('instructions'),
+      floorFetch: has('cpu') || has('instructions'),
       streamLab: has('streams'),
       opLab: (has('cpu') && options.breakdown) || has('ops'),
     }
@@ -202,6 +210,10 @@ async function main(): Promise<void> {
     if (has('latency')) {
       step('latency: parallel, cache hit, streams, sequential')
       await runLatencyPhase(context)
+    }
+    if (has('instructions')) {
+      step('instructions: json requests under callgrind, 16 KB / 200 KB / 1 MB contexts')
+      await runInstructionPhase(context)
     }
 
     const elapsed = (performance.now() - startedAt) / 1000

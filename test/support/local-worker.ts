@@ -105,6 +105,11 @@ export interface LocalWorkerOptions {
   name?: string
   /** Open workerd's inspector on this port (0: any free port). */
   inspectorPort?: number
+  /**
+   * Run workerd through a wrapper (MINIFLARE_WORKERD_PATH), such as valgrind, and the command
+   * name its process shows.
+   */
+  workerd?: { path: string; command: string }
   /** Miniflare's Cache API simulator; `false` makes the Cache API a no-op. @default true */
   cache?: boolean
   /**
@@ -128,8 +133,12 @@ export async function startLocalWorker(
   bindings: Record<string, unknown>,
   options: LocalWorkerOptions = {},
 ): Promise<LocalWorker> {
-  const before = workerdChildren()
+  const command = options.workerd?.command ?? 'workerd'
+  const before = workerdChildren(process.pid, command)
   const { onLine } = options
+  // Miniflare reads the binary's path from the environment when it spawns workerd.
+  const workerdPath = process.env.MINIFLARE_WORKERD_PATH
+  if (options.workerd) process.env.MINIFLARE_WORKERD_PATH = options.workerd.path
   // Miniflare 5 takes its options in a new shape; convertV4MiniflareOptions is its own mapping
   // from the single-Worker shape these scripts describe.
   const worker = new Miniflare(
@@ -155,8 +164,21 @@ export async function startLocalWorker(
         : {}),
     }),
   )
-  const url = (await worker.ready).origin
-  return { url, pid: newWorkerd(before), miniflare: worker, dispose: () => worker.dispose() }
+  let url: string
+  try {
+    url = (await worker.ready).origin
+  } finally {
+    if (options.workerd) {
+      if (workerdPath === undefined) delete process.env.MINIFLARE_WORKERD_PATH
+      else process.env.MINIFLARE_WORKERD_PATH = workerdPath
+    }
+  }
+  return {
+    url,
+    pid: newWorkerd(before, command),
+    miniflare: worker,
+    dispose: () => worker.dispose(),
+  }
 }
 
 export const percentile = (sorted: number[], p: number) =>

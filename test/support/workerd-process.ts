@@ -14,8 +14,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 
 const TICKS_PER_SECOND = 100 // getconf CLK_TCK; Linux's USER_HZ is 100 on every common build
 
-/** Pids of this process's children whose command is `workerd`. */
-export function workerdChildren(parent = process.pid): Set<number> {
+/**
+ * Pids of this process's children whose command is `command`: `workerd`, or the tool a wrapper
+ * runs it under (valgrind's callgrind shows as `callgrind-amd64`).
+ */
+export function workerdChildren(parent = process.pid, command = 'workerd'): Set<number> {
   const found = new Set<number>()
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
@@ -24,7 +27,7 @@ export function workerdChildren(parent = process.pid): Set<number> {
       const close = stat.lastIndexOf(')')
       const comm = stat.slice(stat.indexOf('(') + 1, close)
       const ppid = Number(stat.slice(close + 2).split(' ')[1])
-      if (comm === 'workerd' && ppid === parent) found.add(Number(entry))
+      if (comm === command && ppid === parent) found.add(Number(entry))
     } catch {
       // The process ended while the list was read.
     }
@@ -33,8 +36,8 @@ export function workerdChildren(parent = process.pid): Set<number> {
 }
 
 /** The one workerd child that is not in `before`. */
-export function newWorkerd(before: Set<number>): number {
-  const fresh = [...workerdChildren()].filter((pid) => !before.has(pid))
+export function newWorkerd(before: Set<number>, command = 'workerd'): number {
+  const fresh = [...workerdChildren(process.pid, command)].filter((pid) => !before.has(pid))
   if (fresh.length !== 1) {
     throw new Error(`expected one new workerd process, found ${fresh.length} (${fresh.join(', ')})`)
   }
