@@ -2,6 +2,8 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it, vi } from 'vitest'
 import type { DecisionRecord } from '../src'
 import { judgeSays, postJson, SECRET, setupGuard } from './guard-helpers'
+import { listDigest } from '../src/hash'
+import { documentsHash } from './security/helpers'
 
 const request = {
   question: 'What does a day pass cost?',
@@ -153,15 +155,7 @@ describe('decision log', () => {
     expect(record.addedLatencyMs).toBeGreaterThanOrEqual(0)
     expect(record.promptVersion).toMatch(/^sufficiency-/)
     expect(record.contextHash).toMatch(/^[0-9a-f]{64}$/)
-    const digest = new Uint8Array(
-      await crypto.subtle.digest(
-        'SHA-256',
-        new TextEncoder().encode(JSON.stringify(request.context)),
-      ),
-    )
-    expect(record.contextHash).toBe(
-      [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join(''),
-    )
+    expect(record.contextHash).toBe(await documentsHash(request.context))
     expect(lines[0]).not.toContain('A day pass costs')
     expect(lines[0]).not.toContain(request.question)
     expect(lines[0]).not.toContain(SECRET)
@@ -171,7 +165,7 @@ describe('decision log', () => {
     // Large documents, so the bytes hashed are dominated by them: before the shared digest each
     // check's key and the log hashed them again (three times with both checks).
     const large = { question: request.question, context: [...request.context, 'x'.repeat(20_000)] }
-    const documents = new TextEncoder().encode(JSON.stringify(large.context)).byteLength
+    const documents = new TextEncoder().encode(large.context.join('')).byteLength
     const digest = vi.spyOn(crypto.subtle, 'digest')
     try {
       const lines = await logged(
@@ -294,5 +288,31 @@ describe('a slow or broken verdict cache', () => {
       .poll(() => logged.mock.calls.some(([line]) => line === 'RAG Guard: background task failed'))
       .toBe(true)
     logged.mockRestore()
+  })
+})
+
+describe('the documents digest (cache keys and contextHash)', () => {
+  it('is SHA-256 of each document behind its length and a colon, as the reference defines it', async () => {
+    const documents = ['Stations close at 11 pm.', 'Prix: 2,50 € — «ligne 4»', '🚇 late trains', '']
+    expect(await listDigest(documents)).toBe(await documentsHash(documents))
+    // A copy of the list: the same digest (it is computed from the texts, not the array).
+    expect(await listDigest([...documents])).toBe(await listDigest(documents))
+  })
+
+  it('never gives two lists the same input: splits, empty documents, framing-like text, lone surrogates', async () => {
+    const lists = [
+      ['ab', 'c'],
+      ['a', 'bc'],
+      ['abc'],
+      ['ab', '', 'c'],
+      ['1:a'],
+      ['a', '1:a'],
+      ['\uD800'],
+      ['\uFFFD'],
+      ['\uDC00x'],
+      ['"\\ud800"'],
+    ]
+    const digests = await Promise.all(lists.map((list) => listDigest(list)))
+    expect(new Set(digests).size).toBe(lists.length)
   })
 })

@@ -13,7 +13,7 @@ import {
   MAX_STORED_CHARS,
 } from '../../src/review/store'
 import { judgeSays } from '../guard-helpers'
-import { secureGuard, sha256Hex } from '../security/helpers'
+import { documentsHash, secureGuard, sha256Hex } from '../security/helpers'
 import { ask, emptyStore, recordOf, STORE_ENV, storedRows, storeGuard } from './helpers'
 
 const DOCUMENTS = ['A day pass costs $12.', 'Helmets are required for riders under 18.']
@@ -87,7 +87,7 @@ describe('the decision store', () => {
     expect(flagged.groundedness_score).toBeNull()
     expect(flagged.sample_rate).toBe(1)
     expect(flagged.question_hash).toBe(await sha256Hex('Which one flags?'))
-    expect(flagged.context_hash).toBe(await sha256Hex(JSON.stringify(DOCUMENTS)))
+    expect(flagged.context_hash).toBe(await documentsHash(DOCUMENTS))
     expect(flagged.content).toBe('not-stored')
     expect([flagged.question, flagged.documents, flagged.answer]).toEqual([null, null, null])
     expect(Math.abs(flagged.time - Date.now())).toBeLessThan(60_000)

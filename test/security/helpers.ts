@@ -258,6 +258,14 @@ export async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
+/**
+ * The documents' hash as docs/reference/formats.md defines `contextHash`: SHA-256 of each
+ * document behind its length in UTF-16 code units and a colon (well-formed texts).
+ */
+export function documentsHash(documents: readonly string[]): Promise<string> {
+  return sha256Hex(documents.map((document) => `${document.length}:${document}`).join(''))
+}
+
 /** `text` compressed with a CompressionStream format. */
 export async function compress(
   text: string,

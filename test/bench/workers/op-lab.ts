@@ -9,9 +9,9 @@
  *   log-line     one decision-log line: JSON.stringify of a record + console.log
  *   prompt       the judge prompt for question and documents
  *   digest       the documents' digest as the guard takes it (`listDigest`, a new list each time:
- *                JSON.stringify, UTF-8 encode, SHA-256)
- *   digest-stream    the same digest with the JSON written as a string to Workers' native
- *                `crypto.DigestStream` (no encoded copy in JavaScript; measured slower)
+ *                each document behind its length joined, UTF-8 encode, SHA-256)
+ *   digest-stream    the list's JSON written as a string to Workers' native `crypto.DigestStream`
+ *                (no encoded copy in JavaScript, but JSON's scan; measured slower)
  *   body-none    a request with the body built (common to the next three), its body cancelled
  *   body-rewrap  + the body read (`arrayBuffer`), a new Request around the bytes, `TextDecoder`
  *                (the guard before issue 26); the new Request's body cancelled
