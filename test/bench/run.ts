@@ -17,7 +17,7 @@
  *   latency   end to end: parallel mode (judge faster and slower than the upstream), cache hit,
  *             first byte of held and annotated streams, sequential mode
  *   instructions  (only when asked for: needs valgrind) the cpu phase's json requests counted in
- *             instructions per request under callgrind: repeatable within about 1%
+ *             instructions per request under callgrind, unmoved by the machine's load
  *
  *   npm run bench                         everything (about 5 minutes on 2 cores)
  *   npm run bench -- --quick              fewer requests and rounds, no 10,000-event stream (~2 min)

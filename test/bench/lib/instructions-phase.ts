@@ -1,11 +1,12 @@
 /**
  * Instructions per request inside workerd, counted by valgrind's callgrind: the cpu phase's
  * json requests (16 KB / 200 KB / 1 MB contexts) against the same Workers, one at a time. An
- * instruction count does not move with the machine's load or the scheduler (the same run twice
- * agrees within about 1%), so it shows differences of a tenth of a millisecond that the CPU
- * time's round-to-round spread hides. It is not time: copying large bodies takes more time per
- * instruction than the fixed work of a small request. Every thread of the process is counted
- * (the JIT compiler's and the garbage collector's too), as the CPU time counts them.
+ * instruction count does not move with the machine's load: Workers counted in one run compare
+ * within about 0.15 M at 16 KB (the same bundle moves by a few per cent between runs, as the order
+ * of events under valgrind differs), where the CPU time's rounds spread by ±30%. It is not time:
+ * system calls are not in it, and under valgrind the CPU has no SHA extensions (SHA-256 counts
+ * several times its native cost). Every thread of the process is counted (the JIT compiler's and
+ * the garbage collector's too), as the CPU time counts them.
  *
  * Needs valgrind (Debian's package `valgrind`); under it workerd runs some 50 times slower, so
  * the counts come from fewer requests than the cpu phase sends.
@@ -207,6 +208,6 @@ export async function runInstructionPhase(context: BenchContext): Promise<void> 
       .map(([label, count]) => `${count} requests at ${label}`)
       .join(
         ', ',
-      )} after as many to warm up, two at a time, one Worker at a time (the cpu phase's requests and delays; Miniflare's no-op Cache API, a small Worker in the same process, counted with the guard). Repeatable within about 1%; not time: compare with the cpu phase's ms.`,
+      )} after as many to warm up, two at a time, one Worker at a time (the cpu phase's requests and delays; Miniflare's no-op Cache API, a small Worker in the same process, counted with the guard). Compare Workers of one run (differences under about 0.15 M at 16 KB and 0.5 M at 200 KB are noise); not time: compare with the cpu phase's ms.`,
   )
 }
