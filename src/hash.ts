@@ -16,7 +16,7 @@ export async function sha256Hex(text: string): Promise<string> {
  * code units) and a colon, `5:first3:two`. Nothing is escaped or scanned, as JSON would be: the
  * texts are only joined (V8 copies them once, when the encoder reads the string). A text with a
  * lone surrogate, which UTF-8 cannot hold (the encoder would write U+FFFD for it, as for a real
- * U+FFFD), goes as its JSON string after `!` instead: `6!"\ud800"`.
+ * U+FFFD), goes as its JSON string after `!` instead: `8!"\ud800"`.
  */
 function framedList(texts: readonly string[]): string {
   let framed = ''
