@@ -5,6 +5,7 @@
  */
 import { cacheKey, type CacheKeyParts, type VerdictCache } from '../judge/cache'
 import type { Judge, JudgeResult } from '../judge/judge'
+import { DEFAULT_JUDGE_OPTIONS } from '../judge/options'
 import { SENTENCE_PROMPT_VERSION, type Check, type ConversationTurn } from '../judge/prompt'
 import type { Granularity } from '../judge/sentences'
 import type { JudgeOutcome } from './decision'
@@ -85,7 +86,7 @@ export function createJudging(judge: Judge, cache?: VerdictCache): Judging {
       judge: judge.identity,
       // Per sentence, the prompt (and, past the sentence limit, the granularity) differ.
       promptVersion: perSentence
-        ? `${SENTENCE_PROMPT_VERSION} max ${judge.maxSentences ?? 32}`
+        ? `${SENTENCE_PROMPT_VERSION} max ${judge.maxSentences ?? DEFAULT_JUDGE_OPTIONS.maxSentences}`
         : (judge.promptVersions?.[request.check] ?? judge.promptVersion),
       check: request.check,
       estimator: judge.currentEstimator,
