@@ -1,41 +1,15 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { Hono, type Handler } from 'hono'
+import { Hono, type Handler, type MiddlewareHandler } from 'hono'
 import { ragGuard, type DecisionRecord, type GuardDecision, type RagGuardOptions } from '../src'
 import type { GuardEnv } from '../src/config'
 import worker from '../src/worker'
 import { scriptModel, scriptUpstream, type ScriptedModel } from './helpers'
-import type { StubLine, StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
+import type { StubScript, StubStep, UpstreamReply } from './stub/openai-stub'
+
+export { judgeLine, judgeLines, judgeSays } from './judge-replies'
 
 export const SECRET = 'sk-test-secret-4f9a'
 export const FALLBACK = "I can't answer that reliably from the information I have."
-
-/** The judge's answer: P(True) = p, optionally after a delay. */
-export function judgeSays(p: number, extra: StubStep = {}): StubStep {
-  return {
-    token: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: 'True', logprob: Math.log(p) },
-      { token: 'False', logprob: Math.log(1 - p) },
-    ].sort((a, b) => b.logprob - a.logprob),
-    ...extra,
-  }
-}
-
-/** One line of a per-sentence reply (`i: True`): P(True) = p at its answer token. */
-export function judgeLine(p: number): StubLine {
-  return {
-    answer: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: ' True', logprob: Math.log(p) },
-      { token: ' False', logprob: Math.log(1 - p) },
-    ].sort((a, b) => b.logprob - a.logprob),
-  }
-}
-
-/** The judge's per-sentence reply: one line per sentence, P(True) of each in order. */
-export const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(judgeLine) })
 
 /**
  * Reads a streamed response until its text holds `marker`, then cancels it: a client that leaves
@@ -63,6 +37,8 @@ export async function guardedAsk(
   options: Partial<RagGuardOptions>,
   handler: Handler,
   request: unknown,
+  /** Middleware that runs before the guard (after the one that keeps its decision). */
+  before: MiddlewareHandler[] = [],
 ) {
   const model = await scriptModel(judge)
   const records: DecisionRecord[] = []
@@ -72,6 +48,7 @@ export async function guardedAsk(
     await next()
     seen.decision = await c.var.ragGuard
   })
+  for (const middleware of before) app.use('/ask', middleware)
   app.post(
     '/ask',
     ragGuard({

@@ -1,10 +1,40 @@
 /**
- * Replies a judge gives to a request's data rather than because its infrastructure failed, each
+ * The judge's replies, as the stub model server plays them: a plain answer with P(True) = p
+ * (`judgeSays`), a per-sentence reply (`judgeLines`), and below, replies a judge gives to a
+ * request's data rather than because its infrastructure failed, each
  * with the reason code the guard gives it: a document can make the judge answer another token,
  * refuse, trip the content filter, drop its logprobs, or split its answer below the minimum mass.
  * Shared by the Worker's, LangChain's and the property tests of issue 24, finding 2.
  */
-import type { StubStep } from './stub/openai-stub'
+import type { StubLine, StubStep } from './stub/openai-stub'
+
+/** The judge's answer: P(True) = p, optionally after a delay. */
+export function judgeSays(p: number, extra: StubStep = {}): StubStep {
+  return {
+    token: p >= 0.5 ? 'True' : 'False',
+    logprob: Math.log(Math.max(p, 1 - p)),
+    topLogprobs: [
+      { token: 'True', logprob: Math.log(p) },
+      { token: 'False', logprob: Math.log(1 - p) },
+    ].sort((a, b) => b.logprob - a.logprob),
+    ...extra,
+  }
+}
+
+/** One line of a per-sentence reply (`i: True`): P(True) = p at its answer token. */
+export function judgeLine(p: number): StubLine {
+  return {
+    answer: p >= 0.5 ? 'True' : 'False',
+    logprob: Math.log(Math.max(p, 1 - p)),
+    topLogprobs: [
+      { token: ' True', logprob: Math.log(p) },
+      { token: ' False', logprob: Math.log(1 - p) },
+    ].sort((a, b) => b.logprob - a.logprob),
+  }
+}
+
+/** The judge's per-sentence reply: one line per sentence, P(True) of each in order. */
+export const judgeLines = (...ps: number[]): StubStep => ({ lines: ps.map(judgeLine) })
 
 /** A chat completion the judge API sends, with this first choice. */
 export const judgeReply = (choice: Record<string, unknown>): StubStep => ({

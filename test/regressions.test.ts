@@ -4,14 +4,8 @@
  */
 import { Hono, type Handler, type MiddlewareHandler } from 'hono'
 import { describe, expect, it } from 'vitest'
-import {
-  createJudge,
-  ragGuard,
-  type DecisionRecord,
-  type GuardDecision,
-  type RagGuardOptions,
-} from '../src'
-import { judgeSays } from './guard-helpers'
+import { createJudge, type RagGuardOptions } from '../src'
+import { guardedAsk, judgeSays } from './guard-helpers'
 import { scriptModel } from './helpers'
 import type { StubStep } from './stub/openai-stub'
 
@@ -36,36 +30,13 @@ function countedBody(total: number) {
   return { stream, counter }
 }
 
-/** One app, one guarded route; `outer` runs around the guard and sees what it leaves behind. */
-async function guarded(
+/** One app, one guarded route (thresholds 0.2 / 0.8); `before` runs ahead of the guard. */
+const guarded = (
   judge: StubStep | { steps: StubStep[] },
   options: Partial<RagGuardOptions>,
   handler: Handler,
   before: MiddlewareHandler[] = [],
-) {
-  const model = await scriptModel(judge)
-  const records: DecisionRecord[] = []
-  const seen: { decision?: GuardDecision } = {}
-  const app = new Hono()
-  app.use('/ask', async (c, next) => {
-    await next()
-    seen.decision = await c.var.ragGuard
-  })
-  for (const middleware of before) app.use('/ask', middleware)
-  app.post(
-    '/ask',
-    ragGuard({
-      judge: { apiKey: 'sk-test', baseURL: model.baseURL, maxRetries: 0 },
-      blockBelow: 0.2,
-      flagBelow: 0.8,
-      details: 'everyone',
-      onDecision: (record) => records.push(record),
-      ...options,
-    }),
-    handler,
-  )
-  return { app, model, records, seen }
-}
+) => guardedAsk(judge, { blockBelow: 0.2, flagBelow: 0.8, ...options }, handler, QUESTION, before)
 
 const post = (app: Hono, body: unknown = QUESTION, init: RequestInit = {}) =>
   app.request('/ask', {

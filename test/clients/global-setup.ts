@@ -19,25 +19,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
-import { scriptScenario, startOpenAIStub, type StubStep } from '../stub/openai-stub'
+import { judgeLine, judgeSays } from '../judge-replies'
+import { scriptScenario, startOpenAIStub } from '../stub/openai-stub'
 import { buildBundle, QUIET_ENV, ROOT, startLocalWorker } from '../support/local-worker'
 import { ANSWER, API_KEY, QUESTIONS, REPAIR_ANSWER, type GuardConfig, type Rig } from './rig'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     clientRig: Rig
-  }
-}
-
-/** The judge's answer: P(True) = p. */
-function judgeSays(p: number): StubStep {
-  return {
-    token: p >= 0.5 ? 'True' : 'False',
-    logprob: Math.log(Math.max(p, 1 - p)),
-    topLogprobs: [
-      { token: 'True', logprob: Math.log(p) },
-      { token: 'False', logprob: Math.log(1 - p) },
-    ].sort((a, b) => b.logprob - a.logprob),
   }
 }
 
@@ -82,14 +71,7 @@ export default async function setup(project: TestProject) {
     // line by line (P(True) 0.95, 0.02, 0.95 at each line's answer token).
     await scriptScenario(stub.origin, 'chat-up-3', { content: REPAIR_ANSWER, gzip: true })
     await scriptScenario(stub.origin, 'judge-lines', {
-      lines: [0.95, 0.02, 0.95].map((p) => ({
-        answer: p >= 0.5 ? 'True' : 'False',
-        logprob: Math.log(Math.max(p, 1 - p)),
-        topLogprobs: [
-          { token: ' True', logprob: Math.log(p) },
-          { token: ' False', logprob: Math.log(1 - p) },
-        ].sort((a, b) => b.logprob - a.logprob),
-      })),
+      lines: [0.95, 0.02, 0.95].map(judgeLine),
     })
 
     const sample = await startLocalWorker(buildSampleService(join(work, 'sample')), {
